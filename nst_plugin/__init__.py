@@ -1,0 +1,33 @@
+"""nst-plugin: neural style transfer for images and video, built on a pluggy hook core.
+
+Importing this package is cheap: TensorFlow loads only when a frame is stylized.
+"""
+
+__version__ = "0.1.0"
+
+from .config import PRESETS, StyleConfig, make_config  # noqa: E402
+from .errors import NstError, PluginError, UserError  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .losses import FrameInputs, LossSettings, LossTerm  # noqa: E402
+from .result import FrameResult, SequenceResult  # noqa: E402
+
+
+def stylize_frame(content, style, **kwargs):
+    """See :func:`nst_plugin.api.stylize_frame`."""
+    from .api import stylize_frame as run
+
+    return run(content, style, **kwargs)
+
+
+def stylize_sequence(frames, style, sink, **kwargs):
+    """See :func:`nst_plugin.api.stylize_sequence`."""
+    from .api import stylize_sequence as run
+
+    return run(frames, style, sink, **kwargs)
+
+
+__all__ = [
+    "PRESETS", "StyleConfig", "make_config", "NstError", "PluginError", "UserError", "hookimpl",
+    "FrameInputs", "LossSettings", "LossTerm", "FrameResult", "SequenceResult", "stylize_frame",
+    "stylize_sequence", "__version__",
+]

@@ -1,0 +1,79 @@
+"""The Python API: numpy in, numpy out. ``import nst_plugin; nst_plugin.stylize_frame(content, style)``."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .config import StyleConfig, make_config, validate
+from .context import RunContext
+from .errors import PluginError, UserError
+from .images import load_image, to_rgb8
+from .plugins import get_plugin_manager, get_registry
+from .result import FrameResult, SequenceResult
+
+
+def _as_image(value, what: str) -> np.ndarray:
+    if isinstance(value, (str, os.PathLike)):
+        return load_image(value, what)
+    array = np.asarray(value)
+    if array.size == 0:
+        raise UserError(f"{what} is empty")
+    return to_rgb8(array)
+
+
+def normalize_styles(style) -> list[tuple[np.ndarray, float]]:
+    """One style (array or path), or a list of them, or a list of ``(style, blend weight)`` pairs."""
+    if isinstance(style, (str, os.PathLike)) or (isinstance(style, np.ndarray) and style.ndim >= 2):
+        style = [style]
+    styles = []
+    for item in style:
+        if isinstance(item, tuple) and len(item) == 2 and np.isscalar(item[1]):
+            styles.append((_as_image(item[0], "style image"), float(item[1])))
+        else:
+            styles.append((_as_image(item, "style image"), 1.0))
+    if not styles:
+        raise UserError("at least one style image is needed")
+    return styles
+
+
+def prepare(styles, preset: str = "default", config: StyleConfig | None = None, **settings):
+    """(config, styles, registry) validated for a run."""
+    styles = normalize_styles(styles)
+    if config is None:
+        if settings.get("style_blend") is None and any(w != 1.0 for _, w in styles):
+            settings["style_blend"] = tuple(w for _, w in styles)
+        config = make_config(preset, **settings)
+    registry = get_registry()
+    validate(config, registry, n_styles=len(styles))
+    return config, styles, registry
+
+
+def stylize_frame(content, style, *, preset: str = "default", config: StyleConfig | None = None,
+                  progress: Callable[[dict], None] | None = None, **settings) -> FrameResult:
+    """Stylize one image. ``content``: RGB array (or path); ``style``: see :func:`normalize_styles`;
+    ``settings``: any :class:`~nst_plugin.config.StyleConfig` field, overriding the preset.
+    Returns a :class:`~nst_plugin.result.FrameResult` (``.image`` uint8 RGB, ``.stats``)."""
+    config, styles, registry = prepare(style, preset, config, **settings)
+    content = _as_image(content, "content image")
+    pm = get_plugin_manager()
+    context = RunContext(registry=registry, plugin_manager=pm, progress=progress or (lambda event: None))
+    result = pm.hook.nst_stylize_frame(content=content, styles=styles, config=config, context=context)
+    if result is None:
+        raise PluginError("no plugin returned a result from nst_stylize_frame")
+    return result
+
+
+def stylize_sequence(frames: Iterable[tuple[int, np.ndarray]], style, sink: Callable[[int, FrameResult], None], *,
+                     preset: str = "default", config: StyleConfig | None = None,
+                     progress: Callable[[dict], None] | None = None, **settings) -> SequenceResult:
+    """Stylize ``(index, rgb)`` frames in order; ``sink(index, result)`` gets each finished frame."""
+    config, styles, registry = prepare(style, preset, config, **settings)
+    pm = get_plugin_manager()
+    context = RunContext(registry=registry, plugin_manager=pm, progress=progress or (lambda event: None))
+    result = pm.hook.nst_stylize_sequence(frames=frames, styles=styles, config=config, context=context, sink=sink)
+    if result is None:
+        raise PluginError("no plugin returned a result from nst_stylize_sequence")
+    return result

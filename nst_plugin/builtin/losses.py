@@ -1,0 +1,98 @@
+"""Built-in loss plugin: content, style (Gram matrices) and total variation.
+
+With ``loss_normalization="article"`` the terms are those of the article: content = sum of squared feature
+differences, Gram = F^T F / (positions * channels), style layer = sum of squared Gram differences. With
+``"mean"`` (the default preset) they are means, so weights do not depend on the image size.
+"""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+from ..losses import FrameInputs, LossSettings, LossTerm
+
+
+@hookimpl
+def nst_register_losses(register):
+    register("content", ContentLoss, "feature reconstruction at --content-layer (Gatys et al.)")
+    register("style", StyleLoss, "Gram-matrix match at --style-layers, blended over style images (Gatys et al.)")
+    register("tv", TotalVariationLoss, "total variation of the pixels: smooths high-frequency noise")
+
+
+def _reduce(tensor, article: bool):
+    import tensorflow as tf
+
+    return tf.reduce_sum(tensor) if article else tf.reduce_mean(tensor)
+
+
+def gram(features, article: bool):
+    """Gram matrix of a (1, h, w, c) activation, normalised per position (or per element)."""
+    import tensorflow as tf
+
+    channels = tf.shape(features)[-1]
+    flat = tf.reshape(features, [-1, channels])
+    g = tf.matmul(flat, flat, transpose_a=True)
+    n = tf.cast(tf.shape(flat)[0], g.dtype)
+    if article:
+        n = n * tf.cast(channels, g.dtype)
+    return g / n
+
+
+class ContentLoss(LossTerm):
+    def __init__(self, settings: LossSettings):
+        self.layer = settings.config.content_layer
+        self.layers = (self.layer,)
+        self.article = settings.config.loss_normalization == "article"
+
+    def frame_targets(self, frame: FrameInputs):
+        return {"features": frame.content_features[self.layer]}
+
+    def loss(self, image, features, targets):
+        import tensorflow as tf
+
+        return _reduce(tf.square(features[self.layer] - targets["features"]), self.article)
+
+
+class StyleLoss(LossTerm):
+    """Blended Gram targets are computed once per run in :meth:`prepare_styles` and reused for every frame."""
+
+    def __init__(self, settings: LossSettings):
+        config = settings.config
+        self.layers = tuple(config.style_layers)
+        total = sum(config.style_layer_weights)
+        self.layer_weights = tuple(w / total if total else 0.0 for w in config.style_layer_weights)
+        if config.loss_normalization == "article":
+            self.layer_weights = tuple(config.style_layer_weights)  # the article does not normalise them
+        self.article = config.loss_normalization == "article"
+        self.targets: dict[str, object] = {}
+
+    def prepare_styles(self, styles):
+        import tensorflow as tf
+
+        self.targets = {
+            layer: tf.add_n([weight * gram(features[layer], self.article) for features, weight in styles])
+            for layer in self.layers
+        }
+
+    def frame_targets(self, frame):
+        return {layer: self.targets[layer] for layer in self.layers}
+
+    def loss(self, image, features, targets):
+        import tensorflow as tf
+
+        return tf.add_n([
+            weight * _reduce(tf.square(gram(features[layer], self.article) - targets[layer]), self.article)
+            for layer, weight in zip(self.layers, self.layer_weights)
+        ])
+
+
+class TotalVariationLoss(LossTerm):
+    def __init__(self, settings: LossSettings):
+        pass
+
+    def loss(self, image, features, targets):
+        import tensorflow as tf
+
+        x = image / 255.0
+        return tf.reduce_mean(tf.square(x[:, 1:, :, :] - x[:, :-1, :, :])) + tf.reduce_mean(
+            tf.square(x[:, :, 1:, :] - x[:, :, :-1, :])
+        )

@@ -1,0 +1,192 @@
+"""The built-in frame engine: one backbone forward pass per evaluation feeds every loss term; loss and
+gradient come from one compiled ``tf.function``; a registered optimizer moves the pixels.
+
+Imported only when a frame is stylized (it imports TensorFlow).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from ..config import StyleConfig
+from ..errors import NstError
+from ..images import combine_luminance, load_image, luminance_rgb, resize, to_uint8
+from ..losses import FrameInputs, LossSettings
+from ..optim import NonFiniteLoss, Problem
+from ..result import FrameResult
+
+_BACKBONES: dict[tuple, object] = {}
+
+
+def get_backbone(registry, config: StyleConfig):
+    """Build a backbone once per (name, weights, pooling) in this process: loading weights costs seconds."""
+    key = (config.backbone, config.weights, config.pooling)
+    if key not in _BACKBONES:
+        entry = registry.get("backbones", config.backbone)
+        _BACKBONES[key] = entry.factory(weights=config.weights, pooling=config.pooling)
+    return _BACKBONES[key]
+
+
+def _blend_weights(config: StyleConfig, n: int) -> list[float]:
+    weights = list(config.style_blend) if config.style_blend else [1.0] * n
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+class Stylizer:
+    """Everything that stays the same from frame to frame: backbone, loss terms, style targets, compiled step."""
+
+    def __init__(self, config: StyleConfig, styles, registry):
+        self.config = config
+        self.registry = registry
+        self.backbone = get_backbone(registry, config)
+        self.weights = config.active_losses()
+        self.terms = {}
+        for name, weight in self.weights.items():
+            settings = LossSettings(name=name, weight=weight, config=config, backbone_layers=tuple(self.backbone.layers))
+            self.terms[name] = registry.get("losses", name).factory(settings)
+        needed = {layer for term in self.terms.values() for layer in term.layers}
+        self.layers = tuple(layer for layer in self.backbone.layers if layer in needed)
+        self.extract = self.backbone.extractor(self.layers) if self.layers else (lambda images: {})
+        self.styles_source = styles  # the list this stylizer was built for (the engine's cache checks it)
+        self.styles = [(np.asarray(image), w) for (image, _), w in zip(styles, _blend_weights(config, len(styles)))]
+        self._styles_ready = False
+        self._step = self._compile()
+
+    # -- set-up ---------------------------------------------------------------------------------------
+
+    def _compile(self):
+        terms, weights, extract = self.terms, self.weights, self.extract
+
+        @tf.function(reduce_retracing=True)
+        def step(x, targets):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                features = extract(x)
+                parts = {name: term.loss(x, features, targets[name]) for name, term in terms.items()}
+                total = tf.add_n([tf.cast(weights[name], tf.float32) * parts[name] for name in terms])
+            return total, parts, tape.gradient(total, x)
+
+        return step
+
+    def features(self, image: np.ndarray) -> dict:
+        return self.extract(tf.constant(image[None], tf.float32))
+
+    def _prepare_styles(self, content: np.ndarray) -> None:
+        """Style features once per run: resized to ``size * style_scale``; luminance-only with preserve_color."""
+        side = max(16, round(self.config.size * self.config.style_scale))
+        prepared = []
+        for image, weight in self.styles:
+            h, w = image.shape[:2]
+            scale = side / max(h, w)
+            style = resize(image, max(16, round(h * scale)), max(16, round(w * scale))).astype(np.float32)
+            if self.config.preserve_color:
+                style = luminance_rgb(style, like=content)
+            prepared.append((self.features(style), weight))
+        for term in self.terms.values():
+            term.prepare_styles(prepared)
+        self._styles_ready = True
+
+    def _initial_image(self, content: np.ndarray, extras: dict) -> np.ndarray:
+        init = extras.get("init")
+        if init is not None:
+            return resize(np.asarray(init, np.float32), *content.shape[:2]).astype(np.float32)
+        if self.config.init == "content":
+            return content.copy()
+        if self.config.init == "noise":
+            rng = np.random.default_rng(self.config.seed)
+            return rng.uniform(0, 255, content.shape).astype(np.float32)
+        image = resize(load_image(self.config.init, "--init image"), *content.shape[:2]).astype(np.float32)
+        return luminance_rgb(image) if self.config.preserve_color else image
+
+    # -- one frame ------------------------------------------------------------------------------------
+
+    def run(self, content_rgb: np.ndarray, context) -> FrameResult:
+        config = self.config
+        started = time.perf_counter()
+        if config.seed is not None:
+            tf.random.set_seed(config.seed)
+        height, width = config.working_shape(*content_rgb.shape[:2])
+        content_colour = resize(content_rgb, height, width).astype(np.float32)
+        content = luminance_rgb(content_colour) if config.preserve_color else content_colour
+        if not self._styles_ready:
+            self._prepare_styles(content)
+        frame = FrameInputs(content=content, content_features=self.features(content), extras=context.extras)
+        targets = {
+            name: tf.nest.map_structure(lambda t: tf.convert_to_tensor(t, tf.float32), term.frame_targets(frame))
+            for name, term in self.terms.items()
+        }
+
+        best = {"loss": math.inf, "x": None, "parts": None}
+        history: list[dict] = []
+        counters = {"evaluations": 0, "iterations": 0, "previous": None, "stop": None}
+        budget = config.rounds * (config.max_evaluations or config.iterations)
+
+        def value_and_grad(x: np.ndarray):
+            total, parts, grad = self._step(tf.constant(x[None]), targets)
+            total = float(total)
+            grad = grad.numpy()[0]
+            counters["evaluations"] += 1
+            if not math.isfinite(total) or not np.isfinite(grad).all():
+                raise NonFiniteLoss(f"the loss turned {total} at evaluation {counters['evaluations']}")
+            if total < best["loss"]:
+                best.update(loss=total, x=x.copy(), parts={k: float(v) for k, v in parts.items()})
+            return total, grad
+
+        def callback(iteration: int, loss: float) -> bool:
+            counters["iterations"] += 1
+            history.append({"iteration": counters["iterations"], "evaluations": counters["evaluations"],
+                            "loss": loss, "losses": dict(best["parts"] or {})})
+            done = counters["evaluations"] if config.max_evaluations else counters["iterations"]
+            context.progress({"event": "iteration", "step": min(done, budget), "total": budget, "loss": loss,
+                              "frame": context.frame_index})
+            previous, counters["previous"] = counters["previous"], loss
+            if config.tolerance and previous is not None:
+                change = abs(previous - loss) / max(abs(loss), 1e-12)
+                if change < config.tolerance:
+                    counters["stop"] = "converged"
+                    return True
+            return False
+
+        optimizer = self.registry.get("optimizers", config.optimizer).factory(config)
+        x = self._initial_image(content, context.extras)
+        status = "ok"
+        try:
+            for _ in range(config.rounds):
+                x = optimizer.minimize(
+                    Problem(x0=x, value_and_grad=value_and_grad, max_iterations=config.iterations,
+                            max_evaluations=config.max_evaluations),
+                    callback,
+                )
+                if counters["stop"]:
+                    break
+        except NonFiniteLoss as exc:
+            if best["x"] is None:
+                raise NstError(f"{exc}: no finite result to keep; lower the weights or the learning rate") from None
+            status = "nan"
+            warnings.warn(f"{exc}; stopped and kept the best image so far (loss {best['loss']:.4g})", RuntimeWarning, stacklevel=2)
+
+        result = best["x"] if best["x"] is not None else x
+        if config.preserve_color:
+            result = combine_luminance(result, content_colour)
+        info = self.backbone.weights
+        stats = {
+            "loss": best["loss"],
+            "losses": best["parts"],
+            "weights": dict(self.weights),
+            "evaluations": counters["evaluations"],
+            "iterations": counters["iterations"],
+            "seconds": time.perf_counter() - started,
+            "status": status,
+            "stopped": counters["stop"] or ("nan" if status == "nan" else "budget"),
+            "size": [height, width],
+            "backbone": self.backbone.name,
+            "backbone_weights": {"source": info.source, "path": info.path, "fallback": info.fallback, "note": info.note},
+            "history": history,
+        }
+        return FrameResult(image=to_uint8(result), stats=stats)

@@ -1,0 +1,69 @@
+"""Hook specifications of nst-plugin. Every hook is prefixed ``nst_``.
+
+Two kinds of hooks:
+
+* registry hooks (``nst_register_*``): every plugin may answer; each gets a ``register`` callable bound to
+  that plugin, and the core merges what they register into one :class:`nst_plugin.registry.Registry`;
+* work hooks (``nst_stylize_frame``, ``nst_stylize_sequence``): ``firstresult=True``. The built-in
+  implementations are ordinary plugins registered ``trylast``, so an installed plugin that returns a
+  result replaces the engine, and one that returns ``None`` lets the next implementation run.
+
+Each hook is documented with an example in ``docs/plugins.md``.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("nst_plugin")
+hookimpl = pluggy.HookimplMarker("nst_plugin")
+
+
+@hookspec
+def nst_register_losses(register):
+    """Register loss terms.
+
+    Call ``register(name, factory, description="")`` once per loss. ``factory(settings)`` receives a
+    :class:`nst_plugin.losses.LossSettings` and returns a :class:`nst_plugin.losses.LossTerm`.
+    """
+
+
+@hookspec
+def nst_register_optimizers(register):
+    """Register optimizers.
+
+    Call ``register(name, factory, description="")``. ``factory(config)`` receives the
+    :class:`nst_plugin.config.StyleConfig` of the run and returns an object with a
+    ``minimize(problem, callback)`` method (see :mod:`nst_plugin.optim`).
+    """
+
+
+@hookspec
+def nst_register_backbones(register):
+    """Register feature extractors and the weight sources they accept.
+
+    Call ``register(name, factory, layers=[...], weight_sources=[...], description="")``. ``layers`` lists
+    the layer names a loss may use, shallow to deep (checked before TensorFlow is imported);
+    ``weight_sources`` names the values ``--weights`` accepts besides a file path.
+    ``factory(weights, pooling)`` returns a :class:`nst_plugin.backbone.Backbone`.
+    """
+
+
+@hookspec(firstresult=True)
+def nst_stylize_frame(content, styles, config, context):
+    """Stylize one RGB frame.
+
+    ``content``: ``uint8`` array (H, W, 3), RGB. ``styles``: list of ``(rgb uint8 array, blend weight)``.
+    ``config``: :class:`nst_plugin.config.StyleConfig`. ``context``: :class:`nst_plugin.context.RunContext`
+    (registry, progress callback, a cache that lives as long as the run, and per-frame extras such as an
+    initial image). Return a :class:`nst_plugin.result.FrameResult`, or ``None`` to let the next
+    implementation run.
+    """
+
+
+@hookspec(firstresult=True)
+def nst_stylize_sequence(frames, styles, config, context, sink):
+    """Stylize a sequence of frames.
+
+    ``frames``: iterable of ``(index, rgb uint8 array)``. ``sink(index, FrameResult)`` receives every
+    finished frame in order. Return a :class:`nst_plugin.result.SequenceResult`, or ``None`` to let the
+    next implementation run.
+    """

@@ -1,0 +1,177 @@
+"""The plugin manager: default plugins, entry-point plugins, isolation of broken plugins.
+
+* Default plugins (``nst_plugin.builtin.*``) are registered exactly like third-party ones.
+* Third-party plugins load from the entry-point group ``nst_plugin``. One that fails to import is recorded
+  in :data:`FAILURES` (its name and error), reported, and skipped: the rest keeps working.
+* ``NST_LOAD_PLUGINS``: comma-separated entry-point names to load; empty loads none. Unset loads all.
+* ``NST_STRICT_PLUGINS=1``: a broken plugin is an error instead of a warning (for plugin authors).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+from .registry import KINDS, Registry
+
+ENTRY_POINT_GROUP = "nst_plugin"
+
+DEFAULT_PLUGINS = (
+    "nst_plugin.builtin.vgg16",
+    "nst_plugin.builtin.losses",
+    "nst_plugin.builtin.optimizers",
+    "nst_plugin.builtin.engine",
+)
+
+
+@dataclass
+class PluginFailure:
+    name: str
+    error: str
+    stage: str  # "import", "register" or "hook"
+
+    def __str__(self) -> str:
+        return f"plugin {self.name!r} failed at {self.stage}: {self.error}"
+
+
+FAILURES: list[PluginFailure] = []
+_pm: pluggy.PluginManager | None = None
+_registry: Registry | None = None
+
+
+def strict() -> bool:
+    return os.environ.get("NST_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+
+
+def report_failure(name: str, error: BaseException | str, stage: str) -> None:
+    """Record a broken plugin; raise in strict mode, otherwise warn and go on."""
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    failure = PluginFailure(name, text, stage)
+    if strict():
+        raise PluginError(f"{failure} (NST_STRICT_PLUGINS is set)")
+    FAILURES.append(failure)
+    warnings.warn(str(failure), RuntimeWarning, stacklevel=2)
+
+
+def _allowed_names() -> set[str] | None:
+    value = os.environ.get("NST_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    allowed = _allowed_names()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        if pm.get_plugin(ep.name) is not None:
+            continue
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:  # a broken plugin must not stop the host
+            report_failure(ep.name, exc, "import")
+            continue
+        dist = getattr(ep, "dist", None)
+        if dist is not None:
+            pm._nst_dists[ep.name] = (dist.metadata["Name"], dist.version)  # type: ignore[attr-defined]
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, created on first use."""
+    global _pm
+    if _pm is None:
+        pm = pluggy.PluginManager("nst_plugin")
+        pm.add_hookspecs(hookspecs)
+        pm._nst_dists = {}  # type: ignore[attr-defined]
+        for module_name in DEFAULT_PLUGINS:
+            pm.register(importlib.import_module(module_name), name=module_name)
+        _load_entry_points(pm)
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"a plugin implements a hook that does not exist: {exc}") from None
+        _pm = pm
+    return _pm
+
+
+def register_plugin(plugin, name: str | None = None) -> str:
+    """Register a plugin object or module at run time (tests, notebooks). Returns its name."""
+    pm = get_plugin_manager()
+    name = pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        raise PluginError(f"plugin {name!r} implements a hook that does not exist: {exc}") from None
+    reset_registry()
+    return name
+
+
+def unregister_plugin(name: str) -> None:
+    get_plugin_manager().unregister(name=name)
+    reset_registry()
+
+
+def reset_registry() -> None:
+    global _registry
+    _registry = None
+
+
+def reset() -> None:
+    """Forget the plugin manager, the registry and recorded failures (tests, after changing env vars)."""
+    global _pm
+    _pm = None
+    FAILURES.clear()
+    reset_registry()
+
+
+def get_registry() -> Registry:
+    """Collect every plugin's registrations. Cheap: factories are not called."""
+    global _registry
+    if _registry is None:
+        pm = get_plugin_manager()
+        registry = Registry()
+        for kind in KINDS:
+            caller = getattr(pm.hook, f"nst_register_{kind}")
+            for impl in reversed(caller.get_hookimpls()):  # registration order
+                try:
+                    impl.function(register=registry.registrar(kind, impl.plugin_name))
+                except Exception as exc:  # a broken plugin is named, and the others keep working
+                    if impl.plugin_name in DEFAULT_PLUGINS:
+                        raise
+                    report_failure(impl.plugin_name, str(exc) if isinstance(exc, PluginError) else exc, "register")
+        _registry = registry
+    return _registry
+
+
+def plugin_info() -> list[dict]:
+    """Every plugin with its version, distribution and what it registers (for ``nst plugins``)."""
+    pm = get_plugin_manager()
+    registry = get_registry()
+    registered = registry.by_plugin()
+    from . import __version__
+
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        dist, version = pm._nst_dists.get(name, (None, None))  # type: ignore[attr-defined]
+        if name in DEFAULT_PLUGINS:
+            dist, version = "nst-plugin", __version__
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        rows.append({
+            "name": name,
+            "distribution": dist,
+            "version": version,
+            "builtin": name in DEFAULT_PLUGINS,
+            "hooks": hooks,
+            "registers": registered.get(name, {}),
+        })
+    return rows
