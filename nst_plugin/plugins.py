@@ -142,7 +142,7 @@ def get_registry() -> Registry:
         registry = Registry()
         for kind in KINDS:
             caller = getattr(pm.hook, f"nst_register_{kind}")
-            for impl in reversed(caller.get_hookimpls()):  # registration order
+            for impl in caller.get_hookimpls():  # registration order: built-ins first
                 try:
                     impl.function(register=registry.registrar(kind, impl.plugin_name))
                 except Exception as exc:  # a broken plugin is named, and the others keep working

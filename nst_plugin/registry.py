@@ -13,6 +13,7 @@ from typing import Any, Callable
 from .errors import PluginError, UserError, suggest
 
 KINDS = ("losses", "optimizers", "backbones")
+SINGULAR = {"losses": "loss", "optimizers": "optimizer", "backbones": "backbone"}
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,14 @@ class Registry:
 
         def register(name, factory, description="", *, layers=(), weight_sources=()):
             if not isinstance(name, str) or not name.strip() or "=" in name or "," in name:
-                raise PluginError(f"plugin {plugin!r} registered an invalid {kind[:-1]} name {name!r}")
+                raise PluginError(f"plugin {plugin!r} registered an invalid {SINGULAR[kind]} name {name!r}")
             if not callable(factory):
-                raise PluginError(f"plugin {plugin!r} registered {kind[:-1]} {name!r} with a factory that is not callable")
+                raise PluginError(f"plugin {plugin!r} registered {SINGULAR[kind]} {name!r} with a factory that is not callable")
             if kind == "backbones" and not layers:
                 raise PluginError(f"plugin {plugin!r} registered backbone {name!r} without its layer names")
             if name in table:
                 raise PluginError(
-                    f"{kind[:-1]} name {name!r} is registered twice: by plugin {table[name].plugin!r} "
+                    f"{SINGULAR[kind]} name {name!r} is registered twice: by plugin {table[name].plugin!r} "
                     f"and by plugin {plugin!r}; uninstall one or disable it with NST_LOAD_PLUGINS"
                 )
             table[name] = Entry(kind, name, factory, plugin, description, tuple(layers), tuple(weight_sources))
@@ -64,7 +65,7 @@ class Registry:
         try:
             return table[name]
         except KeyError:
-            raise UserError(f"unknown {kind[:-1]} {name!r} ({suggest(name, table)})") from None
+            raise UserError(f"unknown {SINGULAR[kind]} {name!r} ({suggest(name, table)})") from None
 
     def by_plugin(self) -> dict[str, dict[str, list[str]]]:
         out: dict[str, dict[str, list[str]]] = {}

@@ -14,7 +14,10 @@ from ..result import SequenceResult
 
 @hookimpl(trylast=True)
 def nst_stylize_frame(content, styles, config, context):
-    from .stylizer import Stylizer  # imports TensorFlow
+    from ..tf_import import import_tensorflow
+
+    import_tensorflow()
+    from .stylizer import Stylizer
 
     key = ("nst_plugin.builtin.engine", config.fingerprint())
     stylizer = context.cache.get(key)

@@ -141,7 +141,8 @@ class Stylizer:
         def callback(iteration: int, loss: float) -> bool:
             counters["iterations"] += 1
             history.append({"iteration": counters["iterations"], "evaluations": counters["evaluations"],
-                            "loss": loss, "losses": dict(best["parts"] or {})})
+                            "loss": loss,
+                            "losses": {k: self.weights[k] * v for k, v in (best["parts"] or {}).items()}})
             done = counters["evaluations"] if config.max_evaluations else counters["iterations"]
             context.progress({"event": "iteration", "step": min(done, budget), "total": budget, "loss": loss,
                               "frame": context.frame_index})

@@ -143,7 +143,9 @@ def resolve_weights(source: str) -> tuple[str, Path | None]:
     if source == "imagenet":
         return "imagenet", fetch_imagenet_weights()
     if source == "hed":
-        return "hed", hed_weights_path()
+        path = hed_weights_path()
+        warnings.warn(f"using {HED_NOTE}", UserWarning, stacklevel=2)
+        return "hed", path
     if source == "auto":
         try:
             return "imagenet", fetch_imagenet_weights()
