@@ -95,48 +95,142 @@ class ProgressBar:
             self.progress.update(self.task, completed=total)
 
 
-def _floats(text: Optional[str], what: str):
+def _floats(text: Optional[str], what: str):  # noqa: D103
     from .config import parse_floats
 
     return parse_floats(text, what) if text is not None else None
 
 
+# -- options shared by every stylizing command --------------------------------------------------------------
+
+STYLE_OPTIONS = [
+    ("preset", str, typer.Option("default", help="default (quality per second) or seed (the article's exact method).")),
+    ("size", Optional[int], typer.Option(None, help="Longer side of the result in pixels (default preset: 384; seed: 224).")),
+    ("square", Optional[bool], typer.Option(None, "--square/--keep-aspect", help="Squash to size x size, as the article.")),
+    ("style_blend", Optional[str], typer.Option(None, help="Blend weights of the styles, e.g. 0.7,0.3.")),
+    ("preserve_color", bool, typer.Option(False, "--preserve-color", help="Transfer luminance only; keep the content's colours.")),
+    ("style_scale", Optional[float], typer.Option(None, help="Size of the style image relative to --size.")),
+    ("weights", Optional[str], typer.Option(None, help="Backbone weights: auto, imagenet, hed, or a weights file.")),
+    ("backbone", Optional[str], typer.Option(None, help="Backbone plugin name (see nst plugins).")),
+    ("pooling", Optional[str], typer.Option(None, help="max or avg (the article uses avg).")),
+    ("content_layer", Optional[str], typer.Option(None, help="Layer of the content loss.")),
+    ("style_layers", Optional[str], typer.Option(None, help="Comma-separated layers of the style loss.")),
+    ("style_layer_weights", Optional[str], typer.Option(None, help="Comma-separated weights, one per style layer.")),
+    ("content_weight", Optional[float], typer.Option(None, help="Weight of the content loss.")),
+    ("style_weight", Optional[float], typer.Option(None, help="Weight of the style loss.")),
+    ("tv_weight", Optional[float], typer.Option(None, help="Weight of the total-variation loss.")),
+    ("loss", List[str], typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable.")),
+    ("optimizer", Optional[str], typer.Option(None, help="lbfgs, adam, or a plugin's optimizer.")),
+    ("iterations", Optional[int], typer.Option(None, help="Optimizer iterations per round.")),
+    ("rounds", Optional[int], typer.Option(None, help="Optimizer restarts (the article: 30).")),
+    ("max_evals", Optional[int], typer.Option(None, help="Loss evaluations per round (the article's maxfun).")),
+    ("tolerance", Optional[float], typer.Option(None, help="Stop when the relative loss change falls below this.")),
+    ("learning_rate", Optional[float], typer.Option(None, help="Adam step size in pixel units (0..255).")),
+    ("init", Optional[str], typer.Option(None, help="Start image: noise, content or an image path.")),
+    ("seed", Optional[int], typer.Option(None, help="Random seed: makes a run reproducible.")),
+]
+
+VIDEO_OPTIONS = [
+    ("temporal_weight", Optional[float], typer.Option(
+        None, help="Weight of the temporal loss toward the warped previous output; 0 turns it off "
+                   "(default preset: 0.05; seed: 0).")),
+    ("warm_start", Optional[bool], typer.Option(
+        None, "--warm-start/--cold-start", help="Start each frame from the previous stylized frame warped by optical "
+                                                "flow (default preset: on; seed: off).")),
+    ("warm_iterations", Optional[int], typer.Option(None, help="Iteration cap of a warm-started frame (40).")),
+    ("warm_tolerance", Optional[float], typer.Option(None, help="Relative loss change that ends a warm-started frame (default: --tolerance).")),
+    ("cut_threshold", Optional[float], typer.Option(None, help="Shot-cut threshold (PySceneDetect content score, 27).")),
+    ("coarse_to_fine", Optional[float], typer.Option(None, help="Cold frames: optimise at this fraction of --size first, e.g. 0.5.")),
+]
+
+DEFAULT_TEMPORAL_WEIGHT = 0.05
+
+
+def _with_options(options, into: str):
+    """Add typer options to a command; the command receives their values as one dict in ``into``."""
+
+    def decorate(command):
+        import inspect
+        from typing import get_type_hints
+
+        signature = inspect.signature(command)
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values() if p.name != into]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+                 for name, kind, option in options]
+        names = [name for name, _, _ in options]
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            values = {name: kwargs.pop(name) for name in names if name in kwargs}
+            existing = kwargs.pop(into, None) or {}
+            return command(*args, **{into: {**existing, **values}}, **kwargs)
+
+        hints = {k: v for k, v in get_type_hints(command).items() if k != into}
+        hints.update({name: kind for name, kind, _ in options})
+        wrapper.__signature__ = signature.replace(parameters=own + added)
+        wrapper.__annotations__ = hints
+        return wrapper
+
+    return decorate
+
+
+style_options = _with_options(STYLE_OPTIONS, "style_settings")
+video_options = _with_options(VIDEO_OPTIONS, "video_settings")
+
+
+def build_settings(opts: dict) -> dict:
+    """StyleConfig overrides from the shared style options (None: keep the preset's value)."""
+    from .config import parse_loss_option
+
+    loss_weights = {}
+    for name, key in (("content", "content_weight"), ("style", "style_weight"), ("tv", "tv_weight")):
+        if opts.get(key) is not None:
+            loss_weights[name] = opts[key]
+    for text in opts.get("loss") or []:
+        name, value = parse_loss_option(text)
+        loss_weights[name] = value
+    style_layers = opts.get("style_layers")
+    return dict(
+        size=opts.get("size"), square=opts.get("square"), style_blend=_floats(opts.get("style_blend"), "--style-blend"),
+        preserve_color=opts.get("preserve_color") or None, style_scale=opts.get("style_scale"), weights=opts.get("weights"),
+        backbone=opts.get("backbone"), pooling=opts.get("pooling"), content_layer=opts.get("content_layer"),
+        style_layers=tuple(s.strip() for s in style_layers.split(",") if s.strip()) if style_layers else None,
+        style_layer_weights=_floats(opts.get("style_layer_weights"), "--style-layer-weights"),
+        loss_weights=loss_weights or None, optimizer=opts.get("optimizer"), iterations=opts.get("iterations"),
+        rounds=opts.get("rounds"), max_evaluations=opts.get("max_evals"), tolerance=opts.get("tolerance"),
+        learning_rate=opts.get("learning_rate"), init=opts.get("init"), seed=opts.get("seed"),
+    )
+
+
+def prepare_run(style_paths, opts: dict, **more):
+    """(config, styles) for the shared style options plus command-specific settings, validated."""
+    from .api import prepare
+    from .images import load_image
+
+    styles = [load_image(path, "style image") for path in style_paths]
+    settings = build_settings(opts)
+    for key, value in more.items():
+        if key == "loss_weights" and value:
+            settings["loss_weights"] = {**(settings.get("loss_weights") or {}), **value}
+        elif value is not None:
+            settings[key] = value
+    config, styles, _ = prepare(styles, opts.get("preset") or "default", **settings)
+    return config, styles
+
+
 @app.command()
 @user_errors
+@style_options
 def image(
     content: Path = typer.Argument(..., help="Content image (PNG, JPEG, TIFF, 16-bit PNG, ...)."),
     style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles."),
     output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, .jpg, ...)."),
-    preset: str = typer.Option("default", help="default (quality per second) or seed (the article's exact method)."),
-    size: Optional[int] = typer.Option(None, help="Longer side of the result in pixels [preset: 384; seed 224]."),
-    square: Optional[bool] = typer.Option(None, "--square/--keep-aspect", help="Squash to size x size, as the article."),
-    style_blend: Optional[str] = typer.Option(None, help="Blend weights of the styles, e.g. 0.7,0.3."),
-    preserve_color: bool = typer.Option(False, "--preserve-color", help="Transfer luminance only; keep the content's colours."),
-    style_scale: Optional[float] = typer.Option(None, help="Size of the style image relative to --size."),
-    weights: Optional[str] = typer.Option(None, help="Backbone weights: auto, imagenet, hed, or a weights file."),
-    backbone: Optional[str] = typer.Option(None, help="Backbone plugin name (see nst plugins)."),
-    pooling: Optional[str] = typer.Option(None, help="max or avg (the article uses avg)."),
-    content_layer: Optional[str] = typer.Option(None, help="Layer of the content loss."),
-    style_layers: Optional[str] = typer.Option(None, help="Comma-separated layers of the style loss."),
-    style_layer_weights: Optional[str] = typer.Option(None, help="Comma-separated weights, one per style layer."),
-    content_weight: Optional[float] = typer.Option(None, help="Weight of the content loss."),
-    style_weight: Optional[float] = typer.Option(None, help="Weight of the style loss."),
-    tv_weight: Optional[float] = typer.Option(None, help="Weight of the total-variation loss."),
-    loss: List[str] = typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable."),
-    optimizer: Optional[str] = typer.Option(None, help="lbfgs, adam, or a plugin's optimizer."),
-    iterations: Optional[int] = typer.Option(None, help="Optimizer iterations per round."),
-    rounds: Optional[int] = typer.Option(None, help="Optimizer restarts (the article: 30)."),
-    max_evals: Optional[int] = typer.Option(None, help="Loss evaluations per round (the article's maxfun)."),
-    tolerance: Optional[float] = typer.Option(None, help="Stop when the relative loss change falls below this."),
-    learning_rate: Optional[float] = typer.Option(None, help="Adam step size in pixel units (0..255)."),
-    init: Optional[str] = typer.Option(None, help="Start image: noise, content or an image path."),
-    seed: Optional[int] = typer.Option(None, help="Random seed: makes a run reproducible."),
     loss_plot: Optional[Path] = typer.Option(None, help="Write the loss curves to this PNG."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    style_settings: dict = None,
 ):
     """Stylize one image."""
-    from .config import parse_loss_option
     from .images import check_output_path, load_image
     from .report import plot_losses, write_metadata
 
@@ -144,27 +238,10 @@ def image(
     out = check_output_path(output, inputs, overwrite)
     if loss_plot is not None:
         check_output_path(loss_plot, inputs, overwrite)
-    loss_weights = {}
-    for name, value in (("content", content_weight), ("style", style_weight), ("tv", tv_weight)):
-        if value is not None:
-            loss_weights[name] = value
-    for text in loss:
-        name, value = parse_loss_option(text)
-        loss_weights[name] = value
-    settings = dict(
-        size=size, square=square, style_blend=_floats(style_blend, "--style-blend"),
-        preserve_color=preserve_color or None, style_scale=style_scale, weights=weights, backbone=backbone,
-        pooling=pooling, content_layer=content_layer,
-        style_layers=tuple(s.strip() for s in style_layers.split(",") if s.strip()) if style_layers else None,
-        style_layer_weights=_floats(style_layer_weights, "--style-layer-weights"),
-        loss_weights=loss_weights or None, optimizer=optimizer, iterations=iterations, rounds=rounds,
-        max_evaluations=max_evals, tolerance=tolerance, learning_rate=learning_rate, init=init, seed=seed,
-    )
     content_rgb = load_image(content, "content image")
-    styles = [load_image(path, "style image") for path in style]
-    from .api import prepare, stylize_frame
+    config, styles = prepare_run(style, style_settings)
+    from .api import stylize_frame
 
-    config, styles, _ = prepare(styles, preset, **settings)
     with ProgressBar(content.name, enabled=not quiet) as bar:
         result = stylize_frame(content_rgb, styles, config=config, progress=bar)
         bar.finish()
@@ -182,6 +259,173 @@ def image(
     )
     if stats.get("status") == "nan":
         raise typer.Exit(4)
+
+
+def video_config(style_paths, style_settings: dict, video_settings: dict):
+    """Config for a video run: the style options plus the temporal ones. Without --temporal-weight the
+    temporal loss is on for presets that warm-start (default) and off for the others (seed)."""
+    from .config import make_config
+
+    warm_start = video_settings.get("warm_start")
+    if warm_start is None:
+        warm_start = make_config(style_settings.get("preset") or "default").warm_start
+    temporal = video_settings.get("temporal_weight")
+    if temporal is None:
+        temporal = DEFAULT_TEMPORAL_WEIGHT if warm_start else 0.0
+    return prepare_run(
+        style_paths, style_settings, loss_weights={"temporal": temporal}, warm_start=warm_start,
+        warm_iterations=video_settings.get("warm_iterations"), warm_tolerance=video_settings.get("warm_tolerance"),
+        cut_threshold=video_settings.get("cut_threshold"), coarse_to_fine=video_settings.get("coarse_to_fine"),
+    )
+
+
+class VideoProgress:
+    """Human progress for a video job on stderr: a frames bar with ETA and the current frame's iterations."""
+
+    def __init__(self, enabled: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=self.console,
+            disable=not enabled, transient=False,
+        )
+        self.enabled = enabled
+        self.frames = None
+        self.frame = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def event(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            total = event.get("total")
+            self.frames = self.progress.add_task("frames", total=total, completed=event.get("resumed", 0),
+                                                 note=f"{event.get('resumed', 0)} resumed" if event.get("resumed") else "")
+        elif kind == "frame_done" and self.frames is not None:
+            self.progress.update(self.frames, completed=event["done"],
+                                 note=f"frame {event['index']}: {event['seconds']:.1f} s, loss {event['loss'] or float('nan'):.4g}")
+        elif kind in ("warning", "cut"):
+            message = event.get("message") or f"shot cut at frame {event.get('index')}: the new shot starts fresh"
+            if self.enabled:
+                self.progress.console.print(f"warning: {message}" if kind == "warning" else message)
+            else:
+                typer.echo(f"warning: {message}" if kind == "warning" else message, err=True)
+
+    def iteration(self, event: dict) -> None:
+        if event.get("event") != "iteration":
+            return
+        if self.frame is None:
+            self.frame = self.progress.add_task("frame", total=event["total"], note="")
+        self.progress.update(self.frame, completed=event["step"], total=event["total"],
+                             description=f"frame {event.get('frame')}", note=f"loss {event['loss']:.4g}")
+
+
+class JsonlProgress:
+    """``--progress jsonl``: one JSON object per line on stdout, flushed (schema: docs/events.md)."""
+
+    def __init__(self):
+        self.last_tick = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def event(self, event: dict) -> None:
+        import time
+
+        event = dict(event, time=round(time.time(), 3))
+        sys.stdout.write(json.dumps(event, default=str) + "\n")
+        sys.stdout.flush()
+
+    def iteration(self, event: dict) -> None:
+        import time
+
+        if event.get("event") != "iteration":
+            return
+        now = time.monotonic()
+        if now - self.last_tick >= 1.0:
+            self.last_tick = now
+            self.event({"event": "frame_progress", "index": event.get("frame"), "step": event["step"],
+                        "total": event["total"], "loss": event["loss"]})
+
+
+@app.command()
+@user_errors
+@style_options
+@video_options
+def video(
+    source: str = typer.Argument(..., help="Video file, image folder, glob ('shots/*.png'), '####' pattern "
+                                           "('renders/####.png') or camera index."),
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder: frame_NNNNNN.png files and nst_manifest.json."),
+    frames: Optional[str] = typer.Option(None, help="Frame range A-B, A- or N (a video's frames count from 1)."),
+    step: int = typer.Option(1, help="Take every STEP-th frame of the range."),
+    fps: Optional[float] = typer.Option(None, help="Frame rate of an image sequence (24); a video keeps its own."),
+    encode: Optional[Path] = typer.Option(None, help="Also encode the frames to this video (.mp4), at the source fps, "
+                                                     "with the source's audio."),
+    progress: str = typer.Option("bar", help="bar (human, on stderr), jsonl (one JSON event per line on stdout) or none."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace frames made with other settings in OUTPUT."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (same as --progress none)."),
+    style_settings: dict = None,
+    video_settings: dict = None,
+):
+    """Stylize a video or an image sequence, temporally coherent; re-run the same command to resume."""
+    if progress not in ("bar", "jsonl", "none"):
+        raise UserError(f"--progress must be bar, jsonl or none, got {progress!r}")
+    reporter = JsonlProgress() if progress == "jsonl" else VideoProgress(enabled=progress == "bar" and not quiet)
+    try:
+        _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings)
+    except NstError as exc:
+        if progress == "jsonl":
+            reporter.event({"event": "error", "message": str(exc), "code": getattr(exc, "exit_code", 1)})
+        raise
+    except KeyboardInterrupt:
+        if progress == "jsonl":
+            reporter.event({"event": "done", "status": "interrupted", "output": str(output)})
+        raise
+
+
+def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings):
+    from .video import check_encode_path, open_source, stylize_video
+
+    for path in style:
+        if not Path(path).expanduser().is_file():
+            raise UserError(f"style image {str(path)!r} does not exist")
+    if encode is not None:
+        encode = check_encode_path(encode)
+        if encode.exists() and not overwrite and not _same_run(output, encode):
+            raise UserError(f"--encode {str(encode)!r} already exists: choose another path or add --overwrite")
+    frame_source = open_source(source, frames=frames, step=step, fps=fps, on_warning=reporter.event)
+    config, styles = video_config(style, style_settings, video_settings)
+    with reporter:
+        job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
+                            emit=reporter.event, progress=reporter.iteration)
+    if isinstance(reporter, VideoProgress):
+        written = len(job.written)
+        resumed = len(job.output.frames) - written
+        note = f" ({resumed} already there)" if resumed > 0 else ""
+        typer.echo(f"wrote {written} frames to {job.output.path}{note}; manifest {job.output.manifest_path}"
+                   + (f"; video {job.encoded['path']}" if job.encoded else ""))
+    if frame_source.unreadable:
+        listed = ", ".join(str(i) for i in frame_source.unreadable[:10])
+        raise UserError(f"{len(frame_source.unreadable)} frame(s) of {source!r} could not be read and were skipped "
+                        f"(frame {listed}); the other frames are in {job.output.path}")
+
+
+def _same_run(output: Path, encode: Path) -> bool:
+    """An encoded video from an earlier run into the same output folder may be replaced."""
+    manifest = Path(output).expanduser() / "nst_manifest.json"
+    return manifest.exists()
 
 
 @app.command()

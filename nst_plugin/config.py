@@ -46,6 +46,12 @@ class StyleConfig:
     preserve_color: bool = False
     style_blend: tuple[float, ...] | None = None
     style_scale: float = 1.0
+    # video (nst_stylize_sequence); a single image ignores these
+    warm_start: bool = True  # frame t starts from stylized t-1 warped by the optical flow (Ruder et al.)
+    warm_iterations: int = 40  # per-frame iteration cap of a warm-started frame (one round)
+    warm_tolerance: float | None = None  # relative loss change that ends a warm-started frame (None: tolerance)
+    cut_threshold: float = 27.0  # PySceneDetect ContentDetector threshold; a cut starts the new shot cold
+    coarse_to_fine: float | None = None  # cold frames: optimise at this fraction of --size first, then finish
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +91,7 @@ PRESETS: dict[str, dict] = {
         max_evaluations=20,
         tolerance=0.0,
         init="noise",
+        warm_start=False,  # the article stylizes every video frame independently, from noise
     ),
     # Best quality per second found (see benchmarks/frame_bench.py): start from the content image, standard
     # layers, one L-BFGS run that stops when the loss stops moving.
@@ -224,6 +231,13 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
             _check_weight(w, "a style blend weight")
         if sum(config.style_blend) <= 0:
             raise UserError("the style blend weights add up to 0")
+    if not isinstance(config.warm_iterations, int) or config.warm_iterations < 1:
+        raise UserError(f"warm iterations must be a whole number >= 1, got {config.warm_iterations!r}")
+    if config.warm_tolerance is not None:
+        _check_weight(config.warm_tolerance, "the warm tolerance")
+    _check_weight(config.cut_threshold, "the cut threshold")
+    if config.coarse_to_fine is not None and not (0 < config.coarse_to_fine < 1):
+        raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1, got {config.coarse_to_fine!r}")
     check_size(config.size)
 
 

@@ -16,6 +16,7 @@ def nst_register_losses(register):
     register("content", ContentLoss, "feature reconstruction at --content-layer (Gatys et al.)")
     register("style", StyleLoss, "Gram-matrix match at --style-layers, blended over style images (Gatys et al.)")
     register("tv", TotalVariationLoss, "total variation of the pixels: smooths high-frequency noise")
+    register("temporal", TemporalLoss, "video: pulls non-occluded pixels toward the warped previous output (Ruder et al.)")
 
 
 def _reduce(tensor, article: bool):
@@ -96,3 +97,33 @@ class TotalVariationLoss(LossTerm):
         return tf.reduce_mean(tf.square(x[:, 1:, :, :] - x[:, :-1, :, :])) + tf.reduce_mean(
             tf.square(x[:, :, 1:, :] - x[:, :, :-1, :])
         )
+
+
+class TemporalLoss(LossTerm):
+    """Short-term temporal consistency of Ruder et al. 2016: the mean over pixels and channels of
+    ``mask * (x - previous_warped)^2`` in 0..255 units. The video engine puts ``previous_warped`` (float RGB,
+    the stylized previous frame warped into this one) and ``temporal_mask`` ((H, W), 1 where the flow is
+    trusted, 0 where occluded) into the frame's extras. Without them (a single image, the first frame of a
+    shot) the targets are zeros of the same shapes, so the term is 0 and the compiled step is not retraced.
+    """
+
+    def __init__(self, settings: LossSettings):
+        pass
+
+    def frame_targets(self, frame: FrameInputs):
+        import numpy as np
+
+        content = np.asarray(frame.content, np.float32)
+        h, w = content.shape[:2]
+        previous = frame.extras.get("previous_warped")
+        mask = frame.extras.get("temporal_mask")
+        if previous is None or mask is None:
+            return {"previous": np.zeros((1, h, w, 3), np.float32), "mask": np.zeros((1, h, w, 1), np.float32)}
+        previous = np.asarray(previous, np.float32).reshape(1, h, w, 3)
+        mask = np.asarray(mask, np.float32).reshape(1, h, w, 1)
+        return {"previous": previous, "mask": mask}
+
+    def loss(self, image, features, targets):
+        import tensorflow as tf
+
+        return tf.reduce_mean(targets["mask"] * tf.square(image - targets["previous"]))

@@ -111,7 +111,8 @@ class Stylizer:
         started = time.perf_counter()
         if config.seed is not None:
             tf.random.set_seed(config.seed)
-        height, width = config.working_shape(*content_rgb.shape[:2])
+        extras = context.extras
+        height, width = extras.get("working_shape") or config.working_shape(*content_rgb.shape[:2])
         content_colour = resize(content_rgb, height, width).astype(np.float32)
         content = luminance_rgb(content_colour) if config.preserve_color else content_colour
         if not self._styles_ready:
@@ -125,7 +126,12 @@ class Stylizer:
         best = {"loss": math.inf, "x": None, "parts": None}
         history: list[dict] = []
         counters = {"evaluations": 0, "iterations": 0, "previous": None, "stop": None}
-        budget = config.rounds * (config.max_evaluations or config.iterations)
+        # a video engine may cap a warm-started frame: extras "max_iterations", "tolerance", "rounds"
+        iterations = int(extras.get("max_iterations") or config.iterations)
+        tolerance = extras.get("tolerance")
+        tolerance = config.tolerance if tolerance is None else tolerance
+        rounds = int(extras.get("rounds") or config.rounds)
+        budget = rounds * (config.max_evaluations or iterations)
 
         def value_and_grad(x: np.ndarray):
             total, parts, grad = self._step(tf.constant(x[None]), targets)
@@ -147,9 +153,9 @@ class Stylizer:
             context.progress({"event": "iteration", "step": min(done, budget), "total": budget, "loss": loss,
                               "frame": context.frame_index})
             previous, counters["previous"] = counters["previous"], loss
-            if config.tolerance and previous is not None:
+            if tolerance and previous is not None:
                 change = abs(previous - loss) / max(abs(loss), 1e-12)
-                if change < config.tolerance:
+                if change < tolerance:
                     counters["stop"] = "converged"
                     return True
             return False
@@ -158,9 +164,9 @@ class Stylizer:
         x = self._initial_image(content, context.extras)
         status = "ok"
         try:
-            for _ in range(config.rounds):
+            for _ in range(rounds):
                 x = optimizer.minimize(
-                    Problem(x0=x, value_and_grad=value_and_grad, max_iterations=config.iterations,
+                    Problem(x0=x, value_and_grad=value_and_grad, max_iterations=iterations,
                             max_evaluations=config.max_evaluations),
                     callback,
                 )
@@ -184,6 +190,7 @@ class Stylizer:
             "iterations": counters["iterations"],
             "seconds": time.perf_counter() - started,
             "status": status,
+            "init": "given" if extras.get("init") is not None else config.init,
             "stopped": counters["stop"] or ("nan" if status == "nan" else "budget"),
             "size": [height, width],
             "backbone": self.backbone.name,

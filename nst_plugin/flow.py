@@ -1,0 +1,101 @@
+"""Optical flow, occlusion masks and warping (OpenCV only), after Ruder et al. 2016.
+
+Conventions: a flow ``f`` from image ``a`` to image ``b`` is an (H, W, 2) float32 array of (dx, dy) such that
+``a(x) ~ b(x + f(x))``. :func:`warp` samples an image at ``x + f(x)`` (backward warping), so
+``warp(b, flow(a, b))`` looks like ``a``.
+
+Used by the video engine (start frame t from the stylized frame t-1 warped into t; the temporal loss) and
+by the warping-error metric :func:`warping_error` (Lai et al. 2018). OpenCV is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_DIS = {}
+
+
+def gray(rgb: np.ndarray) -> np.ndarray:
+    """uint8 grey image of an RGB array (uint8 or float 0..255)."""
+    import cv2
+
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def flow(a: np.ndarray, b: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """DIS optical flow from ``a`` to ``b`` (RGB or grey images of the same size)."""
+    import cv2
+
+    if preset not in _DIS:
+        presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                   "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+        _DIS[preset] = cv2.DISOpticalFlow_create(presets[preset])
+    a = a if a.ndim == 2 else gray(a)
+    b = b if b.ndim == 2 else gray(b)
+    return _DIS[preset].calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
+
+
+def warp(image: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``image`` sampled at ``x + f(x)`` (bilinear, border replicated). Keeps the dtype's float-ness."""
+    import cv2
+
+    h, w = f.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x = grid_x + f[..., 0]
+    map_y = grid_y + f[..., 1]
+    src = np.asarray(image)
+    out = cv2.remap(src.astype(np.float32) if src.dtype != np.float32 else src, map_x, map_y,
+                    interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Where the flow can be trusted, after Ruder et al. 2016, section 3.2.
+
+    ``backward``: flow from frame t to frame t-1 (the one used to warp t-1 into t); ``forward``: from t-1
+    to t. A pixel is occluded (0) when the forward-backward check fails,
+    ``|w~ + w|^2 > 0.01 (|w~|^2 + |w|^2) + 0.5`` with ``w~ = forward(x + backward(x))``, or when it lies on
+    a motion boundary, ``|grad u|^2 + |grad v|^2 > 0.01 |w|^2 + 0.002``. Returns float32 (H, W) in {0, 1}.
+    """
+    w = backward
+    w_tilde = warp(forward, w)
+    sq = lambda v: np.sum(v * v, axis=-1)  # noqa: E731
+    consistent = sq(w_tilde + w) <= 0.01 * (sq(w_tilde) + sq(w)) + 0.5
+    du_y, du_x = np.gradient(w[..., 0])
+    dv_y, dv_x = np.gradient(w[..., 1])
+    boundary = du_x**2 + du_y**2 + dv_x**2 + dv_y**2 > 0.01 * sq(w) + 0.002
+    return (consistent & ~boundary).astype(np.float32)
+
+
+def temporal_inputs(previous_content: np.ndarray, content: np.ndarray, previous_output: np.ndarray,
+                    preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:
+    """(previous output warped into the current frame, trust mask) for two consecutive content frames.
+
+    All images at the same size; the output is float32 RGB 0..255 and a float32 (H, W) mask in {0, 1}.
+    """
+    backward = flow(content, previous_content, preset)  # t -> t-1
+    forward = flow(previous_content, content, preset)  # t-1 -> t
+    warped = warp(np.asarray(previous_output, np.float32), backward)
+    return warped, consistency_mask(forward, backward)
+
+
+def warping_error(output_t: np.ndarray, output_next: np.ndarray, source_t: np.ndarray, source_next: np.ndarray,
+                  preset: str = "medium") -> float:
+    """Temporal warping error of Lai et al. 2018 for one pair of frames: the mean over valid pixels of
+    the squared RGB difference (in [0, 1]) between output t and output t+1 warped back into t. The flow
+    and the occlusion mask come from the source frames (resized to the output's size)."""
+    from .images import resize
+
+    h, w = output_t.shape[:2]
+    src_t = resize(source_t, h, w)
+    src_n = resize(source_next, h, w)
+    to_next = flow(src_t, src_n, preset)  # t -> t+1: warps t+1 into t
+    to_prev = flow(src_n, src_t, preset)
+    mask = consistency_mask(to_prev, to_next)
+    warped = warp(np.asarray(output_next, np.float32) / 255.0, to_next)
+    diff = np.sum((np.asarray(output_t, np.float32) / 255.0 - warped) ** 2, axis=-1)
+    valid = mask.sum()
+    return float((diff * mask).sum() / valid) if valid else 0.0
