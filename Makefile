@@ -11,6 +11,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e hooks/nst-w2-loss -e hooks/nst-adam-ema -e hooks/nst-vgg19
 	touch $@
 
 demo: $(BIN)/.installed

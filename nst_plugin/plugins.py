@@ -195,7 +195,13 @@ def blame(exc: BaseException, pm: pluggy.PluginManager | None = None) -> str | N
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if text.endswith(":") and len(lines) > 1:  # a header such as TensorFlow's "in user code:": the cause is last
+        text = lines[-1]
+    prefix = f"{type(exc).__name__}: "
+    if text.startswith(prefix):
+        text = text[len(prefix):]
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

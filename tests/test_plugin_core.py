@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from nst_plugin import hookimpl, plugins
+from nst_plugin import LossTerm, hookimpl, plugins
 from nst_plugin.errors import PluginError, UserError
 from nst_plugin.registry import Registry
 
@@ -55,7 +55,8 @@ def test_strict_mode_turns_a_broken_plugin_into_an_error(monkeypatch):
         plugins.get_registry()
 
 
-def test_unknown_names_list_the_valid_ones():
+def test_unknown_names_list_the_valid_ones(monkeypatch):
+    monkeypatch.setenv("NST_LOAD_PLUGINS", "")  # the exact list of built-ins, whatever else is installed
     registry = plugins.get_registry()
     with pytest.raises(UserError, match="valid: adam, lbfgs"):
         registry.get("optimizers", "sgd")
@@ -145,3 +146,54 @@ def test_start_up_does_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "light" in result.stdout
+
+
+EXPLODES = """
+from nst_plugin import hookimpl
+
+@hookimpl
+def nst_stylize_frame(content, styles, config, context):
+    raise RuntimeError("the frame exploded\\nsecond line of detail")
+"""
+
+
+def test_a_plugin_raising_in_a_work_hook_is_named_in_one_line(tmp_path, samples):
+    _fake_distribution(tmp_path, "nst_explodes", EXPLODES, "explodes")
+    args = ["image", str(samples / "street.jpg"), "-s", str(samples / "starry_night.jpg"), "-o",
+            str(tmp_path / "o.png"), "--size", "40", "-q"]
+    result = _run_cli(args, {"NST_LOAD_PLUGINS": "explodes"}, tmp_path)
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: plugin 'explodes' (from nst_explodes 1.2.3) failed during nst_stylize_frame: "
+                               "RuntimeError: the frame exploded")
+    assert "Traceback" not in result.stderr and not (tmp_path / "o.png").exists()
+
+    strict = _run_cli(args, {"NST_LOAD_PLUGINS": "explodes", "NST_STRICT_PLUGINS": "1"}, tmp_path)
+    assert strict.returncode != 0
+    assert "Traceback" in strict.stderr and "nst_explodes.py" in strict.stderr  # the author sees where
+
+
+class ExplodingTerm(LossTerm):
+    def __init__(self, settings):
+        pass
+
+    def loss(self, image, features, targets):
+        raise ValueError("cannot compute this loss")
+
+
+class ExplodingLossPlugin:
+    @hookimpl
+    def nst_register_losses(self, register):
+        register("explode", ExplodingTerm)
+
+
+def test_a_loss_plugin_raising_inside_the_built_in_engine_is_named(content_rgb, style_rgb):
+    import nst_plugin
+
+    plugins.register_plugin(ExplodingLossPlugin(), name="exploding-loss")
+    with pytest.raises(PluginError, match=r"plugin 'exploding-loss' failed during nst_stylize_frame: "
+                                          r"ValueError: cannot compute this loss") as info:
+        nst_plugin.stylize_frame(content_rgb, style_rgb, size=32, iterations=1, loss_weights={"explode": 1.0})
+    assert isinstance(info.value.__cause__, ValueError)
+    assert [(f.name, f.stage) for f in plugins.FAILURES] == [("exploding-loss", "hook")]
