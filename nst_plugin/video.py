@@ -413,6 +413,9 @@ class OutputFolder:
         """Finished frames: index -> a loader of the stylized frame (for the engine's warm start)."""
         return {index: (lambda p=self.frame_path(index): load_image(p, "finished frame")) for index in self.frames}
 
+    def done_objectives(self) -> dict[int, float]:
+        return {index: e["objective"] for index, e in self.frames.items() if e.get("objective") is not None}
+
     def add(self, index: int, image: np.ndarray, stats: dict) -> Path:
         path = self.frame_path(index)
         save_image(path, image)
@@ -422,6 +425,7 @@ class OutputFolder:
             "seconds": round(float(stats.get("seconds", 0.0)), 4),
             "loss": _finite(stats.get("loss")),
             "evaluations": stats.get("evaluations"),
+            "objective": stats.get("objective"),
             "shot": stats.get("shot"),
             "warm": bool(stats.get("warm")),
             "result": stats.get("status", "ok"),
@@ -641,7 +645,7 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
 
     pm = get_plugin_manager()
     context = RunContext(registry=get_registry(), plugin_manager=pm, progress=engine_progress,
-                         extras={"done": folder.done()})
+                         extras={"done": folder.done(), "done_objectives": folder.done_objectives()})
     try:
         from .plugins import call_work_hook
     except ImportError:  # pragma: no cover - older plugin module

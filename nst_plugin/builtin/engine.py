@@ -52,10 +52,11 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
 
     started = time.perf_counter()
     done = context.extras.get("done") or {}
+    done_objectives = context.extras.get("done_objectives") or {}
     detector = ShotDetector(config.cut_threshold)
     temporal = config.loss_weights.get("temporal", 0) != 0
     warm_cap = min(config.warm_iterations, config.iterations * config.rounds)
-    previous = None  # (working-size content, stylized output or a callable that loads it)
+    previous = None  # (working-size content, stylized output or a callable that loads it, its objective)
     count = skipped = shot = 0
     cuts = []
     for index, frame in frames:
@@ -67,7 +68,7 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
             cuts.append(index)
             context.progress({"event": "cut", "index": index, "shot": shot})
         if index in done:
-            previous = (work, done[index])
+            previous = (work, done[index], done_objectives.get(index))
             skipped += 1
             continue
         extras = {"shot": shot}
@@ -87,6 +88,8 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
                 keep = mask[..., None]
                 extras.update(init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
                               rounds=1, tolerance=config.warm_tolerance)
+                if previous[2] is not None:  # done once as good as the previous frame: no drift, no extra work
+                    extras.update(target_loss=previous[2], target_excludes=("temporal",))
                 warm = True
         if not warm and config.coarse_to_fine:
             small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
@@ -98,9 +101,18 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
         result = context.plugin_manager.hook.nst_stylize_frame(
             content=work, styles=styles, config=config, context=context.for_frame(index, **extras)
         )
-        result.stats.update(shot=shot, cut=cut, warm=warm)
+        objective = _objective(result.stats)
+        result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective)
         sink(index, result)
-        previous = (work, result.image)
+        previous = (work, result.image, objective)
         count += 1
     return SequenceResult(frames=count, seconds=time.perf_counter() - started,
                           stats={"skipped": skipped, "cuts": cuts, "shots": shot + 1})
+
+
+def _objective(stats: dict):
+    """The weighted loss of a finished frame without the temporal term: what the next warm frame aims for."""
+    losses, weights = stats.get("losses"), stats.get("weights")
+    if not losses or not weights:
+        return None
+    return float(sum(weights.get(k, 0.0) * v for k, v in losses.items() if k != "temporal"))

@@ -131,6 +131,9 @@ class Stylizer:
         tolerance = extras.get("tolerance")
         tolerance = config.tolerance if tolerance is None else tolerance
         rounds = int(extras.get("rounds") or config.rounds)
+        # ... and stop it once its objective (without the terms in "target_excludes") is down to "target_loss"
+        target = extras.get("target_loss")
+        excluded = tuple(extras.get("target_excludes") or ())
         budget = rounds * (config.max_evaluations or iterations)
 
         def value_and_grad(x: np.ndarray):
@@ -153,6 +156,11 @@ class Stylizer:
             context.progress({"event": "iteration", "step": min(done, budget), "total": budget, "loss": loss,
                               "frame": context.frame_index})
             previous, counters["previous"] = counters["previous"], loss
+            if target is not None and best["parts"] is not None:
+                objective = sum(self.weights[k] * v for k, v in best["parts"].items() if k not in excluded)
+                if objective <= target:
+                    counters["stop"] = "target"
+                    return True
             if tolerance and previous is not None:
                 change = abs(previous - loss) / max(abs(loss), 1e-12)
                 if change < tolerance:
