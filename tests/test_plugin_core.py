@@ -197,3 +197,27 @@ def test_a_loss_plugin_raising_inside_the_built_in_engine_is_named(content_rgb, 
         nst_plugin.stylize_frame(content_rgb, style_rgb, size=32, iterations=1, loss_weights={"explode": 1.0})
     assert isinstance(info.value.__cause__, ValueError)
     assert [(f.name, f.stage) for f in plugins.FAILURES] == [("exploding-loss", "hook")]
+
+
+DUPLICATE = """
+from nst_plugin import hookimpl, LossTerm
+
+@hookimpl
+def nst_register_losses(register):
+    register("style", LossTerm, "my own style loss")
+"""
+
+
+def test_an_installed_duplicate_is_named_with_the_plugin_it_collides_with(tmp_path):
+    _fake_distribution(tmp_path, "nst_dup_plugin", DUPLICATE, "dup")
+    result = _run_cli(["plugins", "--json"], {"NST_LOAD_PLUGINS": "dup"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["losses"]["style"]["plugin"] == "nst_plugin.builtin.losses"  # the first one stays
+    (failure,) = data["failures"]
+    assert failure["name"] == "dup" and failure["stage"] == "register"
+    assert "'nst_plugin.builtin.losses'" in failure["error"] and "'dup'" in failure["error"]
+    assert "warning: plugin 'dup' failed at register" in result.stderr
+
+    strict = _run_cli(["plugins"], {"NST_LOAD_PLUGINS": "dup", "NST_STRICT_PLUGINS": "1"}, tmp_path)
+    assert strict.returncode == 3 and "registered twice" in strict.stderr and "Traceback" not in strict.stderr

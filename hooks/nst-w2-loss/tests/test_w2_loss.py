@@ -134,3 +134,17 @@ def test_not_loaded_when_nst_load_plugins_leaves_it_out(monkeypatch, tmp_path):
     monkeypatch.setenv("NST_LOAD_PLUGINS", "nst-w2-loss")
     plugins.reset()
     assert plugins.get_registry().losses["w2"].plugin == "nst-w2-loss"
+
+
+def test_a_second_plugin_registering_w2_is_named_next_to_this_one():
+    from nst_plugin import hookimpl
+
+    class Copycat:
+        @hookimpl
+        def nst_register_losses(self, register):
+            register("w2", W2StyleLoss)
+
+    plugins.register_plugin(Copycat(), name="copycat")
+    with pytest.warns(RuntimeWarning, match="registered twice: by plugin 'nst-w2-loss' and by plugin 'copycat'"):
+        registry = plugins.get_registry()
+    assert registry.losses["w2"].plugin == "nst-w2-loss"
