@@ -430,6 +430,38 @@ def _same_run(output: Path, encode: Path) -> bool:
 
 @app.command()
 @user_errors
+@style_options
+@video_options
+def webcam(
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles."),
+    camera: str = typer.Option("0", help="Camera index, or a video file to use as a stand-in camera."),
+    max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
+    window: bool = typer.Option(True, "--window/--no-window", help="Show the live window (q or Esc quits)."),
+    style_settings: dict = None,
+    video_settings: dict = None,
+):
+    """Live preview: stylize a camera's frames, each warm-started from the previous one; honest fps shown."""
+    from .webcam import open_capture, run_webcam
+
+    for path in style:
+        if not Path(path).expanduser().is_file():
+            raise UserError(f"style image {str(path)!r} does not exist")
+    if style_settings.get("size") is None:
+        style_settings = dict(style_settings, size=160)
+    config, styles = video_config(style, style_settings, video_settings)
+    capture = open_capture(camera)
+
+    def report(event):
+        typer.echo(f"frame {event['index']}: {event['seconds']:.2f} s, {event['fps']:.2f} fps"
+                   + (" (warm start)" if event["warm"] else ""), err=True)
+
+    summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report)
+    typer.echo(f"{summary['frames']} frames in {summary['seconds']:.1f} s: {summary['fps']:.2f} fps overall "
+               f"(size {config.size}, set-up included)")
+
+
+@app.command()
+@user_errors
 def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
     """List installed plugins, what each registers, and plugins that failed to load."""
     from .plugins import FAILURES, get_registry, plugin_info

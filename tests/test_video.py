@@ -359,3 +359,53 @@ def test_bad_frame_range_and_step(tmp_path, samples):
     _one_error(nst(*base, "--frames", "abc"), "--frames")
     _one_error(nst(*base, "--step", "0"), "--step")
     _one_error(nst(*base, "--frames", "50-60"), "40 frames")
+
+
+# -- webcam -------------------------------------------------------------------------------------------------
+
+class FakeCamera:
+    """A stand-in for cv2.VideoCapture(0): a few BGR frames, then nothing."""
+
+    def __init__(self, frames):
+        self.frames = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames]
+        self.released = False
+
+    def read(self):
+        if not self.frames:
+            return False, None
+        return True, self.frames.pop(0)
+
+    def release(self):
+        self.released = True
+
+
+def test_webcam_loop_shows_warm_frames_with_an_honest_fps(samples, style_rgb, monkeypatch):
+    import cv2
+
+    from nst_plugin.api import prepare
+    from nst_plugin.webcam import run_webcam
+
+    shown, keys = [], iter([-1, -1, ord("q")])
+    monkeypatch.setattr(cv2, "imshow", lambda name, image: shown.append(image.copy()))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda name, prop: 1.0)
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    camera = FakeCamera(street_frames(samples, 5, size=64))
+    config, styles, _ = prepare([style_rgb], size=48, iterations=3, warm_iterations=2, loss_weights={"temporal": 0.05})
+    events = []
+    summary = run_webcam(camera, styles, config, report=events.append)
+    assert summary["frames"] == 3 and len(shown) == 3  # q after the third frame
+    assert camera.released and shown[0].shape == (72, 96, 3)  # shown at twice the working size
+    assert [e["warm"] for e in events] == [False, True, True]
+    wall = sum(e["seconds"] for e in events)
+    assert 0 < summary["fps"] <= 3 / wall * 1.01  # frames per wall second, stylization included
+
+
+def test_webcam_command_with_a_video_as_camera(samples):
+    result = nst("webcam", "-s", samples / "starry_night.jpg", "--camera", samples / "street.avi", "--max-frames", "2",
+                 "--no-window", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "frame 2:" in result.stderr and "(warm start)" in result.stderr
+    assert "2 frames in" in result.stdout and "fps overall" in result.stdout
+    missing = nst("webcam", "-s", samples / "starry_night.jpg", "--camera", "7", "--no-window")
+    assert missing.exit_code == 2 and error_lines(missing) and "camera 7" in missing.stderr
