@@ -13,7 +13,8 @@ from .errors import UserError, suggest
 
 VGG_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
-MIN_SIZE = 32  # five poolings still leave a 1x1 map at block5
+MIN_SIZE = 32  # the longer side; five poolings still leave a map at block5
+MIN_SIDE = 16  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
 INIT_CHOICES = ("noise", "content")
 POOLING_CHOICES = ("max", "avg")
 NORMALIZATION_CHOICES = ("mean", "article")
@@ -69,7 +70,7 @@ class StyleConfig:
         if self.square:
             return self.size, self.size
         scale = self.size / max(height, width)
-        return max(MIN_SIZE, round(height * scale)), max(MIN_SIZE, round(width * scale))
+        return max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale))
 
 
 PRESETS: dict[str, dict] = {
