@@ -74,7 +74,7 @@ def _bad(tmp_path, samples):
         "unreadable": (["image", text, "-s", starry, "-o", out], "cannot be read as an image"),
         "folder": (["image", tmp_path, "-s", starry, "-o", out], "is a folder"),
         "unknown layer": ([*base, "--content-layer", "block9_conv9"], "valid: block1_conv1"),
-        "unknown loss": ([*base, "--loss", "wasserstein"], "unknown loss 'wasserstein' (valid: content, style, tv)"),
+        "unknown loss": ([*base, "--loss", "wasserstein"], "unknown loss 'wasserstein' (valid: content, style, temporal, tv)"),
         "unknown optimizer": ([*base, "--optimizer", "sgd"], "unknown optimizer 'sgd' (valid: adam, lbfgs)"),
         "unknown preset": ([*base, "--preset", "fast"], "valid: default, seed"),
         "negative weight": ([*base, "--style-weight", "-1"], "finite number >= 0"),
