@@ -1,0 +1,24 @@
+"""Neural Style Transfer for Blender's Video Sequence Editor (a Blender 4.2+ extension).
+
+Select a movie or image-sequence strip, pick a painting, get a stylized image-sequence strip back. The
+engine (nst-plugin, TensorFlow) runs in its own Python process; this package only needs bpy. The
+modules ``engine_process``, ``progress`` and ``strips`` do not import bpy and are tested without Blender.
+"""
+
+_MODULES = ("props", "preferences", "operators", "panels")
+
+
+def _modules():
+    import importlib
+
+    return [importlib.import_module(f"{__name__}.{name}") for name in _MODULES]
+
+
+def register():
+    for module in _modules():
+        module.register()
+
+
+def unregister():
+    for module in reversed(_modules()):
+        module.unregister()

@@ -1,0 +1,341 @@
+"""Run the nst-plugin engine in its own process and read its events without blocking. No bpy here.
+
+The engine is ``<python> -m nst_plugin video ... --progress jsonl`` started with the interpreter of an
+environment where nst-plugin is installed: TensorFlow never loads inside Blender. Two reader threads drain
+stdout (events, see docs/events.md) and stderr (the last lines are kept for the crash message); the UI
+calls :meth:`EngineProcess.poll` from a timer on Blender's main thread.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from .progress import Progress
+
+INSTALL_HINT = ("install nst-plugin into a Python environment (python -m venv nst-env; "
+                "nst-env/bin/pip install nst-plugin) and set its interpreter in the add-on's preferences "
+                "or in the NST_PYTHON environment variable")
+
+
+# -- finding the engine -------------------------------------------------------------------------------------
+
+@dataclass
+class EngineInfo:
+    python: str | None
+    version: str | None = None  # e.g. "0.1.0"
+    how: str = ""  # where it was found
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.python is not None and self.version is not None and self.error is None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"nst-plugin {self.version} in {self.python} ({self.how})"
+        return self.error or "engine not found"
+
+
+def _venv_python(folder: Path) -> Path:
+    return folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _shebang_python(script: str) -> str | None:
+    """The interpreter of a console script such as ``nst`` (its ``#!`` line), if it is a Python."""
+    try:
+        with open(script, "rb") as handle:
+            first = handle.readline(500).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if first.startswith("#!") and "python" in first:
+        return first[2:].strip().split()[0]
+    return None
+
+
+def candidate_pythons(configured: str = "", addon_dir: str | os.PathLike | None = None,
+                      environ=None) -> list[tuple[str, str]]:
+    """Interpreters to try, in order, as (path, how it was found)."""
+    environ = os.environ if environ is None else environ
+    found: list[tuple[str, str]] = []
+    if configured:
+        found.append((os.path.expanduser(configured), "set in the preferences"))
+    if environ.get("NST_PYTHON"):
+        found.append((os.path.expanduser(environ["NST_PYTHON"]), "NST_PYTHON"))
+    if addon_dir is not None:
+        here = Path(addon_dir).resolve()
+        for folder in (here.parent, here.parent.parent):  # a checkout: <repo>/blender_addon, <repo>/.venv
+            found.append((str(_venv_python(folder / ".venv")), f".venv next to the add-on ({folder})"))
+    nst = shutil.which("nst", path=environ.get("PATH"))
+    if nst:
+        python = _shebang_python(nst)
+        if python:
+            found.append((python, f"the interpreter of {nst} on PATH"))
+    seen, unique = set(), []
+    for path, how in found:
+        if path not in seen:
+            seen.add(path)
+            unique.append((path, how))
+    return unique
+
+
+def engine_version(python: str, timeout: float = 60.0) -> tuple[str | None, str | None]:
+    """(version, None) if ``python -m nst_plugin --version`` works, else (None, the reason)."""
+    if not python:
+        return None, "no interpreter set"
+    if not os.path.isfile(python):
+        return None, f"{python} does not exist"
+    try:
+        done = subprocess.run([python, "-m", "nst_plugin", "--version"], capture_output=True, text=True,
+                              timeout=timeout, env=engine_environment())
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{python} cannot run: {exc}"
+    text = (done.stdout or "").strip()
+    if done.returncode == 0 and text.startswith("nst-plugin"):
+        return text.split()[-1], None
+    last = last_error_line((done.stderr or "").splitlines()) or text or f"exit status {done.returncode}"
+    return None, f"{python} has no working nst-plugin ({last})"
+
+
+def find_engine(configured: str = "", addon_dir=None, environ=None) -> EngineInfo:
+    """The first candidate interpreter with a working nst-plugin; a configured one that fails is reported
+    as such (no silent fall-back to another environment)."""
+    candidates = candidate_pythons(configured, addon_dir, environ)
+    if configured:
+        candidates = candidates[:1]
+    reasons = []
+    for python, how in candidates:
+        version, why = engine_version(python)
+        if version:
+            return EngineInfo(python, version, how)
+        reasons.append(why)
+    if configured:
+        return EngineInfo(None, error=f"engine not found: {reasons[0]}; {INSTALL_HINT}")
+    return EngineInfo(None, error=f"engine not found (no NST_PYTHON, no .venv next to the add-on, no nst on PATH); {INSTALL_HINT}")
+
+
+def engine_environment(environ=None) -> dict:
+    """The environment of an engine process: Blender's own Python settings removed, quiet TensorFlow."""
+    env = dict(os.environ if environ is None else environ)
+    for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
+        env.pop(key, None)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+# -- the command --------------------------------------------------------------------------------------------
+
+def build_command(python: str, source: str, style: str, output: str, settings: dict,
+                  frames: tuple[int, int] | None = None, overwrite: bool = False) -> list[str]:
+    """``python -m nst_plugin video SOURCE --style STYLE -o OUTPUT ... --progress jsonl``.
+
+    ``settings``: preset, size, content_weight, style_weight, temporal_weight, preserve_color, iterations
+    (0 or missing: the preset's); ``iterations`` caps cold and warm-started frames alike."""
+    argv = [python, "-m", "nst_plugin", "video", str(source), "--style", str(style), "--output", str(output),
+            "--progress", "jsonl"]
+    if settings.get("preset"):
+        argv += ["--preset", str(settings["preset"])]
+    if settings.get("size"):
+        argv += ["--size", str(int(settings["size"]))]
+    for key, flag in (("content_weight", "--content-weight"), ("style_weight", "--style-weight"),
+                      ("temporal_weight", "--temporal-weight")):
+        value = settings.get(key)
+        if value is not None and value >= 0:
+            argv += [flag, repr(float(value))]
+    if settings.get("preserve_color"):
+        argv.append("--preserve-color")
+    if settings.get("iterations"):
+        argv += ["--iterations", str(int(settings["iterations"])),
+                 "--warm-iterations", str(int(settings["iterations"]))]
+    if frames is not None:
+        argv += ["--frames", f"{int(frames[0])}-{int(frames[1])}"]
+    if overwrite:
+        argv.append("--overwrite")
+    return argv
+
+
+def last_error_line(lines) -> str | None:
+    """The engine's last ``error: ...`` line, else its last traceback line (``SomeError: ...``), else its
+    last non-empty line."""
+    lines = [line.rstrip() for line in lines if line and line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line[len("error:"):].strip()
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if ":" in line and not line.startswith(" ") and (head.endswith("Error") or head.endswith("Exception")):
+            return line.strip()
+    return lines[-1].strip() if lines else None
+
+
+# -- the process --------------------------------------------------------------------------------------------
+
+class EngineProcess:
+    """A running engine. ``poll()`` from any thread returns the events that arrived since the last call
+    (non-blocking) and keeps :attr:`progress` up to date; ``cancel()`` stops it (SIGINT so the engine
+    finishes cleanly, then terminate, then kill); ``crash_message()`` explains a failure in one line."""
+
+    def __init__(self, argv: list[str], cwd: str | None = None, env: dict | None = None):
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.env = engine_environment() if env is None else env
+        self.progress = Progress()
+        self.stderr_tail: deque = deque(maxlen=200)
+        self.cancelled = False
+        self._cancel_at: float | None = None
+        self.grace = 10.0  # seconds between SIGINT and terminate (and terminate and kill) of request_cancel
+        self._lines: queue.Queue = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "EngineProcess":
+        kwargs = {}
+        if os.name == "nt":
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        self.process = subprocess.Popen(
+            self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs)
+        for stream, sink in ((self.process.stdout, self._lines.put), (self.process.stderr, self.stderr_tail.append)):
+            thread = threading.Thread(target=self._read, args=(stream, sink), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    @staticmethod
+    def _read(stream, sink) -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                sink(line.rstrip("\r\n"))
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def finished(self) -> bool:
+        """The process ended and every line it wrote was read."""
+        return (self.process is not None and self.process.poll() is not None
+                and not any(t.is_alive() for t in self._threads) and self._lines.empty())
+
+    def request_cancel(self) -> None:
+        """Non-blocking cancel for a UI: SIGINT now; :meth:`poll` terminates, then kills, the process if it
+        is still running ``grace`` seconds later."""
+        if self.cancelled or not self.running:
+            self.cancelled = True
+            return
+        self.cancelled = True
+        self._cancel_at = time.monotonic()
+        try:
+            self._interrupt()
+        except (OSError, ValueError):
+            pass
+
+    def _escalate(self) -> None:
+        if self._cancel_at is None or not self.running:
+            return
+        waited = time.monotonic() - self._cancel_at
+        try:
+            if waited > 2 * self.grace:
+                self.process.kill()
+            elif waited > self.grace:
+                self.process.terminate()
+        except OSError:
+            pass
+
+    def poll(self) -> list[dict]:
+        self._escalate()
+        events = []
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            event = self.progress.feed(line)
+            if event is not None:
+                events.append(event)
+        if self.finished and self.progress.status in ("starting", "running"):
+            code = self.returncode
+            if self.cancelled or code in (130, -signal.SIGINT):
+                self.progress.status = "interrupted"
+            elif code == 0:
+                self.progress.status = "ok"
+            else:
+                self.progress.status = "error"
+        if self.finished and self.returncode not in (0, None) and not self.cancelled and self.progress.error is None:
+            self.progress.error = self.crash_message()
+            self.progress.status = "error"
+        return events
+
+    def wait(self, timeout: float | None = None, interval: float = 0.05, on_events=None) -> int | None:
+        """Block until the process ended and its output was read (background mode), feeding events."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            events = self.poll()
+            if on_events and events:
+                on_events(events)
+            if self.finished:
+                events = self.poll()
+                if on_events and events:
+                    on_events(events)
+                return self.returncode
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            time.sleep(interval)
+
+    def cancel(self, grace: float = 10.0) -> int | None:
+        """Stop the engine: SIGINT (the engine writes its last event and exits 130, keeping finished
+        frames), then terminate, then kill. Returns the exit status."""
+        self.cancelled = True
+        process = self.process
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        steps = [(self._interrupt, grace), (process.terminate, 3.0), (process.kill, 5.0)]
+        for action, wait in steps:
+            try:
+                action()
+            except (OSError, ValueError):
+                pass
+            try:
+                return process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        return process.poll()
+
+    def _interrupt(self) -> None:
+        if os.name == "nt":
+            self.process.send_signal(signal.CTRL_BREAK_EVENT)
+        else:
+            self.process.send_signal(signal.SIGINT)
+
+    def crash_message(self) -> str:
+        code = self.returncode
+        line = self.progress.error or last_error_line(list(self.stderr_tail))
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"engine crashed ({name})" + (f": {line}" if line else "")
+        return f"engine failed (exit status {code})" + (f": {line}" if line else "")
+
+

@@ -1,0 +1,99 @@
+"""The Sequencer sidebar panel "Style Transfer"."""
+
+import json
+
+import bpy
+
+from . import operators
+from .operators import LAST_RUN, PROP
+
+
+class SEQUENCER_PT_nst(bpy.types.Panel):
+    bl_label = "Style Transfer"
+    bl_idname = "SEQUENCER_PT_nst"
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Style Transfer"
+
+    @classmethod
+    def poll(cls, context):
+        space = context.space_data
+        return space is not None and getattr(space, "view_type", "SEQUENCER") in {"SEQUENCER", "SEQUENCER_PREVIEW"}
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.nst
+        job = operators.JOB
+        if job is not None:
+            box = layout.box()
+            text = job.progress.summary()
+            if hasattr(box, "progress"):
+                box.progress(factor=job.progress.fraction, type="BAR", text=text)
+            else:
+                box.label(text=text)
+            box.operator("sequencer.nst_cancel", icon="CANCEL")
+        elif operators.LAST:
+            last = operators.LAST
+            layout.label(text=f"Last run: {last.get('status')}, {last.get('done')}/{last.get('total')} frames",
+                         icon="INFO")
+
+        editor = context.scene.sequence_editor
+        strip = editor.active_strip if editor is not None else None
+        if strip is not None and strip.get(PROP):
+            box = layout.box()
+            try:
+                plan = json.loads(strip[PROP])
+                box.label(text=f"Result of {plan.get('source_strip')}, frames {plan['timeline'][0]}-{plan['timeline'][1]}",
+                          icon="SEQ_SEQUENCER")
+            except (ValueError, KeyError, TypeError):
+                box.label(text="Result strip (settings damaged)", icon="ERROR")
+            if strip.get(LAST_RUN):
+                try:
+                    run = json.loads(strip[LAST_RUN])
+                    box.label(text=f"Last run: {run.get('status')}, {run.get('done')}/{run.get('total')} frames")
+                except ValueError:
+                    pass
+            row = box.row(align=True)
+            row.operator("sequencer.nst_stylize", text="Resume", icon="PLAY").action = "RESUME"
+            row.operator("sequencer.nst_load_settings", text="Load Settings", icon="IMPORT")
+            box.operator("sequencer.nst_stylize", text="Re-run with Changes", icon="FILE_REFRESH").action = "RERUN"
+        elif strip is not None:
+            layout.label(text=f"{strip.name} ({strip.type.lower()})", icon="SEQUENCE")
+        else:
+            layout.label(text="Select a movie or image-sequence strip", icon="INFO")
+
+        col = layout.column()
+        col.prop(settings, "style_image")
+        col.prop(settings, "preset")
+        col.prop(settings, "size")
+        col.prop(settings, "iterations")
+        col.prop(settings, "preserve_color")
+        col.prop(settings, "custom_weights")
+        sub = col.column(align=True)
+        sub.enabled = settings.custom_weights
+        sub.prop(settings, "content_weight")
+        sub.prop(settings, "style_weight")
+        sub.prop(settings, "temporal_weight")
+        col.prop(settings, "use_strip_range")
+        row = col.row(align=True)
+        row.enabled = not settings.use_strip_range
+        row.prop(settings, "frame_first")
+        row.prop(settings, "frame_last")
+        col.prop(settings, "output_dir")
+        run = layout.row()
+        run.scale_y = 1.4
+        run.enabled = job is None
+        run.operator("sequencer.nst_stylize", text="Stylize Strip", icon="BRUSH_DATA").action = "NEW"
+
+
+classes = (SEQUENCER_PT_nst,)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

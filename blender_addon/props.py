@@ -1,0 +1,76 @@
+"""The panel's settings (``scene.nst``): one PropertyGroup, saved with the .blend."""
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+# Filled by the preferences' Check button from ``nst plugins --json``; kept alive at module level because
+# Blender does not copy the strings of dynamic enum items.
+PRESETS = ["default", "seed"]
+_PRESET_ITEMS = []
+
+
+def preset_items(self, context):
+    _PRESET_ITEMS[:] = [(name, name, f"the engine's {name} preset") for name in PRESETS]
+    return _PRESET_ITEMS
+
+
+class NST_Settings(bpy.types.PropertyGroup):
+    style_image: StringProperty(name="Style image", subtype="FILE_PATH",
+                                description="The painting (or any image) whose style is transferred")
+    preset: EnumProperty(name="Preset", items=preset_items,
+                         description="default: quality per second, temporally coherent; seed: the article's exact method")
+    size: IntProperty(name="Size", default=384, min=32, soft_max=1024,
+                      description="Longer side of the stylized frames in pixels")
+    custom_weights: BoolProperty(name="Custom weights", default=False,
+                                 description="Set the loss weights here instead of using the preset's")
+    content_weight: FloatProperty(name="Content", default=1.0, min=0.0, soft_max=10.0, precision=3)
+    style_weight: FloatProperty(name="Style", default=1.0, min=0.0, soft_max=10.0, precision=3)
+    temporal_weight: FloatProperty(name="Temporal", default=0.05, min=0.0, soft_max=1.0, precision=3,
+                                   description="Pull toward the previous frame warped by optical flow (0: off)")
+    preserve_color: BoolProperty(name="Preserve colour", default=False,
+                                 description="Transfer luminance only; keep the strip's colours")
+    iterations: IntProperty(name="Iterations", default=0, min=0, soft_max=500,
+                            description="Optimizer iterations per frame (0: the preset's)")
+    use_strip_range: BoolProperty(name="Strip's frames", default=True,
+                                  description="Stylize the strip's visible frames; off: the range below")
+    frame_first: IntProperty(name="First", default=1)
+    frame_last: IntProperty(name="Last", default=250)
+    output_dir: StringProperty(name="Output folder", subtype="DIR_PATH", default="",
+                               description="Where the frames go; empty: //nst/<strip>_<style>/ next to the .blend")
+
+    def engine_settings(self) -> dict:
+        settings = {"preset": self.preset, "size": self.size, "preserve_color": self.preserve_color,
+                    "iterations": self.iterations}
+        if self.custom_weights:
+            settings.update(content_weight=self.content_weight, style_weight=self.style_weight,
+                            temporal_weight=self.temporal_weight)
+        return settings
+
+    def load(self, settings: dict, style: str = None) -> None:
+        if style:
+            self.style_image = style
+        if settings.get("preset") in PRESETS:
+            self.preset = settings["preset"]
+        for key in ("size", "iterations"):
+            if settings.get(key) is not None:
+                setattr(self, key, int(settings[key]))
+        self.preserve_color = bool(settings.get("preserve_color"))
+        self.custom_weights = "content_weight" in settings
+        for key in ("content_weight", "style_weight", "temporal_weight"):
+            if settings.get(key) is not None:
+                setattr(self, key, float(settings[key]))
+
+
+classes = (NST_Settings,)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.nst = PointerProperty(type=NST_Settings)
+
+
+def unregister():
+    del bpy.types.Scene.nst
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
