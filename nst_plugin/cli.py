@@ -139,6 +139,8 @@ VIDEO_OPTIONS = [
                                                 "flow (default preset: on; seed: off).")),
     ("warm_iterations", Optional[int], typer.Option(None, help="Iteration cap of a warm-started frame (40).")),
     ("warm_tolerance", Optional[float], typer.Option(None, help="Relative loss change that ends a warm-started frame (default: --tolerance).")),
+    ("occluded_init", Optional[str], typer.Option(
+        None, help="Warm start where the flow check fails: warped (the warped previous frame, default) or content.")),
     ("cut_threshold", Optional[float], typer.Option(None, help="Shot-cut threshold (PySceneDetect content score, 27).")),
     ("coarse_to_fine", Optional[float], typer.Option(None, help="Cold frames: optimise at this fraction of --size first, e.g. 0.5.")),
 ]
@@ -275,7 +277,8 @@ def video_config(style_paths, style_settings: dict, video_settings: dict):
     return prepare_run(
         style_paths, style_settings, loss_weights={"temporal": temporal}, warm_start=warm_start,
         warm_iterations=video_settings.get("warm_iterations"), warm_tolerance=video_settings.get("warm_tolerance"),
-        cut_threshold=video_settings.get("cut_threshold"), coarse_to_fine=video_settings.get("coarse_to_fine"),
+        cut_threshold=video_settings.get("cut_threshold"), occluded_init=video_settings.get("occluded_init"),
+        coarse_to_fine=video_settings.get("coarse_to_fine"),
     )
 
 

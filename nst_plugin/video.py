@@ -330,7 +330,7 @@ class OutputFolder:
 
     def __init__(self, path: str | os.PathLike, config, source: FrameSource, styles, overwrite: bool = False,
                  extra: dict | None = None):
-        self.path = Path(path).expanduser()
+        self.path = Path(path).expanduser().absolute()
         self.config = config
         self.header = {
             "format": "nst-video-manifest",
@@ -484,13 +484,16 @@ def encode_video(frames: list[Path], output: str | os.PathLike, fps: float, audi
         raise NstError("no finished frames to encode")
     tmp = output.with_name(f".{output.stem}.part{output.suffix}")
     try:
-        info = _encode_pyav(frames, tmp, fps, audio_from, audio_window, warn)
-    except Exception as exc:  # noqa: BLE001 - any PyAV/FFmpeg failure falls back to OpenCV
-        tmp.unlink(missing_ok=True)
-        warn(f"PyAV could not encode {output.name} ({type(exc).__name__}: {exc}); "
-             "writing it with OpenCV instead, without audio")
-        info = _encode_opencv(frames, tmp, fps)
-    os.replace(tmp, output)
+        try:
+            info = _encode_pyav(frames, tmp, fps, audio_from, audio_window, warn)
+        except Exception as exc:  # noqa: BLE001 - any PyAV/FFmpeg failure falls back to OpenCV
+            tmp.unlink(missing_ok=True)
+            warn(f"PyAV could not encode {output.name} ({type(exc).__name__}: {exc}); "
+                 "writing it with OpenCV instead, without audio")
+            info = _encode_opencv(frames, tmp, fps)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)  # interrupted: never a half-written video under the final name
     info["path"] = str(output)
     return info
 

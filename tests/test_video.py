@@ -229,7 +229,7 @@ def test_manifest_refuses_other_settings_unless_overwrite(tmp_path, samples):
     assert load_image(out / "frame_000001.png").shape == (36, 48, 3)  # untouched
     replaced = nst(*args, "--size", "40", "--overwrite")
     assert replaced.exit_code == 0, replaced.output
-    assert load_image(out / "frame_000001.png").shape == (32, 40, 3)  # at least 32 px
+    assert load_image(out / "frame_000001.png").shape == (*nst_plugin.make_config(size=40).working_shape(288, 384), 3)
 
 
 def test_ctrl_c_exits_130_and_the_next_run_resumes(tmp_path, samples, monkeypatch):
@@ -409,3 +409,14 @@ def test_webcam_command_with_a_video_as_camera(samples):
     assert "2 frames in" in result.stdout and "fps overall" in result.stdout
     missing = nst("webcam", "-s", samples / "starry_night.jpg", "--camera", "7", "--no-window")
     assert missing.exit_code == 2 and error_lines(missing) and "camera 7" in missing.stderr
+
+
+def test_coarse_to_fine_starts_cold_frames_from_an_upsampled_small_result(samples, style_rgb):
+    frames = street_frames(samples, 2, size=64)
+    stats = {}
+    nst_plugin.stylize_sequence(list(enumerate(frames, start=1)), style_rgb, lambda i, r: stats.__setitem__(i, r.stats),
+                                size=64, iterations=3, warm_iterations=2, coarse_to_fine=0.5, warm_start=False)
+    assert stats[1]["init"] == "given" and stats[2]["init"] == "given"  # both cold, both from the coarse pass
+    assert stats[1]["size"] == [48, 64] and stats[1]["evaluations"] <= 2 + 2
+    with pytest.raises(nst_plugin.UserError, match="coarse-to-fine"):
+        nst_plugin.make_config(coarse_to_fine=1.5) and nst_plugin.stylize_sequence([], style_rgb, print, coarse_to_fine=1.5)

@@ -33,9 +33,10 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
 
     Every frame goes through ``nst_stylize_frame`` (so a frame plugin applies) with one shared context, so
     the backbone and the style targets are built once. With ``config.warm_start``, frame t starts from the
-    stylized frame t-1 warped by DIS optical flow; pixels the forward-backward or motion-boundary check marks
-    as occluded start from the content frame, and a warm-started frame gets at most ``warm_iterations``
-    iterations in one round, stopping on ``warm_tolerance``. With a ``temporal`` loss weight, the
+    stylized frame t-1 warped by DIS optical flow (with ``occluded_init="content"``, pixels the
+    forward-backward or motion-boundary check marks as occluded start from the content frame instead). A
+    warm-started frame stops once its loss without the temporal term is down to the previous frame's (so
+    the look does not drift within a shot), on ``warm_tolerance``, or after ``warm_iterations`` iterations. With a ``temporal`` loss weight, the
     warped previous output and its trust mask reach the loss terms as the extras ``previous_warped`` and
     ``temporal_mask``. A shot cut (PySceneDetect) starts the next frame cold.
 
@@ -85,7 +86,9 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
             if temporal:
                 extras.update(previous_warped=warped, temporal_mask=mask)
             if config.warm_start:
-                keep = mask[..., None]
+                # "warped" (Ruder et al.): start from the warped frame everywhere, the optimizer repairs what
+                # the flow got wrong; "content": occluded pixels start from the content frame
+                keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
                 extras.update(init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
                               rounds=1, tolerance=config.warm_tolerance)
                 if previous[2] is not None:  # done once as good as the previous frame: no drift, no extra work
