@@ -1,0 +1,76 @@
+"""A stand-in for ``python -m nst_plugin video ... --progress jsonl`` in tests: ``fake_engine.py MODE OUTDIR``.
+
+Modes: ok (3 frames, garbage mixed into stdout), slow (frames 0.5 s apart), hang (one frame, then waits;
+SIGINT ends it like the engine: a ``done interrupted`` event and exit 130), stubborn (ignores SIGINT and
+SIGTERM), crash (a Python traceback on stderr, exit 1), error (an ``error`` event and ``error:`` line, exit 2).
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+
+mode, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+
+
+def emit(**event):
+    event["time"] = time.time()
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def frame(index, done, total):
+    path = os.path.join(out, f"frame_{index:06d}.png")
+    with open(path, "wb") as handle:
+        handle.write(b"png")
+    emit(event="frame_progress", index=index, step=5, total=10, loss=10.0)
+    emit(event="frame_done", index=index, path=path, seconds=0.01, loss=1.5, evaluations=3, warm=index > 1,
+         shot=0, done=done, total=total, status="ok")
+
+
+def interrupted(*_):
+    emit(event="done", status="interrupted", output=out)
+    sys.exit(130)
+
+
+if mode == "stubborn":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGINT, interrupted)
+
+total = 3
+print("2026-11-25 I tensorflow/core/platform: library chatter on stdout", flush=True)
+emit(event="start", schema=1, source="clip.avi", kind="video", output=out, manifest=os.path.join(out, "nst_manifest.json"),
+     fps=10.0, width=64, height=48, source_frames=40, frames=[1, 2, 3], total=total, resumed=0, settings_hash="x", step=1)
+if mode == "ok":
+    for i in range(1, total + 1):
+        frame(i, i, total)
+        print('{"half": "a line cut in', flush=True)
+        print("[1, 2, 3]", flush=True)
+        print('{"no_event_key": 1}', flush=True)
+        print(json.dumps({"event": "frame_done", "index": "x", "done": "?"}), flush=True)  # odd values
+        print(json.dumps({"event": "brand_new_kind", "index": 1}), flush=True)
+    emit(event="done", status="ok", written=total, resumed=0, total=total, unreadable=[], seconds=0.1, output=out,
+         encoded=None, cuts=[])
+elif mode == "slow":
+    for i in range(1, total + 1):
+        time.sleep(0.5)
+        frame(i, i, total)
+    emit(event="done", status="ok", written=total, resumed=0, total=total, output=out)
+elif mode in ("hang", "stubborn"):
+    frame(1, 1, total)
+    while True:
+        time.sleep(0.05)
+elif mode == "crash":
+    frame(1, 1, total)
+    sys.stderr.write("Traceback (most recent call last):\n  File \"engine.py\", line 1, in <module>\n"
+                     "RuntimeError: out of memory while stylizing frame 2\n")
+    sys.exit(1)
+elif mode == "error":
+    message = "output folder '/x' holds frames made with other settings (size 32 -> 48)"
+    emit(event="error", message=message, code=2)
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)
