@@ -1,4 +1,5 @@
-"""A stand-in for ``python -m nst_plugin video ... --progress jsonl`` in tests: ``fake_engine.py MODE OUTDIR``.
+"""A stand-in for ``python -m nst_plugin video ... --progress jsonl`` in tests: ``fake_engine.py MODE OUTDIR``,
+or ``fake_engine.py -m nst_plugin ...`` (as a fake interpreter; the mode comes from ``NST_FAKE_MODE``).
 
 Modes: ok (3 frames, garbage mixed into stdout), slow (frames 0.5 s apart), hang (one frame, then waits;
 SIGINT ends it like the engine: a ``done interrupted`` event and exit 130), stubborn (ignores SIGINT and
@@ -11,7 +12,19 @@ import signal
 import sys
 import time
 
-mode, out = sys.argv[1], sys.argv[2]
+FRAMES = [1, 2, 3]
+if sys.argv[1] == "-m":  # run as a fake interpreter: ``python -m nst_plugin video SRC --output OUT --frames A-B``
+    if "--version" in sys.argv:
+        print("nst-plugin 0.0.0-fake")
+        sys.exit(0)
+    args = sys.argv[1:]
+    out = args[args.index("--output") + 1]
+    if "--frames" in args:
+        first, last = map(int, args[args.index("--frames") + 1].split("-"))
+        FRAMES = list(range(first, last + 1))
+    mode = os.environ.get("NST_FAKE_MODE", "ok")
+else:
+    mode, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
 
 
@@ -41,13 +54,13 @@ if mode == "stubborn":
 else:
     signal.signal(signal.SIGINT, interrupted)
 
-total = 3
+total = len(FRAMES)
 print("2026-11-25 I tensorflow/core/platform: library chatter on stdout", flush=True)
 emit(event="start", schema=1, source="clip.avi", kind="video", output=out, manifest=os.path.join(out, "nst_manifest.json"),
-     fps=10.0, width=64, height=48, source_frames=40, frames=[1, 2, 3], total=total, resumed=0, settings_hash="x", step=1)
+     fps=10.0, width=64, height=48, source_frames=40, frames=FRAMES, total=total, resumed=0, settings_hash="x", step=1)
 if mode == "ok":
-    for i in range(1, total + 1):
-        frame(i, i, total)
+    for done, i in enumerate(FRAMES, 1):
+        frame(i, done, total)
         print('{"half": "a line cut in', flush=True)
         print("[1, 2, 3]", flush=True)
         print('{"no_event_key": 1}', flush=True)
@@ -56,16 +69,16 @@ if mode == "ok":
     emit(event="done", status="ok", written=total, resumed=0, total=total, unreadable=[], seconds=0.1, output=out,
          encoded=None, cuts=[])
 elif mode == "slow":
-    for i in range(1, total + 1):
+    for done, i in enumerate(FRAMES, 1):
         time.sleep(0.5)
-        frame(i, i, total)
+        frame(i, done, total)
     emit(event="done", status="ok", written=total, resumed=0, total=total, output=out)
 elif mode in ("hang", "stubborn"):
-    frame(1, 1, total)
+    frame(FRAMES[0], 1, total)
     while True:
         time.sleep(0.05)
 elif mode == "crash":
-    frame(1, 1, total)
+    frame(FRAMES[0], 1, total)
     sys.stderr.write("Traceback (most recent call last):\n  File \"engine.py\", line 1, in <module>\n"
                      "RuntimeError: out of memory while stylizing frame 2\n")
     sys.exit(1)

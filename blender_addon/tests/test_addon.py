@@ -1,0 +1,199 @@
+"""The add-on in a real (headless) Blender 5.0: registration, operator and panel, errors in one line,
+and the Stylize / Resume / Re-run paths with the real engine on the sample clip."""
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import addon_utils
+import bpy
+import pytest
+from conftest import ADDON, ENGINE_PYTHON, ROOT, SAMPLES
+
+needs_engine = pytest.mark.skipif(not ENGINE_PYTHON.exists(), reason="the engine venv .venv is missing (make test creates it)")
+
+
+def registered():
+    return (hasattr(bpy.types, "SEQUENCER_OT_nst_stylize") and hasattr(bpy.types, "SEQUENCER_PT_nst")
+            and "nst" in bpy.types.Scene.bl_rna.properties)
+
+
+def test_register_and_unregister_cleanly_twice():
+    for _ in range(2):
+        addon_utils.enable(ADDON, default_set=True, handle_error=lambda exc: pytest.fail(str(exc)))
+        assert registered() and ADDON in bpy.context.preferences.addons
+        addon_utils.disable(ADDON, default_set=True, handle_error=lambda exc: pytest.fail(str(exc)))
+        assert not registered() and not hasattr(bpy.types, "NST_OT_check_engine")
+    from blender_addon import operators
+
+    assert operators.cancel_running_job not in bpy.app.handlers.load_pre
+
+
+def test_registration_does_not_import_tensorflow(addon):
+    import sys
+
+    assert "tensorflow" not in sys.modules and "nst_plugin" not in sys.modules
+
+
+def test_operator_panel_and_preferences_exist(addon):
+    rna = bpy.ops.sequencer.nst_stylize.get_rna_type()
+    assert rna.identifier == "SEQUENCER_OT_nst_stylize"
+    assert {"NEW", "RESUME", "RERUN"} == {i.identifier for i in rna.properties["action"].enum_items}
+    panel = bpy.types.SEQUENCER_PT_nst
+    assert panel.bl_label == "Style Transfer" and panel.bl_space_type == "SEQUENCE_EDITOR"
+    assert panel.bl_region_type == "UI" and panel.bl_category == "Style Transfer"
+    assert bpy.ops.sequencer.nst_cancel.get_rna_type().identifier == "SEQUENCER_OT_nst_cancel"
+    settings = bpy.context.scene.nst
+    for name in ("style_image", "preset", "size", "content_weight", "style_weight", "temporal_weight",
+                 "preserve_color", "iterations", "use_strip_range", "frame_first", "frame_last", "output_dir"):
+        assert name in settings.bl_rna.properties
+    assert "python_path" in bpy.context.preferences.addons[ADDON].preferences.bl_rna.properties
+
+
+def test_manifest():
+    manifest = tomllib.loads((ROOT / "blender_addon" / "blender_manifest.toml").read_text())
+    for key in ("schema_version", "id", "version", "name", "tagline", "maintainer", "type", "blender_version_min",
+                "license", "permissions"):
+        assert key in manifest
+    assert manifest["type"] == "add-on" and manifest["blender_version_min"] == "4.2.0"
+    assert set(manifest["permissions"]) == {"files", "network"}
+
+
+def test_check_engine_reports_what_it_found(prefs):
+    if not ENGINE_PYTHON.exists():
+        pytest.skip("no engine venv")
+    prefs.python_path = str(ENGINE_PYTHON)
+    assert bpy.ops.nst.check_engine() == {"FINISHED"}
+    assert prefs.last_check.startswith("nst-plugin ") and str(ENGINE_PYTHON) in prefs.last_check
+    assert "presets: " in prefs.last_check and "default" in prefs.last_check
+
+
+def stylize(**kwargs):
+    return bpy.ops.sequencer.nst_stylize(**kwargs)
+
+
+def test_error_no_active_strip(addon):
+    bpy.context.scene.sequence_editor_create().active_strip = None
+    with pytest.raises(RuntimeError, match=r"^Error: no active strip: click a movie or image-sequence strip"):
+        stylize()
+
+
+def test_error_unsupported_strip(edit):
+    editor = edit.sequence_editor
+    editor.active_strip = editor.strips["title"]
+    with pytest.raises(RuntimeError, match=r"cannot stylize a color strip: select one of the movie strips and "
+                                           r"image-sequence strips"):
+        stylize()
+
+
+def test_error_engine_not_found(edit, prefs, tmp_path):
+    prefs.python_path = str(tmp_path / "no-env" / "bin" / "python")
+    with pytest.raises(RuntimeError, match=r"engine not found: .*does not exist; install nst-plugin"):
+        stylize()
+
+
+def test_error_output_not_writable(edit, prefs, fake_python, tmp_path):
+    prefs.python_path = fake_python
+    (tmp_path / "a-file").write_text("x")
+    edit.nst.output_dir = str(tmp_path / "a-file" / "out")
+    with pytest.raises(RuntimeError, match=r"output folder .*a-file/out is not writable"):
+        stylize()
+
+
+def test_error_engine_crashed_keeps_its_frames(edit, prefs, fake_python, monkeypatch):
+    prefs.python_path = fake_python
+    monkeypatch.setenv("NST_FAKE_MODE", "crash")
+    with pytest.raises(RuntimeError, match=r"^Error: engine failed \(exit status 1\): RuntimeError: out of memory "
+                                           r"while stylizing frame 2\n$"):
+        stylize()
+    result = edit.sequence_editor.strips["NST starry_night"]  # the frame it finished has its strip
+    assert json.loads(result["nst_last_run"])["status"] == "error"
+
+
+def test_cancel_keeps_finished_frames_and_their_strip(edit, prefs, fake_python, monkeypatch):
+    """The interactive path without a window: start, step until a frame is done, cancel, finish."""
+    from blender_addon import operators
+
+    prefs.python_path = fake_python
+    monkeypatch.setenv("NST_FAKE_MODE", "hang")
+    job = operators.start_job(bpy.context, "NEW")
+    import time
+
+    deadline = time.monotonic() + 30
+    while job.progress.done < 1 and time.monotonic() < deadline:
+        operators.step_job(job)
+        time.sleep(0.05)
+    assert not job.process.finished
+    job.process.request_cancel()
+    while not operators.step_job(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    level, message = operators.finish_job(job)
+    assert level == "WARNING"
+    assert message == "style transfer cancelled: 1 of 3 frames kept in strip 'NST starry_night' (channel 4)"
+    assert operators.JOB is None and job.process.returncode == 130
+    result = edit.sequence_editor.strips["NST starry_night"]
+    assert len(result.elements) == 3 and result.frame_final_start == 12
+
+
+def test_image_sequence_strip_maps_file_numbers(edit, tmp_path):
+    from blender_addon import operators
+
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    import shutil
+
+    for number in range(7, 12):
+        shutil.copy(SAMPLES / "HappyFish.jpg", folder / f"shot_{number:04d}.jpg")
+    editor = edit.sequence_editor
+    strip = editor.strips.new_image(name="shot", filepath=str(folder / "shot_0007.jpg"), channel=5, frame_start=30)
+    for number in range(8, 12):
+        strip.elements.append(f"shot_{number:04d}.jpg")
+    strip.frame_offset_start = 1  # timeline 31-34 shows files 8-11
+    plan = operators.plan_new(bpy.context, strip, edit.nst)
+    assert plan["source"] == str(folder / "shot_####.jpg")
+    assert plan["timeline"] == [31, 34] and plan["indices"] == [8, 9, 10, 11]
+
+
+@needs_engine
+def test_stylize_resume_and_rerun_with_the_real_engine(edit, prefs, tmp_path):
+    prefs.python_path = str(ENGINE_PYTHON)
+    editor = edit.sequence_editor
+    assert stylize() == {"FINISHED"}
+    result = editor.strips["NST starry_night"]
+    assert result.type == "IMAGE" and result.channel == 4  # channel 3 is taken over these frames
+    assert (result.frame_final_start, result.frame_final_duration) == (12, 3)  # the source's trimmed frames
+    assert [e.filename for e in result.elements] == ["frame_000003.png", "frame_000004.png", "frame_000005.png"]
+    out = tmp_path / "nst" / "street_starry_night"
+    assert result.directory == "//nst/street_starry_night/"
+    frames = [out / e.filename for e in result.elements]
+    assert all(f.is_file() for f in frames)
+    plan = json.loads(result["nst"])
+    assert plan["settings"]["size"] == 32 and plan["source_strip"] == "street"
+    assert json.loads(result["nst_last_run"])["written"] == 3
+
+    # Blender closed and opened again; one frame lost: Resume from the strip reuses the others
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "edit.blend"))
+    editor = bpy.context.scene.sequence_editor
+    result = editor.strips["NST starry_night"]
+    kept = {f: f.stat().st_mtime_ns for f in frames[:2]}
+    frames[2].unlink()
+    editor.active_strip = result
+    assert stylize(action="RESUME") == {"FINISHED"}
+    run = json.loads(editor.strips["NST starry_night"]["nst_last_run"])
+    assert (run["status"], run["resumed"], run["written"]) == ("ok", 2, 1)
+    assert {f: f.stat().st_mtime_ns for f in frames[:2]} == kept and frames[2].is_file()
+    assert len([s for s in editor.strips if s.get("nst")]) == 1
+
+    # Re-run with changes: the panel's settings replace this strip's frames, in place
+    assert bpy.ops.sequencer.nst_load_settings() == {"FINISHED"}
+    assert bpy.context.scene.nst.size == 32 and bpy.context.scene.nst.iterations == 2
+    bpy.context.scene.nst.size = 40
+    assert stylize(action="RERUN") == {"FINISHED"}
+    result = editor.strips["NST starry_night"]
+    assert json.loads(result["nst"])["settings"]["size"] == 40 and result.channel == 4
+    manifest = json.loads((out / "nst_manifest.json").read_text())
+    assert manifest["config"]["size"] == 40
+    assert json.loads(result["nst_last_run"])["written"] == 3
