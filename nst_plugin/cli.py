@@ -260,7 +260,7 @@ def image(
         f"{stats.get('seconds', 0):.1f} s, loss {stats.get('loss', float('nan')):.4g}){weights_note}; settings in {meta}"
     )
     if stats.get("status") == "nan":
-        raise typer.Exit(4)
+        _error(f"{stats.get('message') or 'the loss turned NaN'}; lower the weights or the learning rate", 4)
 
 
 def video_config(style_paths, style_settings: dict, video_settings: dict):

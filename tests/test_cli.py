@@ -115,3 +115,27 @@ def test_bad_input_gets_one_clear_line(case, tmp_path, samples, monkeypatch):
     assert "Traceback" not in result.output
     assert before.read_bytes() == original  # an input is never touched
     assert not (tmp_path / "o.png").exists()
+
+
+def test_python_dash_m_and_version():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "nst_plugin", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("nst-plugin ")
+
+
+def test_a_nan_loss_keeps_the_best_image_and_exits_4(tmp_path, samples):
+    from nst_plugin import plugins
+    from test_engine import NaNPlugin
+
+    plugins.register_plugin(NaNPlugin(), name="nan-plugin")
+    out = tmp_path / "o.png"
+    result = nst("image", samples / "street.jpg", "-s", samples / "starry_night.jpg", "-o", out,
+                 "--loss", "nan-after-three=1", *TINY)
+    assert result.exit_code == 4, result.output
+    assert "kept the best image" in result.output
+    image = load_image(out)
+    assert image.shape == (30, 40, 3)
+    meta = json.loads((tmp_path / "o.nst.json").read_text())
+    assert meta["stats"]["status"] == "nan" and math.isfinite(meta["stats"]["loss"])

@@ -144,3 +144,21 @@ def test_a_nan_loss_stops_and_keeps_the_best_image(content_rgb, style_rgb, fast)
     assert result.stats["evaluations"] == 4
     assert np.isfinite(result.stats["loss"])
     assert_image(result.image)
+
+
+def test_init_from_an_image_file_and_style_scale(tmp_path, content_rgb, style_rgb):
+    from nst_plugin.images import save_image
+
+    start = np.zeros_like(content_rgb)
+    start[:, : content_rgb.shape[1] // 2] = 255
+    save_image(tmp_path / "start.png", start)
+    one = nst_plugin.stylize_frame(content_rgb, style_rgb, init=str(tmp_path / "start.png"), size=48, iterations=1,
+                                   max_evaluations=1, loss_weights={"content": 1.0, "style": 1e-9})
+    # one evaluation: the result is the start image (resized), not the content
+    assert one.image[:, :10].mean() > 200 and one.image[:, -10:].mean() < 50
+    small = nst_plugin.stylize_frame(content_rgb, style_rgb, style_scale=0.5, **FAST_KW)
+    large = nst_plugin.stylize_frame(content_rgb, style_rgb, style_scale=2.0, **FAST_KW)
+    assert not np.array_equal(small.image, large.image)
+
+
+FAST_KW = dict(size=48, iterations=6, tolerance=0.0)

@@ -170,7 +170,7 @@ class Stylizer:
 
         optimizer = self.registry.get("optimizers", config.optimizer).factory(config)
         x = self._initial_image(content, context.extras)
-        status = "ok"
+        status, message = "ok", ""
         try:
             for _ in range(rounds):
                 x = optimizer.minimize(
@@ -184,7 +184,8 @@ class Stylizer:
             if best["x"] is None:
                 raise NstError(f"{exc}: no finite result to keep; lower the weights or the learning rate") from None
             status = "nan"
-            warnings.warn(f"{exc}; stopped and kept the best image so far (loss {best['loss']:.4g})", RuntimeWarning, stacklevel=2)
+            message = f"{exc}; stopped and kept the best image so far (loss {best['loss']:.4g})"
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
 
         result = best["x"] if best["x"] is not None else x
         if config.preserve_color:
@@ -198,6 +199,7 @@ class Stylizer:
             "iterations": counters["iterations"],
             "seconds": time.perf_counter() - started,
             "status": status,
+            "message": message,
             "init": "given" if extras.get("init") is not None else config.init,
             "stopped": counters["stop"] or ("nan" if status == "nan" else "budget"),
             "size": [height, width],
