@@ -4,6 +4,7 @@ starts the engine with the engine venv's interpreter (``.venv/bin/python``), as 
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # the engine never touches the network in tests: ImageNet's URL is a closed port, Keras' cache is private
 os.environ["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/vgg16_notop.h5"
+
+# Blender's user folders (preferences, extensions) in a temporary place, never the user's own
+os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="nst-blender-user-")
 
 bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402

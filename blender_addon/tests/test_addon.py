@@ -60,6 +60,35 @@ def test_manifest():
     assert set(manifest["permissions"]) == {"files", "network"}
 
 
+def test_extension_builds_installs_and_enables(tmp_path):
+    """The zip from Blender's own extension builder (what ``blender --command extension build`` runs)
+    installs as an extension, registers under its bl_ext package name, and unregisters."""
+    import shutil
+    import subprocess
+    import sys
+
+    cli = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    done = subprocess.run([sys.executable, str(cli), "build", "--source-dir", str(ROOT / "blender_addon"),
+                           "--output-dir", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    package = tmp_path / "nst_style_transfer-0.1.0.zip"
+    import zipfile
+
+    names = zipfile.ZipFile(package).namelist()
+    assert "blender_manifest.toml" in names and "operators.py" in names
+    assert not any(n.startswith("tests/") or "__pycache__" in n for n in names)
+    assert bpy.ops.extensions.package_install_files(filepath=str(package), repo="user_default",
+                                                    enable_on_install=True) == {"FINISHED"}
+    module = "bl_ext.user_default.nst_style_transfer"
+    try:
+        assert module in bpy.context.preferences.addons and registered()
+        assert "python_path" in bpy.context.preferences.addons[module].preferences.bl_rna.properties
+    finally:
+        addon_utils.disable(module, default_set=True)
+        shutil.rmtree(Path(bpy.utils.user_resource("EXTENSIONS")) / "user_default" / "nst_style_transfer")
+    assert not registered()
+
+
 def test_check_engine_reports_what_it_found(prefs):
     if not ENGINE_PYTHON.exists():
         pytest.skip("no engine venv")
