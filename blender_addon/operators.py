@@ -212,6 +212,8 @@ def start_job(context, action: str) -> Job:
             else:
                 fresh = dict(plan, settings=scene.nst.engine_settings(), style=_abs(scene.nst.style_image))
             plan, overwrite = fresh, True
+    if result_name is None:  # stylizing again into the folder of an existing result strip: reuse that strip
+        result_name = _result_strip_for(scene, plan["output"])
     info = resolve_engine(context)
     if not info.ok:
         raise PlanError(info.describe())
@@ -225,20 +227,34 @@ def start_job(context, action: str) -> Job:
     JOB = Job(scene, plan, process, result_name)
     if result_name is not None:
         result = find_strip(scene, result_name)
-        _update_result_strip(result, plan)
+        _update_result_strip(result, plan, move=action != "RESUME")
     return JOB
 
 
-def _update_result_strip(strip, plan) -> None:
-    """Resume / re-run into an existing result strip: its elements follow the plan's frames."""
+def _result_strip_for(scene, output: str) -> str | None:
+    wanted = _abs(output)
+    for strip in S.all_strips(scene.sequence_editor):
+        if strip.get(PROP):
+            try:
+                if _abs(json.loads(strip[PROP]).get("output", "")) == wanted:
+                    return strip.name
+            except (ValueError, AttributeError):
+                continue
+    return None
+
+
+def _update_result_strip(strip, plan, move: bool) -> None:
+    """Resume / re-run into an existing result strip: its elements follow the plan's frames; a re-run also
+    aligns it with the source strip again (Resume leaves it where the editor put it)."""
     files = S.frame_files(plan["indices"])
     if [e.filename for e in strip.elements] != files:
         while len(strip.elements) > 1:
-            strip.elements.pop()
+            strip.elements.pop(len(strip.elements) - 1)
         strip.elements[0].filename = files[0]
         for name in files[1:]:
             strip.elements.append(name)
-    strip.frame_start = plan["timeline"][0] - strip.frame_offset_start
+    if move:
+        strip.frame_start = plan["timeline"][0] - strip.frame_offset_start
     strip.name = S.result_strip_name(plan["style"])
     strip[PROP] = json.dumps(plan)
 
@@ -286,6 +302,17 @@ def finish_job(job: Job) -> tuple[str, str]:
     if progress.error:
         return "ERROR", progress.error
     return "ERROR", job.process.crash_message()
+
+
+def handle_event(job: Job, event_type: str, event_value: str) -> str:
+    """What the modal operator does with one event: ``CANCELLING`` (Esc: stop the engine, keep its frames),
+    ``ENDED`` (a timer tick found the engine finished), ``STEPPED`` (a timer tick), ``PASS`` (not ours)."""
+    if event_type == "ESC" and event_value == "PRESS":
+        job.process.request_cancel()
+        return "CANCELLING"
+    if event_type != "TIMER":
+        return "PASS"
+    return "ENDED" if step_job(job) else "STEPPED"
 
 
 def _redraw(context) -> None:
@@ -336,19 +363,16 @@ class SEQUENCER_OT_nst_stylize(bpy.types.Operator):
     def modal(self, context, event):
         job = JOB
         if job is None:
-            return self._cleanup(context) or {"CANCELLED"}
-        if event.type == "ESC" and event.value == "PRESS":
-            job.process.request_cancel()
-            self._status(context, job)
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
+            self._cleanup(context)
+            return {"CANCELLED"}
+        what = handle_event(job, event.type, event.value)
+        if what == "PASS":
             return {"PASS_THROUGH"}
-        ended = step_job(job)
         self._status(context, job)
-        if ended:
+        if what == "ENDED":
             self._cleanup(context)
             return self._finish(context, job)
-        return {"PASS_THROUGH"}
+        return {"RUNNING_MODAL"} if what == "CANCELLING" else {"PASS_THROUGH"}
 
     def _status(self, context, job) -> None:
         text = job.progress.summary()
@@ -368,6 +392,11 @@ class SEQUENCER_OT_nst_stylize(bpy.types.Operator):
 
     def _finish(self, context, job):
         level, message = finish_job(job)
+        if not bpy.app.background:
+            try:  # the new strip becomes one undo step
+                bpy.ops.ed.undo_push(message="Stylize Strip")
+            except RuntimeError:
+                pass
         self.report({level}, message)
         return {"FINISHED"} if level != "ERROR" else {"CANCELLED"}
 

@@ -141,21 +141,25 @@ def test_error_engine_crashed_keeps_its_frames(edit, prefs, fake_python, monkeyp
 
 
 def test_cancel_keeps_finished_frames_and_their_strip(edit, prefs, fake_python, monkeypatch):
-    """The interactive path without a window: start, step until a frame is done, cancel, finish."""
+    """The interactive path without a window: the modal operator's event handling, timer ticks until a
+    frame is done, Esc, ticks until the engine stopped, then the finish."""
+    import time
+
     from blender_addon import operators
 
     prefs.python_path = fake_python
     monkeypatch.setenv("NST_FAKE_MODE", "hang")
     job = operators.start_job(bpy.context, "NEW")
-    import time
-
+    with pytest.raises(operators.PlanError, match="already running"):
+        operators.start_job(bpy.context, "NEW")
     deadline = time.monotonic() + 30
     while job.progress.done < 1 and time.monotonic() < deadline:
-        operators.step_job(job)
+        assert operators.handle_event(job, "TIMER", "NOTHING") == "STEPPED"
         time.sleep(0.05)
-    assert not job.process.finished
-    job.process.request_cancel()
-    while not operators.step_job(job) and time.monotonic() < deadline:
+    assert operators.handle_event(job, "MOUSEMOVE", "NOTHING") == "PASS"
+    assert any(line.startswith("progress: 1/3 frames") for line in draw_panel())  # the panel shows the job
+    assert operators.handle_event(job, "ESC", "PRESS") == "CANCELLING"
+    while operators.handle_event(job, "TIMER", "NOTHING") != "ENDED" and time.monotonic() < deadline:
         time.sleep(0.05)
     level, message = operators.finish_job(job)
     assert level == "WARNING"
@@ -163,6 +167,86 @@ def test_cancel_keeps_finished_frames_and_their_strip(edit, prefs, fake_python, 
     assert operators.JOB is None and job.process.returncode == 130
     result = edit.sequence_editor.strips["NST starry_night"]
     assert len(result.elements) == 3 and result.frame_final_start == 12
+    assert json.loads(result["nst_last_run"])["status"] == "interrupted"
+
+
+def test_result_strip_follows_a_new_plan_and_is_reused(edit, tmp_path):
+    from blender_addon import operators
+
+    editor = edit.sequence_editor
+    result = editor.strips.new_image(name="NST old", filepath=str(tmp_path / "frame_000001.png"), channel=6,
+                                     frame_start=1)
+    for name in ("frame_000002.png", "frame_000003.png", "frame_000004.png"):
+        result.elements.append(name)
+    plan = {"output": str(tmp_path), "style": "/art/wave.jpg", "timeline": [20, 21], "indices": [7, 8],
+            "source": "x"}
+    result["nst"] = json.dumps(plan)
+    assert operators._result_strip_for(edit, str(tmp_path)) == "NST old"
+    operators._update_result_strip(result, plan, move=False)
+    assert [e.filename for e in result.elements] == ["frame_000007.png", "frame_000008.png"]
+    assert result.frame_final_start == 1 and result.name == "NST wave"
+    operators._update_result_strip(result, plan, move=True)
+    assert (result.frame_final_start, result.frame_final_duration) == (20, 2)
+
+
+class StubLayout:
+    """Stands in for a UILayout: accepts only UILayout's functions, checks props and operators exist."""
+
+    FUNCTIONS = {f.identifier for f in bpy.types.UILayout.bl_rna.functions}
+
+    def __init__(self, log):
+        object.__setattr__(self, "log", log)
+
+    def __getattr__(self, name):
+        if name not in self.FUNCTIONS:
+            raise AttributeError(f"UILayout has no {name}")
+
+        def call(*args, **kwargs):
+            if name == "prop":
+                assert args[1] in args[0].bl_rna.properties, args[1]
+            if name == "operator":
+                module, op = args[0].split(".")
+                getattr(getattr(bpy.ops, module), op).get_rna_type()
+            if name == "label":
+                self.log.append(kwargs.get("text", ""))
+            if name == "progress":
+                self.log.append("progress: " + kwargs.get("text", ""))
+            return StubLayout(self.log)
+
+        return call
+
+    def __setattr__(self, name, value):
+        assert name in ("enabled", "scale_y", "action", "active", "alert"), name
+
+
+def draw_panel():
+    from types import SimpleNamespace
+
+    log = []
+    panel = SimpleNamespace(layout=StubLayout(log))
+    context = SimpleNamespace(scene=bpy.context.scene, space_data=SimpleNamespace(view_type="SEQUENCER"))
+    assert bpy.types.SEQUENCER_PT_nst.poll(context)
+    bpy.types.SEQUENCER_PT_nst.draw(panel, context)
+    return log
+
+
+def test_panel_draws_every_state(edit, prefs):
+    editor = edit.sequence_editor
+    assert "street (movie)" in draw_panel()
+    editor.active_strip = None
+    assert "Select a movie or image-sequence strip" in draw_panel()
+    result = editor.strips.new_image(name="NST x", filepath="/tmp/frame_000001.png", channel=5, frame_start=1)
+    result["nst"] = json.dumps({"source_strip": "street", "timeline": [12, 14]})
+    result["nst_last_run"] = json.dumps({"status": "interrupted", "done": 1, "total": 3})
+    editor.active_strip = result
+    log = draw_panel()
+    assert "Result of street, frames 12-14" in log and "Last run: interrupted, 1/3 frames" in log
+    from types import SimpleNamespace
+
+    prefs_log = []
+    type(prefs).draw(SimpleNamespace(layout=StubLayout(prefs_log), last_check="nst-plugin 0.1.0 in /x",
+                                     python_path="", bl_rna=prefs.bl_rna), bpy.context)
+    assert "nst-plugin 0.1.0 in /x" in prefs_log
 
 
 def test_image_sequence_strip_maps_file_numbers(edit, tmp_path):
@@ -200,6 +284,13 @@ def test_stylize_resume_and_rerun_with_the_real_engine(edit, prefs, tmp_path):
     plan = json.loads(result["nst"])
     assert plan["settings"]["size"] == 32 and plan["source_strip"] == "street"
     assert json.loads(result["nst_last_run"])["written"] == 3
+
+    # Stylize again with the same settings: nothing to do, the same strip
+    editor.active_strip = editor.strips["street"]
+    assert stylize() == {"FINISHED"}
+    run = json.loads(result["nst_last_run"])
+    assert (run["written"], run["resumed"]) == (0, 3)
+    assert [s.name for s in editor.strips if s.get("nst")] == ["NST starry_night"]
 
     # Blender closed and opened again; one frame lost: Resume from the strip reuses the others
     bpy.ops.wm.save_mainfile()
