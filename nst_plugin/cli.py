@@ -133,7 +133,7 @@ STYLE_OPTIONS = [
 VIDEO_OPTIONS = [
     ("temporal_weight", Optional[float], typer.Option(
         None, help="Weight of the temporal loss toward the warped previous output; 0 turns it off "
-                   "(default preset: 0.05; seed: 0).")),
+                   "(default preset: 0.5; seed: 0).")),
     ("warm_start", Optional[bool], typer.Option(
         None, "--warm-start/--cold-start", help="Start each frame from the previous stylized frame warped by optical "
                                                 "flow (default preset: on; seed: off).")),
@@ -145,7 +145,7 @@ VIDEO_OPTIONS = [
     ("coarse_to_fine", Optional[float], typer.Option(None, help="Cold frames: optimise at this fraction of --size first, e.g. 0.5.")),
 ]
 
-DEFAULT_TEMPORAL_WEIGHT = 0.05
+DEFAULT_TEMPORAL_WEIGHT = 0.5
 
 
 def _with_options(options, into: str):

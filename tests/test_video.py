@@ -280,8 +280,9 @@ def test_encode_keeps_the_source_fps_and_audio(tmp_path, samples):
             container.mux(packet)
     encoded = tmp_path / "styled.mp4"
     result = nst("video", clip, "-s", samples / "starry_night.jpg", "-o", tmp_path / "out", "--frames", "1-3", *TINY,
-                 "-q", "--encode", encoded)
+                 "--encode", encoded)  # with the progress bar
     assert result.exit_code == 0, result.output
+    assert "wrote 3 frames to" in result.stdout and str(encoded) in result.stdout
     with av.open(str(encoded)) as container:
         video = container.streams.video[0]
         assert float(video.average_rate) == pytest.approx(12.0)
@@ -420,3 +421,14 @@ def test_coarse_to_fine_starts_cold_frames_from_an_upsampled_small_result(sample
     assert stats[1]["size"] == [48, 64] and stats[1]["evaluations"] <= 2 + 2
     with pytest.raises(nst_plugin.UserError, match="coarse-to-fine"):
         nst_plugin.make_config(coarse_to_fine=1.5) and nst_plugin.stylize_sequence([], style_rgb, print, coarse_to_fine=1.5)
+
+
+def test_video_and_webcam_help_import_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from nst_plugin.cli import app; "
+            "r = [CliRunner().invoke(app, [c, '--help']).exit_code for c in ('video', 'webcam')]; "
+            "print(r, sorted(m for m in ('tensorflow', 'cv2', 'av', 'scenedetect') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[0, 0] []"
