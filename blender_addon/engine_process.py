@@ -139,7 +139,8 @@ def build_command(python: str, source: str, style: str, output: str, settings: d
     """``python -m nst_plugin video SOURCE --style STYLE -o OUTPUT ... --progress jsonl``.
 
     ``settings``: preset, size, content_weight, style_weight, temporal_weight, preserve_color, iterations
-    (0 or missing: the preset's); ``iterations`` caps cold and warm-started frames alike."""
+    (0 or missing: the preset's; it caps cold and warm-started frames alike), extra_losses ({name: weight},
+    loss terms from plugins)."""
     argv = [python, "-m", "nst_plugin", "video", str(source), "--style", str(style), "--output", str(output),
             "--progress", "jsonl"]
     if settings.get("preset"):
@@ -153,6 +154,8 @@ def build_command(python: str, source: str, style: str, output: str, settings: d
             argv += [flag, repr(float(value))]
     if settings.get("preserve_color"):
         argv.append("--preserve-color")
+    for name, weight in (settings.get("extra_losses") or {}).items():
+        argv += ["--loss", f"{name}={float(weight)!r}"]
     if settings.get("iterations"):
         argv += ["--iterations", str(int(settings["iterations"])),
                  "--warm-iterations", str(int(settings["iterations"]))]

@@ -74,6 +74,11 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         sub.prop(settings, "content_weight")
         sub.prop(settings, "style_weight")
         sub.prop(settings, "temporal_weight")
+        row = col.row(align=True)
+        row.prop(settings, "extra_loss")
+        sub = row.row(align=True)
+        sub.enabled = settings.extra_loss != "NONE"
+        sub.prop(settings, "extra_loss_weight")
         col.prop(settings, "use_strip_range")
         row = col.row(align=True)
         row.enabled = not settings.use_strip_range

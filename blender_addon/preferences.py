@@ -61,8 +61,7 @@ class NST_OT_check_engine(bpy.types.Operator):
         listing = load_plugin_list(info.python)
         extra = ""
         if listing:
-            if listing.get("presets"):
-                props.PRESETS[:] = list(listing["presets"])
+            props.set_engine_lists(listing)
             extra = f"; presets: {', '.join(props.PRESETS)}; losses: {', '.join(sorted(listing.get('losses', {})))}"
         if prefs is not None:
             prefs.last_check = info.describe() + extra

@@ -6,12 +6,28 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 # Filled by the preferences' Check button from ``nst plugins --json``; kept alive at module level because
 # Blender does not copy the strings of dynamic enum items.
 PRESETS = ["default", "seed"]
+LOSSES = []  # loss terms a plugin adds (the built-in content, style, tv and temporal have their own fields)
+BUILTIN_LOSSES = ("content", "style", "tv", "temporal")
 _PRESET_ITEMS = []
+_LOSS_ITEMS = []
 
 
 def preset_items(self, context):
     _PRESET_ITEMS[:] = [(name, name, f"the engine's {name} preset") for name in PRESETS]
     return _PRESET_ITEMS
+
+
+def loss_items(self, context):
+    _LOSS_ITEMS[:] = [("NONE", "None", "no extra loss term")] + [
+        (name, name, f"the {name} loss term from an installed plugin") for name in LOSSES]
+    return _LOSS_ITEMS
+
+
+def set_engine_lists(listing: dict) -> None:
+    """Presets and plugin losses from ``nst plugins --json``."""
+    if listing.get("presets"):
+        PRESETS[:] = list(listing["presets"])
+    LOSSES[:] = sorted(name for name in listing.get("losses", {}) if name not in BUILTIN_LOSSES)
 
 
 class NST_Settings(bpy.types.PropertyGroup):
@@ -27,6 +43,9 @@ class NST_Settings(bpy.types.PropertyGroup):
     style_weight: FloatProperty(name="Style", default=1.0, min=0.0, soft_max=10.0, precision=3)
     temporal_weight: FloatProperty(name="Temporal", default=0.05, min=0.0, soft_max=1.0, precision=3,
                                    description="Pull toward the previous frame warped by optical flow (0: off)")
+    extra_loss: EnumProperty(name="Extra loss", items=loss_items,
+                             description="A loss term from a plugin (press Check in the add-on's preferences to list them)")
+    extra_loss_weight: FloatProperty(name="Weight", default=1.0, min=0.0, soft_max=10.0, precision=3)
     preserve_color: BoolProperty(name="Preserve colour", default=False,
                                  description="Transfer luminance only; keep the strip's colours")
     iterations: IntProperty(name="Iterations", default=0, min=0, soft_max=500,
@@ -44,6 +63,8 @@ class NST_Settings(bpy.types.PropertyGroup):
         if self.custom_weights:
             settings.update(content_weight=self.content_weight, style_weight=self.style_weight,
                             temporal_weight=self.temporal_weight)
+        if self.extra_loss and self.extra_loss != "NONE":
+            settings["extra_losses"] = {self.extra_loss: self.extra_loss_weight}
         return settings
 
     def load(self, settings: dict, style: str = None) -> None:
@@ -59,6 +80,13 @@ class NST_Settings(bpy.types.PropertyGroup):
         for key in ("content_weight", "style_weight", "temporal_weight"):
             if settings.get(key) is not None:
                 setattr(self, key, float(settings[key]))
+        extra = settings.get("extra_losses") or {}
+        for name, weight in extra.items():
+            if name not in LOSSES:
+                LOSSES.append(name)
+            self.extra_loss, self.extra_loss_weight = name, float(weight)
+        if not extra:
+            self.extra_loss = "NONE"
 
 
 classes = (NST_Settings,)

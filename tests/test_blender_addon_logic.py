@@ -187,12 +187,12 @@ def test_real_engine_error_goes_through_the_runner(tmp_path):
 def test_build_command():
     argv = build_command("/py", "/clip.avi", "/s.jpg", "/out", {
         "preset": "default", "size": 48, "content_weight": 1.0, "style_weight": 2.5, "temporal_weight": 0.0,
-        "preserve_color": True, "iterations": 2}, frames=(3, 5), overwrite=True)
+        "preserve_color": True, "iterations": 2, "extra_losses": {"w2": 0.5}}, frames=(3, 5), overwrite=True)
     assert argv[:5] == ["/py", "-m", "nst_plugin", "video", "/clip.avi"]
     text = " ".join(argv)
     for part in ("--style /s.jpg", "--output /out", "--progress jsonl", "--preset default", "--size 48",
                  "--content-weight 1.0", "--style-weight 2.5", "--temporal-weight 0.0", "--preserve-color",
-                 "--iterations 2", "--warm-iterations 2", "--frames 3-5", "--overwrite"):
+                 "--iterations 2", "--warm-iterations 2", "--frames 3-5", "--overwrite", "--loss w2=0.5"):
         assert part in text
     plain = build_command("/py", "a", "b", "c", {"preset": "seed", "iterations": 0})
     assert "--iterations" not in plain and "--overwrite" not in plain and "--content-weight" not in plain
@@ -205,7 +205,8 @@ def test_build_command_is_accepted_by_the_cli():
 
     argv = build_command("/py", "x", "y", "z", {"preset": "default", "size": 48, "content_weight": 1.0,
                                                  "style_weight": 1.0, "temporal_weight": 0.1, "preserve_color": True,
-                                                 "iterations": 2}, frames=(1, 2), overwrite=True)
+                                                 "iterations": 2, "extra_losses": {"tv": 0.1}},
+                         frames=(1, 2), overwrite=True)
     result = CliRunner().invoke(app, argv[3:])  # a missing source: the options themselves were accepted
     assert result.exit_code == 2 and "No such option" not in result.output
 

@@ -96,6 +96,16 @@ def test_check_engine_reports_what_it_found(prefs):
     assert bpy.ops.nst.check_engine() == {"FINISHED"}
     assert prefs.last_check.startswith("nst-plugin ") and str(ENGINE_PYTHON) in prefs.last_check
     assert "presets: " in prefs.last_check and "default" in prefs.last_check
+    from blender_addon import props
+
+    assert "content" not in props.LOSSES  # only plugin losses go to the Extra loss list
+    settings = bpy.context.scene.nst
+    if props.LOSSES:
+        settings.extra_loss = props.LOSSES[0]
+        settings.extra_loss_weight = 0.5
+        assert settings.engine_settings()["extra_losses"] == {props.LOSSES[0]: 0.5}
+    settings.extra_loss = "NONE"
+    assert "extra_losses" not in settings.engine_settings()
 
 
 def stylize(**kwargs):
