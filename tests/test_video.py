@@ -432,3 +432,39 @@ def test_video_and_webcam_help_import_no_heavy_library():
             "print(r, sorted(m for m in ('tensorflow', 'cv2', 'av', 'scenedetect') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[0, 0] []"
+
+
+def test_sigint_stops_cleanly_with_130_and_the_rerun_resumes(tmp_path, samples):
+    """A real Ctrl-C (SIGINT) to a real process: exit 130, only whole PNGs and the manifest left, resumable."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "nst_plugin", "video", str(samples / "street.avi"), "-s",
+               str(samples / "starry_night.jpg"), "-o", str(out), "--frames", "1-3", "--size", "48",
+               "--iterations", "3", "--warm-iterations", "400", "--tolerance", "0", "--progress", "jsonl"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stdout:  # frame 1 is quick (3 iterations); frame 2 may run 400
+        lines.append(json.loads(line))
+        if lines[-1]["event"] == "frame_done":
+            process.send_signal(signal.SIGINT)
+            break
+    rest, stderr = process.communicate(timeout=120)
+    lines += [json.loads(line) for line in rest.splitlines() if line.strip()]
+    assert process.returncode == 130, stderr
+    assert lines[-1]["event"] == "done" and lines[-1]["status"] == "interrupted"
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert "frame_000001.png" in names and "nst_manifest.json" in names
+    assert not [n for n in names if n.endswith(".part") or n.startswith(".")]
+    for name in names:
+        if name.endswith(".png"):
+            load_image(out / name)  # whole, decodable files only
+    rerun = subprocess.run(command[:-2] + ["--progress", "jsonl"], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    events = [json.loads(line) for line in rerun.stdout.splitlines() if line.strip()]
+    assert events[0]["resumed"] >= 1 and events[-1]["status"] == "ok"
+    assert sorted(p.name for p in out.iterdir()) == ["frame_000001.png", "frame_000002.png", "frame_000003.png",
+                                                    "nst_manifest.json"]
