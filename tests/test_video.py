@@ -94,6 +94,31 @@ def test_corrupt_frame_in_the_middle_is_a_warning_with_its_index(tmp_path, sampl
     assert source.unreadable == [2] and warnings[0]["index"] == 2 and "0002.png" in warnings[0]["message"]
 
 
+def test_corrupt_frame_in_the_middle_of_a_video_file(tmp_path):
+    import cv2
+
+    from nst_plugin.video import open_source
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(5):
+        writer.write(np.full((48, 64, 3), 40 * i + 20, np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    chunks = [i for i in range(len(data) - 4) if data[i:i + 4] == b"00dc"]
+    start = chunks[2] + 8
+    data[start:start + 200] = bytes(200)  # wipe the JPEG header of one frame in the middle
+    path.write_bytes(bytes(data))
+    warnings = []
+    source = open_source(path, on_warning=warnings.append)
+    got = {i: int(round(float(f.mean()))) for i, f in source}
+    assert len(source.unreadable) == 1 and 1 < source.unreadable[0] < 5
+    bad = source.unreadable[0]
+    assert sorted(got) == [i for i in range(1, 6) if i != bad]
+    assert all(abs(got[i] - (40 * (i - 1) + 20)) <= 3 for i in got)  # the indices stay aligned after the gap
+    assert warnings[0]["index"] == bad and f"frame {bad} of 5" in warnings[0]["message"]
+
+
 def test_shot_cut_detector_on_a_synthetic_cut(samples, fish_rgb):
     from nst_plugin.video import ShotDetector
 
