@@ -224,10 +224,11 @@ def start_job(context, action: str) -> Job:
         process.start()
     except OSError as exc:
         raise PlanError(f"engine not found: {info.python} cannot start ({exc}); {engine_process.INSTALL_HINT}") from None
-    JOB = Job(scene, plan, process, result_name)
-    if result_name is not None:
-        result = find_strip(scene, result_name)
+    result = find_strip(scene, result_name)
+    if result is not None:
         _update_result_strip(result, plan, move=action != "RESUME")
+        result_name = result.name  # renamed after a new style
+    JOB = Job(scene, plan, process, result_name)
     return JOB
 
 

@@ -321,8 +321,10 @@ def test_stylize_resume_and_rerun_with_the_real_engine(edit, prefs, tmp_path):
     assert bpy.ops.sequencer.nst_load_settings() == {"FINISHED"}
     assert bpy.context.scene.nst.size == 32 and bpy.context.scene.nst.iterations == 2
     bpy.context.scene.nst.size = 40
+    bpy.context.scene.nst.style_image = str(SAMPLES / "HappyFish.jpg")
     assert stylize(action="RERUN") == {"FINISHED"}
-    result = editor.strips["NST starry_night"]
+    assert [s.name for s in editor.strips if s.get("nst")] == ["NST HappyFish"]  # the same strip, renamed
+    result = editor.strips["NST HappyFish"]
     assert json.loads(result["nst"])["settings"]["size"] == 40 and result.channel == 4
     manifest = json.loads((out / "nst_manifest.json").read_text())
     assert manifest["config"]["size"] == 40
