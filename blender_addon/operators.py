@@ -5,8 +5,6 @@ from a window timer, so Blender stays responsive; Esc or the panel's Cancel butt
 mode (``blender -b``) the operator waits for the engine before returning.
 """
 
-from __future__ import annotations
-
 import json
 import os
 
@@ -49,7 +47,7 @@ def _abs(path: str) -> str:
     return os.path.normpath(bpy.path.abspath(path)) if path else ""
 
 
-def _source_of(strip) -> tuple[str, callable]:
+def _source_of(strip):
     """(engine source spec, timeline frame -> engine frame index) of a movie or image-sequence strip."""
     if strip.type == "MOVIE":
         path = _abs(strip.filepath)
