@@ -2,7 +2,6 @@
 and the Stylize / Resume / Re-run paths with the real engine on the sample clip."""
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
