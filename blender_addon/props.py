@@ -41,7 +41,7 @@ class NST_Settings(bpy.types.PropertyGroup):
                                  description="Set the loss weights here instead of using the preset's")
     content_weight: FloatProperty(name="Content", default=1.0, min=0.0, soft_max=10.0, precision=3)
     style_weight: FloatProperty(name="Style", default=1.0, min=0.0, soft_max=10.0, precision=3)
-    temporal_weight: FloatProperty(name="Temporal", default=0.05, min=0.0, soft_max=1.0, precision=3,
+    temporal_weight: FloatProperty(name="Temporal", default=0.5, min=0.0, soft_max=2.0, precision=3,
                                    description="Pull toward the previous frame warped by optical flow (0: off)")
     extra_loss: EnumProperty(name="Extra loss", items=loss_items,
                              description="A loss term from a plugin (press Check in the add-on's preferences to list them)")
