@@ -44,7 +44,7 @@ class Job:
 # -- planning -------------------------------------------------------------------------------------------------
 
 def _abs(path: str) -> str:
-    return os.path.normpath(bpy.path.abspath(path)) if path else ""
+    return os.path.abspath(bpy.path.abspath(path)) if path else ""
 
 
 def _source_of(strip):
