@@ -39,4 +39,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/frame_bench.py
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(BLENDER_VENV) out
