@@ -493,3 +493,28 @@ def test_sigint_stops_cleanly_with_130_and_the_rerun_resumes(tmp_path, samples):
     assert events[0]["resumed"] >= 1 and events[-1]["status"] == "ok"
     assert sorted(p.name for p in out.iterdir()) == ["frame_000001.png", "frame_000002.png", "frame_000003.png",
                                                     "nst_manifest.json"]
+
+
+def test_encode_falls_back_to_opencv_without_audio_when_pyav_fails(tmp_path, samples, monkeypatch):
+    import cv2
+
+    from nst_plugin import video
+
+    frames = street_frames(samples, 3, size=64)
+    paths = []
+    for n, frame in enumerate(frames, start=1):
+        paths.append(tmp_path / f"frame_{n:06d}.png")
+        save_image(paths[-1], frame)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no FFmpeg here")
+
+    monkeypatch.setattr(video, "_encode_pyav", broken)
+    warnings = []
+    info = video.encode_video(paths, tmp_path / "out.mp4", 12.0, audio_from=str(samples / "street.avi"), warn=warnings.append)
+    assert info["encoder"] == "opencv/mp4v" and info["audio"] is None
+    assert len(warnings) == 1 and "without audio" in warnings[0] and "no FFmpeg here" in warnings[0]
+    capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    capture.release()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mp4") == ["out.mp4"]  # no temporary left
