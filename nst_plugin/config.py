@@ -18,7 +18,7 @@ MIN_SIDE = 16  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
 INIT_CHOICES = ("noise", "content")
 POOLING_CHOICES = ("max", "avg")
 NORMALIZATION_CHOICES = ("mean", "article")
-OCCLUDED_INIT_CHOICES = ("warped", "content")
+OCCLUDED_INIT_CHOICES = ("warped", "background", "content")
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,11 @@ class StyleConfig:
     warm_start: bool = True  # frame t starts from stylized t-1 warped by the optical flow (Ruder et al.)
     warm_iterations: int = 40  # per-frame iteration cap of a warm-started frame (one round)
     warm_tolerance: float | None = None  # relative loss change that ends a warm-started frame (None: tolerance)
-    # where the flow check fails: "warped" starts from the warped previous frame anyway (Ruder et al.; measured
-    # better: no pale halos around moving objects, lower E_warp, fewer evaluations), "content" from the frame
-    occluded_init: str = "warped"
+    # warm start where the flow check fails: "background" warps the previous frame by the dominant (median)
+    # motion there, "warped" by the flow anyway (Ruder et al.), "content" starts from the content frame.
+    # Measured (benchmarks/video_bench.py, 224 px): content leaves pale halos around moving people and needs
+    # more evaluations; warped smears them; background keeps them sharpest at the same cost.
+    occluded_init: str = "background"
     cut_threshold: float = 27.0  # PySceneDetect ContentDetector threshold; a cut starts the new shot cold
     coarse_to_fine: float | None = None  # cold frames: optimise at this fraction of --size first, then finish
 

@@ -71,15 +71,27 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
 
 
 def temporal_inputs(previous_content: np.ndarray, content: np.ndarray, previous_output: np.ndarray,
-                    preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:
+                    preset: str = "medium", background_fill: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(previous output warped into the current frame, trust mask) for two consecutive content frames.
 
     All images at the same size; the output is float32 RGB 0..255 and a float32 (H, W) mask in {0, 1}.
+    With ``background_fill``, occluded pixels (mostly background a moving object uncovered, where the
+    smoothed flow drags the object's texture along) are warped by the dominant motion instead: the median
+    flow of the trusted pixels.
     """
     backward = flow(content, previous_content, preset)  # t -> t-1
     forward = flow(previous_content, content, preset)  # t-1 -> t
-    warped = warp(np.asarray(previous_output, np.float32), backward)
-    return warped, consistency_mask(forward, backward)
+    previous_output = np.asarray(previous_output, np.float32)
+    warped = warp(previous_output, backward)
+    mask = consistency_mask(forward, backward)
+    if background_fill and (mask < 1).any():
+        trusted = backward[mask > 0] if (mask > 0).any() else backward.reshape(-1, 2)
+        dominant = np.broadcast_to(np.median(trusted, axis=0).astype(np.float32), backward.shape)
+        background = warp(previous_output, np.ascontiguousarray(dominant))
+        keep = mask[..., None]
+        warped_fill = keep * warped + (1.0 - keep) * background
+        return warped_fill, mask
+    return warped, mask
 
 
 def warping_error(output_t: np.ndarray, output_next: np.ndarray, source_t: np.ndarray, source_next: np.ndarray,

@@ -145,6 +145,27 @@ def test_flow_warps_a_moving_frame_and_masks_what_it_cannot_see(samples):
     assert warping_error(frame, moved, frame, moved) < 0.3 * float(((frame / 255.0 - moved / 255.0) ** 2).sum(-1).mean())
 
 
+def test_background_fill_moves_occluded_pixels_with_the_dominant_motion():
+    from nst_plugin.flow import temporal_inputs
+
+    rng = np.random.default_rng(0)
+    scene = rng.integers(0, 255, (64, 96, 3)).astype(np.uint8)
+    import cv2
+
+    scene = cv2.GaussianBlur(scene, (0, 0), 2)
+    before, after = scene.copy(), scene.copy()
+    after[20:36, 40:56] = before[20:36, 30:46]  # a square moves 10 px right over a static background
+    output = rng.integers(0, 255, (64, 96, 3)).astype(np.float32)
+    flow_fill, mask = temporal_inputs(before, after, output)
+    background, mask2 = temporal_inputs(before, after, output, background_fill=True)
+    assert np.array_equal(mask, mask2) and (mask == 0).any()
+    occluded = mask == 0
+    assert np.array_equal(background[~occluded], flow_fill[~occluded])  # trusted pixels: the flow warp
+    # the background hardly moves: occluded pixels take the previous output from (almost) the same place
+    assert np.abs(background[occluded] - output[occluded]).mean() < 1.0
+    assert np.abs(flow_fill[occluded] - output[occluded]).mean() > 5.0  # the flow drags the square's texture along
+
+
 def test_temporal_loss_is_zero_without_a_previous_frame_and_masks_occlusions():
     import tensorflow as tf
 

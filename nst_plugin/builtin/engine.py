@@ -33,8 +33,9 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
 
     Every frame goes through ``nst_stylize_frame`` (so a frame plugin applies) with one shared context, so
     the backbone and the style targets are built once. With ``config.warm_start``, frame t starts from the
-    stylized frame t-1 warped by DIS optical flow (with ``occluded_init="content"``, pixels the
-    forward-backward or motion-boundary check marks as occluded start from the content frame instead). A
+    stylized frame t-1 warped by DIS optical flow; pixels the forward-backward or motion-boundary check marks
+    as occluded start from the previous frame moved by the dominant motion (``occluded_init="background"``),
+    by the flow anyway (``"warped"``) or from the content frame (``"content"``). A
     warm-started frame stops once its loss without the temporal term is down to the previous frame's (so
     the look does not drift within a shot), on ``warm_tolerance``, or after ``warm_iterations`` iterations. With a ``temporal`` loss weight, the
     warped previous output and its trust mask reach the loss terms as the extras ``previous_warped`` and
@@ -77,7 +78,7 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
         if previous is not None and not cut and previous[0].shape == work.shape and (config.warm_start or temporal):
             before = previous[1]() if callable(previous[1]) else previous[1]
             before = resize(np.asarray(before), height, width)
-            warped, mask = temporal_inputs(previous[0], work, before)
+            warped, mask = temporal_inputs(previous[0], work, before, background_fill=config.occluded_init == "background")
             if config.preserve_color:
                 warped = luminance_rgb(warped)
                 start_from = luminance_rgb(work.astype(np.float32))
@@ -86,8 +87,9 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
             if temporal:
                 extras.update(previous_warped=warped, temporal_mask=mask)
             if config.warm_start:
-                # "warped" (Ruder et al.): start from the warped frame everywhere, the optimizer repairs what
-                # the flow got wrong; "content": occluded pixels start from the content frame
+                # "warped"/"background": start from the warped frame everywhere (occluded pixels filled as
+                # temporal_inputs did), the optimizer repairs what the flow got wrong; "content": occluded
+                # pixels start from the content frame
                 keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
                 extras.update(init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
                               rounds=1, tolerance=config.warm_tolerance)
