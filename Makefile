@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make demo   create .venv, install nst-plugin, stylize the samples into out/
+#   make demo   create .venv, install nst-plugin, stylize the sample clip into out/street/ and out/street.mp4
 #   make test   create .venv, install nst-plugin with its test dependencies, run the tests
 PYTHON ?= python3
 VENV ?= .venv
@@ -28,15 +28,17 @@ $(BIN)/.installed: pyproject.toml $(wildcard hooks/*/pyproject.toml)
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/nst image samples/street.jpg --style samples/starry_night.jpg --size 384 \
-		-o out/street_starry.png --loss-plot out/street_starry_loss.png --overwrite
-	@echo "result: out/street_starry.png (settings: out/street_starry.nst.json, loss curves: out/street_starry_loss.png)"
+	$(BIN)/nst video samples/street.avi --style samples/starry_night.jpg --size 192 --frames 1-20 \
+		-o out/street/ --encode out/street.mp4
+	@echo "frames: out/street/frame_000001.png ... (manifest: out/street/nst_manifest.json); video: out/street.mp4"
 
 test: $(BIN)/.installed blender-venv
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/frame_bench.py
+	$(BIN)/python benchmarks/video_bench.py --frames 24 --seed-frames 3
 
 clean:
 	rm -rf $(VENV) $(BLENDER_VENV) out

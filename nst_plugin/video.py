@@ -25,7 +25,7 @@ import numpy as np
 from .errors import NstError, UserError
 from .images import WRITABLE_SUFFIXES, load_image, save_image, write_atomic
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+IMAGE_SUFFIXES = WRITABLE_SUFFIXES  # what an image sequence may be made of: what OpenCV reads and writes
 MANIFEST = "nst_manifest.json"
 FRAME_NAME = "frame_{:06d}.png"
 FRAME_RE = re.compile(r"^frame_(\d+)\.png$")

@@ -17,8 +17,7 @@ from pathlib import Path
 from ..backbone import CAFFE_BGR_MEAN, Backbone, WeightsInfo, keras_layer_extractor
 from ..errors import UserError, WeightsUnavailable
 from ..hookspecs import hookimpl
-from ..weights import CONNECT_TIMEOUT, WeightsFile, keras_cache_dir, weights_file_path  # noqa: F401
-from ..weights import reachable as _reachable  # noqa: F401  (kept for code that used the old name)
+from ..weights import WeightsFile, weights_file_path
 
 LAYERS = (
     "block1_conv1", "block1_conv2", "block1_pool",
