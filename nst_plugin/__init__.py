@@ -5,7 +5,7 @@ Importing this package is cheap: TensorFlow loads only when a frame is stylized.
 
 __version__ = "0.1.0"
 
-from .backbone import Backbone, WeightsInfo, keras_layer_extractor  # noqa: E402
+from .backbone import Backbone, KerasBackbone, WeightsInfo, keras_layer_extractor, load_keras_weights  # noqa: E402
 from .config import PRESETS, StyleConfig, make_config  # noqa: E402
 from .context import RunContext  # noqa: E402
 from .errors import NstError, PluginError, UserError, WeightsUnavailable  # noqa: E402
@@ -35,6 +35,6 @@ __all__ = [
     "FrameInputs", "LossSettings", "LossTerm", "FrameResult", "SequenceResult", "stylize_frame",
     "stylize_sequence", "__version__",
     # for plugin authors (see docs/plugins.md)
-    "Backbone", "WeightsInfo", "keras_layer_extractor", "RunContext", "WeightsUnavailable", "NonFiniteLoss",
+    "Backbone", "KerasBackbone", "WeightsInfo", "keras_layer_extractor", "load_keras_weights", "RunContext", "WeightsUnavailable", "NonFiniteLoss",
     "Problem", "WeightsFile",
 ]

@@ -67,3 +67,37 @@ def keras_layer_extractor(base, layer_order, layers, pooling: str = "max", bgr_m
         return dict(zip(layers, out))
 
     return extract
+
+
+class KerasBackbone(Backbone):
+    """A backbone around a sequential ``keras.applications`` model (VGG16, VGG19, ...).
+
+    Subclasses set ``name`` and ``layers`` (shallow to deep), build the Keras model with
+    ``input_shape=(None, None, 3)`` and call ``super().__init__(model, pooling, weights_info)``. One cut model
+    is built per set of layers asked for, and reused.
+    """
+
+    bgr_mean = CAFFE_BGR_MEAN
+
+    def __init__(self, base, pooling: str, weights: WeightsInfo):
+        base.trainable = False
+        self._base = base
+        self.pooling = pooling
+        self.weights = weights
+        self._extractors: dict[tuple[str, ...], Callable] = {}
+
+    def extractor(self, layers):
+        layers = tuple(dict.fromkeys(layers))
+        if layers not in self._extractors:
+            self._extractors[layers] = keras_layer_extractor(self._base, self.layers, layers, self.pooling, self.bgr_mean)
+        return self._extractors[layers]
+
+
+def load_keras_weights(model, path, what: str) -> None:
+    """``model.load_weights(path)``; a file that does not fit is a one-line :class:`UserError` naming ``what``."""
+    from .errors import UserError
+
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:
+        raise UserError(f"--weights {str(path)!r} is not a Keras {what} no-top weights file ({exc})") from None

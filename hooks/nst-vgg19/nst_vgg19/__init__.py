@@ -17,7 +17,7 @@ There is no offline fallback: no package on PyPI bundles VGG19 weights in Keras 
 
 from __future__ import annotations
 
-from nst_plugin import Backbone, UserError, WeightsFile, WeightsInfo, hookimpl, keras_layer_extractor
+from nst_plugin import KerasBackbone, WeightsFile, WeightsInfo, hookimpl, load_keras_weights
 
 __version__ = "0.1.0"
 
@@ -63,7 +63,7 @@ def resolve_weights(source: str):
     return "file", weights_file_path(source, WEIGHT_SOURCES)
 
 
-class VGG19Backbone(Backbone):
+class VGG19Backbone(KerasBackbone):
     name = "vgg19"
     layers = LAYERS
 
@@ -72,18 +72,5 @@ class VGG19Backbone(Backbone):
         import keras
 
         base = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
-        try:
-            base.load_weights(str(path))
-        except Exception as exc:
-            raise UserError(f"--weights {str(path)!r} is not a Keras VGG19 no-top weights file ({exc})") from None
-        base.trainable = False
-        self._base = base
-        self.pooling = pooling
-        self.weights = WeightsInfo(source=kind, path=str(path))
-        self._extractors: dict = {}
-
-    def extractor(self, layers):
-        layers = tuple(dict.fromkeys(layers))
-        if layers not in self._extractors:
-            self._extractors[layers] = keras_layer_extractor(self._base, LAYERS, layers, self.pooling)
-        return self._extractors[layers]
+        load_keras_weights(base, path, "VGG19")
+        super().__init__(base, pooling, WeightsInfo(source=kind, path=str(path)))
