@@ -530,7 +530,7 @@ def test_encode_falls_back_to_opencv_without_audio_when_pyav_fails(tmp_path, sam
     def broken(*args, **kwargs):
         raise RuntimeError("no FFmpeg here")
 
-    monkeypatch.setattr(video, "_encode_pyav", broken)
+    monkeypatch.setattr(video.encode, "_encode_pyav", broken)
     warnings = []
     info = video.encode_video(paths, tmp_path / "out.mp4", 12.0, audio_from=str(samples / "street.avi"), warn=warnings.append)
     assert info["encoder"] == "opencv/mp4v" and info["audio"] is None

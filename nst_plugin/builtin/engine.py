@@ -50,7 +50,7 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
 
     from ..flow import temporal_inputs
     from ..images import luminance_rgb, resize
-    from ..video import ShotDetector
+    from ..shots import ShotDetector
 
     started = time.perf_counter()
     done = context.extras.get("done") or {}

@@ -1,0 +1,163 @@
+"""The resumable output folder: one PNG per frame (``frame_NNNNNN.png``, written atomically) and
+``nst_manifest.json``. Output frame ``i`` is ``frame_{i:06d}.png``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UserError
+from ..images import load_image, save_image, write_atomic
+from .sources import FrameSource
+
+MANIFEST = "nst_manifest.json"
+FRAME_NAME = "frame_{:06d}.png"
+FRAME_RE = re.compile(r"^frame_(\d+)\.png$")
+
+
+def image_digest(image: np.ndarray) -> str:
+    image = np.ascontiguousarray(image)
+    return hashlib.sha256(str(image.shape).encode() + image.tobytes()).hexdigest()[:16]
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+class OutputFolder:
+    """One PNG per frame (written atomically) plus ``nst_manifest.json``: the settings hash, the source,
+    the style images' digests, and per frame its status, seconds, loss and evaluations. Re-running with the
+    same settings resumes; other settings on a non-empty folder are refused unless ``overwrite``."""
+
+    def __init__(self, path: str | os.PathLike, config, source: FrameSource, styles, overwrite: bool = False,
+                 extra: dict | None = None):
+        self.path = Path(path).expanduser().absolute()
+        self.config = config
+        self.header = {
+            "format": "nst-video-manifest",
+            "version": 1,
+            "settings_hash": config.fingerprint(),
+            "config": json.loads(json.dumps(config.to_dict(), default=str)),
+            "styles": [image_digest(image) for image, _ in styles],
+            "source": source.identity(),
+            "step": source.step,
+            "fps": source.fps,
+            **(extra or {}),
+        }
+        self.frames: dict[int, dict] = {}
+        self._prepare(overwrite)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def frame_path(self, index: int) -> Path:
+        return self.path / FRAME_NAME.format(index)
+
+    def _prepare(self, overwrite: bool) -> None:
+        path = self.path
+        if path.exists() and not path.is_dir():
+            raise UserError(f"output folder {str(path)!r} is a file")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"output folder {str(path)!r} cannot be created: {exc.strerror or exc}") from None
+        if not os.access(path, os.W_OK | os.X_OK) or not self._can_write():
+            raise UserError(f"output folder {str(path)!r} is not writable")
+        for stale in path.glob(".*.part"):  # left by a killed process: never a half-written PNG
+            stale.unlink(missing_ok=True)
+        old = None
+        if self.manifest_path.exists():
+            try:
+                old = json.loads(self.manifest_path.read_text())
+            except (OSError, ValueError):
+                old = None
+        others = [p for p in path.iterdir() if p.name != MANIFEST]
+        if old is None and others and not overwrite:
+            raise UserError(f"output folder {str(path)!r} is not empty and holds no nst manifest: "
+                            "choose an empty folder or add --overwrite")
+        if old is not None and not overwrite:
+            reasons = []
+            if old.get("settings_hash") != self.header["settings_hash"]:
+                reasons += _differences(old.get("config", {}), self.header["config"]) or ["settings"]
+            if old.get("styles") != self.header["styles"]:
+                reasons.append("style images")
+            if old.get("source") != self.header["source"]:
+                reasons.append(f"source {old.get('source', {}).get('path')!r} -> {self.header['source']['path']!r}")
+            if old.get("step") != self.header["step"]:
+                reasons.append(f"step {old.get('step')} -> {self.header['step']}")
+            if reasons:
+                shown = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "")
+                raise UserError(f"output folder {str(path)!r} holds frames made with other settings ({shown}): "
+                                "use another folder, or add --overwrite to replace them")
+            for key, entry in (old.get("frames") or {}).items():
+                if entry.get("status") == "done" and (path / entry.get("file", "")).is_file():
+                    self.frames[int(key)] = entry
+        if overwrite:
+            for p in others:
+                if FRAME_RE.match(p.name) and p.is_file():
+                    p.unlink()
+            self.manifest_path.unlink(missing_ok=True)
+            self.frames = {}
+        self._write_manifest()
+
+    def _can_write(self) -> bool:
+        try:
+            probe = self.path / f".nst-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
+
+    def done(self) -> dict[int, Callable[[], np.ndarray]]:
+        """Finished frames: index -> a loader of the stylized frame (for the engine's warm start)."""
+        return {index: (lambda p=self.frame_path(index): load_image(p, "finished frame")) for index in self.frames}
+
+    def done_objectives(self) -> dict[int, float]:
+        return {index: e["objective"] for index, e in self.frames.items() if e.get("objective") is not None}
+
+    def add(self, index: int, image: np.ndarray, stats: dict) -> Path:
+        path = self.frame_path(index)
+        save_image(path, image)
+        self.frames[index] = {
+            "file": path.name,
+            "status": "done",
+            "seconds": round(float(stats.get("seconds", 0.0)), 4),
+            "loss": _finite(stats.get("loss")),
+            "evaluations": stats.get("evaluations"),
+            "objective": stats.get("objective"),
+            "shot": stats.get("shot"),
+            "warm": bool(stats.get("warm")),
+            "result": stats.get("status", "ok"),
+        }
+        self._write_manifest()
+        return path
+
+    def mark(self, index: int, status: str, message: str) -> None:
+        self.frames[index] = {"file": None, "status": status, "message": message}
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        data = dict(self.header, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    frames={str(k): v for k, v in sorted(self.frames.items())})
+        write_atomic(self.manifest_path, (json.dumps(data, indent=1) + "\n").encode())
+
+    def finished_paths(self) -> list[tuple[int, Path]]:
+        return [(i, self.path / e["file"]) for i, e in sorted(self.frames.items()) if e.get("status") == "done"]
+
+
+def _finite(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None

@@ -1,0 +1,231 @@
+"""Frame sources: a video file, an image sequence (folder, glob, ``####`` pattern) or a camera, as
+``(index, uint8 RGB)`` in order.
+
+Frame indices: a video file's frames are numbered from 1; an image sequence given as a ``####`` pattern
+keeps the numbers in its file names; a folder or a glob is numbered from 1 in natural file-name order.
+OpenCV is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import UserError
+from ..images import WRITABLE_SUFFIXES, load_image
+from .selection import parse_range
+
+IMAGE_SUFFIXES = WRITABLE_SUFFIXES  # what an image sequence may be made of: what OpenCV reads and writes
+DEFAULT_SEQUENCE_FPS = 24.0
+
+
+def _ignore(event: dict) -> None:
+    pass
+
+
+@dataclass
+class FrameSource:
+    """Frames of a video file, an image sequence or a camera, as ``(index, uint8 RGB)`` in order.
+
+    ``count``: frames in the source (None for a camera); ``selected``: indices that the range and step pick
+    (None when unknown). A frame that cannot be decoded is skipped and reported through ``on_warning``
+    (an event dict with ``index``); ``unreadable`` collects their indices.
+    """
+
+    spec: str
+    kind: str  # "video" | "images" | "camera"
+    fps: float
+    width: int
+    height: int
+    count: int | None
+    first: int | None = None
+    last: int | None = None
+    step: int = 1
+    files: list[tuple[int, Path]] = field(default_factory=list)
+    on_warning: Callable[[dict], None] = _ignore
+    unreadable: list[int] = field(default_factory=list)
+    capture_factory: Callable | None = None  # camera or video: returns a cv2.VideoCapture-like object
+
+    @property
+    def indices(self) -> list[int] | None:
+        if self.kind == "images":
+            numbers = [n for n, _ in self.files]
+        elif self.count is not None:
+            numbers = list(range(1, self.count + 1))
+        else:
+            return None
+        lo = self.first if self.first is not None else (numbers[0] if numbers else 1)
+        picked = [n for n in numbers if n >= lo and (self.last is None or n <= self.last)]
+        return [n for n in picked if (n - lo) % self.step == 0]
+
+    def identity(self) -> dict:
+        """What a manifest compares to make sure a resume reads the same source."""
+        path = self.spec if self.kind == "camera" else str(Path(self.spec).expanduser().resolve())
+        return {"path": path, "kind": self.kind, "width": self.width, "height": self.height, "count": self.count}
+
+    def _wanted(self, index: int) -> bool:
+        lo = self.first if self.first is not None else 1
+        if index < lo or (self.last is not None and index > self.last):
+            return False
+        return (index - lo) % self.step == 0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if self.kind == "images":
+            yield from self._iter_images()
+        else:
+            yield from self._iter_capture()
+
+    def _warn(self, index: int, message: str) -> None:
+        self.unreadable.append(index)
+        self.on_warning({"event": "warning", "index": index, "message": message})
+
+    def _iter_images(self):
+        first_taken = None
+        for number, path in self.files:
+            if self.first is not None and number < self.first:
+                continue
+            if self.last is not None and number > self.last:
+                break
+            first_taken = number if first_taken is None else first_taken
+            if (number - (self.first if self.first is not None else first_taken)) % self.step:
+                continue
+            try:
+                image = load_image(path, "frame")
+            except UserError as exc:
+                self._warn(number, f"frame {number} ({path.name}) skipped: {exc}")
+                continue
+            yield number, image
+
+    def _iter_capture(self):
+        import cv2
+
+        capture = self.capture_factory()
+        try:
+            index = 0
+            failures = 0
+            while True:
+                if self.count is not None and index >= self.count:
+                    break
+                if self.last is not None and index + 1 > self.last:
+                    break
+                wanted = self._wanted(index + 1)
+                ok = capture.grab()
+                if ok and wanted:
+                    ok, bgr = capture.retrieve()
+                    ok = ok and bgr is not None and bgr.size > 0
+                index += 1
+                if not ok:
+                    if self.count is None or self.kind == "camera":
+                        if index == 1 and self.kind == "camera":
+                            raise UserError(f"camera {self.spec} gave no picture")
+                        break
+                    failures += 1
+                    self._warn(index, f"frame {index} of {self.count} could not be decoded: skipped")
+                    if failures >= 5:
+                        self.on_warning({"event": "warning", "index": index,
+                                         "message": f"stopped reading {self.spec} after frame {index}: 5 frames in a row could not be decoded"})
+                        break
+                    continue
+                failures = 0
+                if wanted:
+                    yield index, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        finally:
+            capture.release()
+
+
+def _natural_key(path: Path):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _image_files(paths) -> list[Path]:
+    return sorted((p for p in paths if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+
+
+def _probe_image(path: Path) -> tuple[int, int]:
+    try:
+        image = load_image(path, "frame")
+    except UserError:
+        return 0, 0
+    return image.shape[1], image.shape[0]
+
+
+def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 1, fps: float | None = None,
+                on_warning: Callable[[dict], None] = _ignore) -> FrameSource:
+    """A :class:`FrameSource` for a video file, a folder of images, a glob, a ``####`` pattern or a camera
+    index ("0"). Raises :class:`UserError` with a clear message for a missing or unreadable source."""
+    import cv2
+
+    first, last = parse_range(frames)
+    if not isinstance(step, int) or step < 1:
+        raise UserError(f"--step must be a whole number >= 1, got {step!r}")
+    text = str(spec)
+    common = dict(first=first, last=last, step=step, on_warning=on_warning)
+    if text.isdigit() and not Path(text).exists():
+        camera = int(text)
+        capture = cv2.VideoCapture(camera)
+        if not capture.isOpened():
+            raise UserError(f"camera {camera} cannot be opened (no such camera, or it is in use)")
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        camera_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+        capture.release()
+        return FrameSource(text, "camera", fps or camera_fps, width, height, None,
+                           capture_factory=lambda: cv2.VideoCapture(camera), **common)
+    path = Path(text).expanduser()
+    files: list[tuple[int, Path]] | None = None
+    if "#" in path.name:
+        run = re.search(r"#+", path.name)
+        pattern = re.compile("^" + re.escape(path.name[:run.start()]) + r"(\d{%d,})" % len(run.group(0))
+                             + re.escape(path.name[run.end():]) + "$")
+        folder = path.parent
+        if not folder.is_dir():
+            raise UserError(f"image sequence {text!r}: folder {str(folder)!r} does not exist")
+        matched = [(int(m.group(1)), folder / m.group(0)) for m in map(pattern.match, os.listdir(folder)) if m]
+        files = sorted(matched)
+        if not files:
+            raise UserError(f"image sequence {text!r} matches no files")
+    elif any(ch in text for ch in "*?["):
+        found = _image_files(Path(p) for p in globlib.glob(os.path.expanduser(text)))
+        if not found:
+            raise UserError(f"{text!r} matches no image files ({', '.join(IMAGE_SUFFIXES)})")
+        files = list(enumerate(found, start=1))
+    elif path.is_dir():
+        found = _image_files(path.iterdir())
+        if not found:
+            raise UserError(f"folder {text!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        files = list(enumerate(found, start=1))
+    elif not path.exists():
+        raise UserError(f"source {text!r} does not exist")
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        files = [(1, path)]
+    if files is not None:
+        width = height = 0
+        for _, file in files[:3]:
+            width, height = _probe_image(file)
+            if width:
+                break
+        if not width:
+            raise UserError(f"image sequence {text!r}: its first files cannot be read as images")
+        return FrameSource(text, "images", fps or DEFAULT_SEQUENCE_FPS, width, height, len(files), files=files, **common)
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise UserError(f"video {text!r} cannot be opened (not a video file, or damaged)")
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    video_fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    ok, _ = capture.read()
+    capture.release()
+    if count <= 0 or not ok or not width or not height:
+        raise UserError(f"video {text!r} has no frames (empty, or its frames cannot be decoded)")
+    if video_fps <= 0 or not np.isfinite(video_fps):
+        video_fps = DEFAULT_SEQUENCE_FPS
+    source = FrameSource(text, "video", fps or video_fps, width, height, count,
+                         capture_factory=lambda: cv2.VideoCapture(str(path)), **common)
+    if first is not None and first > count:
+        raise UserError(f"--frames starts at {first} but {text!r} has {count} frames")
+    return source
