@@ -7,11 +7,10 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .config import StyleConfig, make_config, resolve_options, validate
-from .context import RunContext
-from .errors import PluginError, UserError
+from .config import StyleConfig, make_config, overrides_from_settings, resolve_options, validate
+from .errors import UserError
 from .images import load_image, to_rgb8
-from .plugins import call_work_hook, get_plugin_manager, get_registry
+from .plugins import get_host, get_registry
 from .result import FrameResult, SequenceResult
 
 
@@ -40,9 +39,11 @@ def normalize_styles(style) -> list[tuple[np.ndarray, float]]:
 
 
 def prepare(styles, preset: str = "default", config: StyleConfig | None = None, **settings):
-    """(config, styles, registry) validated for a run."""
+    """(config, styles, registry) validated for a run. ``settings``: the settings vocabulary of
+    :func:`~nst_plugin.config.overrides_from_settings` (StyleConfig fields, ``<loss>_weight``, ...)."""
     styles = normalize_styles(styles)
     if config is None:
+        _, settings = overrides_from_settings({k: v for k, v in settings.items() if v is not None}, "settings")
         if settings.get("style_blend") is None and any(w != 1.0 for _, w in styles):
             settings["style_blend"] = tuple(w for _, w in styles)
         config = make_config(preset, **settings)
@@ -53,28 +54,23 @@ def prepare(styles, preset: str = "default", config: StyleConfig | None = None, 
 
 
 def stylize_frame(content, style, *, preset: str = "default", config: StyleConfig | None = None,
-                  progress: Callable[[dict], None] | None = None, **settings) -> FrameResult:
+                  on_event: Callable[[object], None] | None = None, **settings) -> FrameResult:
     """Stylize one image. ``content``: RGB array (or path); ``style``: see :func:`normalize_styles`;
-    ``settings``: any :class:`~nst_plugin.config.StyleConfig` field, overriding the preset.
+    ``settings``: any :class:`~nst_plugin.config.StyleConfig` field, overriding the preset; ``on_event``
+    receives :class:`~nst_plugin.events.FrameProgress` events while it runs.
     Returns a :class:`~nst_plugin.result.FrameResult` (``.image`` uint8 RGB, ``.stats``)."""
-    config, styles, registry = prepare(style, preset, config, **settings)
+    config, styles, _ = prepare(style, preset, config, **settings)
+    config = config.for_image()
     content = _as_image(content, "content image")
-    pm = get_plugin_manager()
-    context = RunContext(registry=registry, plugin_manager=pm, progress=progress or (lambda event: None))
-    result = call_work_hook("nst_stylize_frame", content=content, styles=styles, config=config, context=context)
-    if result is None:
-        raise PluginError("no plugin returned a result from nst_stylize_frame")
-    return result
+    host = get_host()
+    return host.stylize_frame(content, styles, config, host.run_context(on_event))
 
 
 def stylize_sequence(frames: Iterable[tuple[int, np.ndarray]], style, sink: Callable[[int, FrameResult], None], *,
                      preset: str = "default", config: StyleConfig | None = None,
-                     progress: Callable[[dict], None] | None = None, **settings) -> SequenceResult:
-    """Stylize ``(index, rgb)`` frames in order; ``sink(index, result)`` gets each finished frame."""
-    config, styles, registry = prepare(style, preset, config, **settings)
-    pm = get_plugin_manager()
-    context = RunContext(registry=registry, plugin_manager=pm, progress=progress or (lambda event: None))
-    result = call_work_hook("nst_stylize_sequence", frames=frames, styles=styles, config=config, context=context, sink=sink)
-    if result is None:
-        raise PluginError("no plugin returned a result from nst_stylize_sequence")
-    return result
+                     on_event: Callable[[object], None] | None = None, **settings) -> SequenceResult:
+    """Stylize ``(index, rgb)`` frames in order; ``sink(index, result)`` gets each finished frame. The same
+    frames as ``nst video`` for the same settings (the preset owns every default, the temporal weight too)."""
+    config, styles, _ = prepare(style, preset, config, **settings)
+    host = get_host()
+    return host.stylize_sequence(frames, styles, config, host.run_context(on_event), sink)

@@ -82,12 +82,14 @@ class ProgressBar:
     def __exit__(self, *exc):
         self.progress.__exit__(*exc)
 
-    def __call__(self, event: dict) -> None:
-        if event.get("event") != "iteration":
+    def __call__(self, event) -> None:
+        from .events import FrameProgress
+
+        if not isinstance(event, FrameProgress):
             return
         if self.task is None:
-            self.task = self.progress.add_task(self.description, total=event["total"], loss="-")
-        self.progress.update(self.task, completed=event["step"], total=event["total"], loss=f"{event['loss']:.4g}")
+            self.task = self.progress.add_task(self.description, total=event.total, loss="-")
+        self.progress.update(self.task, completed=event.step, total=event.total, loss=f"{event.loss:.4g}")
 
     def finish(self) -> None:
         if self.task is not None:
@@ -229,10 +231,11 @@ def image(
         check_output_path(loss_plot, inputs, overwrite)
     content_rgb = load_image(content, "content image")
     config, styles = prepare_run(style, flat_settings(style_settings))
+    config = config.for_image()
     from .api import stylize_frame
 
     with ProgressBar(content.name, enabled=not quiet) as bar:
-        result = stylize_frame(content_rgb, styles, config=config, progress=bar)
+        result = stylize_frame(content_rgb, styles, config=config, on_event=bar)
         bar.finish()
     from .images import save_image
 
@@ -274,33 +277,35 @@ class VideoProgress:
     def __exit__(self, *exc):
         self.progress.__exit__(*exc)
 
-    def event(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "start":
-            total = event.get("total")
-            self.frames = self.progress.add_task("frames", total=total, completed=event.get("resumed", 0),
-                                                 note=f"{event.get('resumed', 0)} resumed" if event.get("resumed") else "")
-        elif kind == "frame_done" and self.frames is not None:
-            self.progress.update(self.frames, completed=event["done"],
-                                 note=f"frame {event['index']}: {event['seconds']:.1f} s, loss {event['loss'] or float('nan'):.4g}")
-        elif kind in ("warning", "cut"):
-            message = event.get("message") or f"shot cut at frame {event.get('index')}: the new shot starts fresh"
-            if self.enabled:
-                self.progress.console.print(f"warning: {message}" if kind == "warning" else message)
-            else:
-                typer.echo(f"warning: {message}" if kind == "warning" else message, err=True)
+    def __call__(self, event) -> None:
+        from . import events
 
-    def iteration(self, event: dict) -> None:
-        if event.get("event") != "iteration":
-            return
-        if self.frame is None:
-            self.frame = self.progress.add_task("frame", total=event["total"], note="")
-        self.progress.update(self.frame, completed=event["step"], total=event["total"],
-                             description=f"frame {event.get('frame')}", note=f"loss {event['loss']:.4g}")
+        if isinstance(event, events.Start):
+            self.frames = self.progress.add_task("frames", total=event.total, completed=event.resumed,
+                                                 note=f"{event.resumed} resumed" if event.resumed else "")
+        elif isinstance(event, events.FrameDone) and self.frames is not None:
+            loss = event.loss if event.loss is not None else float("nan")
+            self.progress.update(self.frames, completed=event.done,
+                                 note=f"frame {event.index}: {event.seconds:.1f} s, loss {loss:.4g}")
+        elif isinstance(event, events.FrameProgress):
+            if self.frame is None:
+                self.frame = self.progress.add_task("frame", total=event.total, note="")
+            self.progress.update(self.frame, completed=event.step, total=event.total,
+                                 description=f"frame {event.index}", note=f"loss {event.loss:.4g}")
+        elif isinstance(event, (events.Warning, events.Cut)):
+            if isinstance(event, events.Warning):
+                message = f"warning: {event.message}"
+            else:
+                message = f"shot cut at frame {event.index}: the new shot starts fresh"
+            if self.enabled:
+                self.progress.console.print(message)
+            else:
+                typer.echo(message, err=True)
 
 
 class JsonlProgress:
-    """``--progress jsonl``: one JSON object per line on stdout, flushed (schema: docs/events.md)."""
+    """``--progress jsonl``: one JSON object per line on stdout, flushed (schema: docs/events.md); frame
+    progress at most once a second."""
 
     def __init__(self):
         self.last_tick = 0.0
@@ -311,23 +316,19 @@ class JsonlProgress:
     def __exit__(self, *exc):
         return False
 
-    def event(self, event: dict) -> None:
+    def __call__(self, event) -> None:
         import time
 
-        event = dict(event, time=round(time.time(), 3))
-        sys.stdout.write(json.dumps(event, default=str) + "\n")
-        sys.stdout.flush()
+        from .events import FrameProgress, as_dict
 
-    def iteration(self, event: dict) -> None:
-        import time
-
-        if event.get("event") != "iteration":
-            return
-        now = time.monotonic()
-        if now - self.last_tick >= 1.0:
+        if isinstance(event, FrameProgress):
+            now = time.monotonic()
+            if now - self.last_tick < 1.0:
+                return
             self.last_tick = now
-            self.event({"event": "frame_progress", "index": event.get("frame"), "step": event["step"],
-                        "total": event["total"], "loss": event["loss"]})
+        data = dict(as_dict(event), time=round(time.time(), 3))
+        sys.stdout.write(json.dumps(data, default=str) + "\n")
+        sys.stdout.flush()
 
 
 @app.command()
@@ -353,16 +354,18 @@ def video(
     """Stylize a video or an image sequence, temporally coherent; re-run the same command to resume."""
     if progress not in ("bar", "jsonl", "none"):
         raise UserError(f"--progress must be bar, jsonl or none, got {progress!r}")
+    from . import events
+
     reporter = JsonlProgress() if progress == "jsonl" else VideoProgress(enabled=progress == "bar" and not quiet)
     try:
         _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings)
     except NstError as exc:
         if progress == "jsonl":
-            reporter.event({"event": "error", "message": str(exc), "code": getattr(exc, "exit_code", 1)})
+            reporter(events.Error(message=str(exc), code=getattr(exc, "exit_code", 1)))
         raise
     except KeyboardInterrupt:
         if progress == "jsonl":
-            reporter.event({"event": "done", "status": "interrupted", "output": str(output)})
+            reporter(events.Done(status="interrupted", output=str(output)))
         raise
 
 
@@ -376,11 +379,11 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
         encode = check_encode_path(encode)
         if encode.exists() and not overwrite and not _same_run(output, encode):
             raise UserError(f"--encode {str(encode)!r} already exists: choose another path or add --overwrite")
-    frame_source = open_source(source, frames=frames, step=step, fps=fps, on_warning=reporter.event)
+    frame_source = open_source(source, frames=frames, step=step, fps=fps)
     config, styles = prepare_run(style, flat_settings(style_settings, video_settings))
     with reporter:
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
-                            emit=reporter.event, progress=reporter.iteration)
+                            on_event=reporter)
     if isinstance(reporter, VideoProgress):
         written = len(job.written)
         resumed = len(job.output.frames) - written
@@ -435,12 +438,14 @@ def webcam(
 @user_errors
 def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
     """List installed plugins, what each registers, and plugins that failed to load."""
-    from .plugins import FAILURES, get_registry, plugin_info
+    from .config import PRESETS
+    from .plugins import get_host
     from .registry import SINGULAR
 
-    rows = plugin_info()
-    registry = get_registry()
-    failures = [{"name": f.name, "stage": f.stage, "error": f.error} for f in FAILURES]
+    host = get_host()
+    rows = host.info()
+    registry = host.registry
+    failures = [{"name": f.name, "stage": f.stage, "error": f.error} for f in host.failures]
     if as_json:
         data = {
             "version": __version__,
@@ -448,7 +453,7 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
             "losses": {n: e.as_dict() for n, e in registry.losses.items()},
             "optimizers": {n: e.as_dict() for n, e in registry.optimizers.items()},
             "backbones": {n: e.as_dict() for n, e in registry.backbones.items()},
-            "presets": sorted(__import__("nst_plugin.config", fromlist=["PRESETS"]).PRESETS),
+            "presets": sorted(PRESETS),
             "failures": failures,
         }
         typer.echo(json.dumps(data, indent=2))
@@ -460,6 +465,9 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
             for name in names:
                 entry = getattr(registry, kind)[name]
                 typer.echo(f"    {SINGULAR[kind]:<9} {name:<12} {entry.description}")
+                for option in entry.options:
+                    typer.echo(f"              --option {name}.{option.key}=<{getattr(option.type, '__name__', 'value')}> "
+                               f"(default {option.default!r}) {option.help}")
         work = [h for h in row["hooks"] if not h.startswith("nst_register_")]
         if work:
             typer.echo(f"    hooks     {', '.join(work)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -78,6 +79,12 @@ class StyleConfig:
     cut_threshold: float = setting(27.0, "Shot-cut threshold (PySceneDetect content score).", video=True)
     coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first, e.g. 0.5.", video=True)
 
+    def for_image(self) -> "StyleConfig":
+        """The config of a single image: terms that only exist between frames (``temporal``) are dropped."""
+        if "temporal" not in self.loss_weights:
+            return self
+        return replace(self, loss_weights={k: w for k, w in self.loss_weights.items() if k != "temporal"})
+
     def option(self, key: str, default=None):
         """A plugin option's value (``"w2.eps"``), or ``default`` when the user did not set it."""
         return self.options.get(key, default)
@@ -113,7 +120,7 @@ PRESETS: dict[str, dict] = {
         style_layers=VGG_STYLE_LAYERS,
         style_layer_weights=(0.2, 0.4, 0.3, 0.5, 0.2),
         loss_normalization="article",
-        loss_weights={"content": 4.0, "style": 0.03, "tv": 0.0, "temporal": 0.0},
+        loss_weights={"content": 4.0, "style": 0.03, "tv": 0.0},  # no temporal term: every frame independent
         optimizer="lbfgs",
         rounds=30,
         iterations=15000,
@@ -207,11 +214,11 @@ def _coerce(name: str, value):
             raise UserError(f"setting {name!r} must be true or false, got {value!r}")
         return value
     if kind.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise UserError(f"setting {name!r} must be a whole number, got {value!r}")
-        return value
+        return int(value)
     if kind.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise UserError(f"setting {name!r} must be a number, got {value!r}")
         return float(value)
     if kind.startswith("str"):
@@ -265,7 +272,7 @@ def overrides_from_settings(settings: dict, what: str = "settings") -> tuple[str
         elif key in SETTING_FIELDS:
             overrides[key] = _coerce(key, value)
         elif key.endswith(LOSS_WEIGHT_SUFFIX) and len(key) > len(LOSS_WEIGHT_SUFFIX):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise UserError(f"{what}: {key!r} must be a number, got {value!r}")
             weights[key[: -len(LOSS_WEIGHT_SUFFIX)]] = float(value)
         else:

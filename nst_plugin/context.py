@@ -1,44 +1,97 @@
-"""The run context handed to the work hooks."""
+"""What a work hook gets besides the pictures: the run context, and the typed controls with which a
+sequence engine steers a frame engine.
+
+A sequence engine never talks to a frame engine through loose keys: it builds a :class:`FrameControls`
+(frozen: a misspelt field is a ``TypeError``, not a silently ignored key) and calls
+:meth:`RunContext.stylize_frame`, which goes through the plugin host, so a frame plugin applies and a
+failing plugin is named.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 
-def _ignore(event: dict) -> None:
+def _ignore(event) -> None:
     pass
+
+
+@dataclass(frozen=True)
+class PreviousFrame:
+    """The stylized previous frame warped into this one by optical flow, and where that warp is trusted."""
+
+    warped: Any  # float32 (H, W, 3), RGB 0..255, at the working size
+    mask: Any  # float32 (H, W): 1 where the flow passed the consistency checks, 0 where occluded
+
+
+@dataclass(frozen=True)
+class FrameControls:
+    """How one frame is to be optimised. Every field's default means "as the config says".
+
+    * ``init``: float RGB image to start from (any size: it is resized to the working shape);
+    * ``max_iterations``, ``rounds``, ``tolerance``: caps of this frame (a warm-started frame costs less);
+    * ``target_objective``: stop once the weighted loss, without the terms named in ``target_excludes``,
+      is down to this value;
+    * ``working_shape``: ``(height, width)`` to optimise at (the coarse pass of coarse-to-fine);
+    * ``shot``: 0-based shot number within the sequence;
+    * ``previous``: the warped previous output and its trust mask (the ``temporal`` loss reads it).
+    """
+
+    init: Any = None
+    max_iterations: int | None = None
+    rounds: int | None = None
+    tolerance: float | None = None
+    target_objective: float | None = None
+    target_excludes: tuple[str, ...] = ()
+    working_shape: tuple[int, int] | None = None
+    shot: int = 0
+    previous: PreviousFrame | None = None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Frames an earlier run of the same job finished: not stylized again, but they still seed the next
+    frame, so a resumed run gives the frames an uninterrupted one would."""
+
+    frames: Mapping[int, Callable[[], Any]] = field(default_factory=dict)  # index -> loader of its uint8 RGB
+    objectives: Mapping[int, float] = field(default_factory=dict)  # index -> its loss without the temporal term
 
 
 @dataclass
 class RunContext:
     """Lives as long as one run (an image, or a whole sequence).
 
-    ``cache``: a dict a plugin may keep things in across the frames of a run (the built-in engine keeps its
-    backbone and style targets there). ``progress(event)``: receives dicts with an ``"event"`` key.
-    ``extras``: per-frame inputs (``"init"``: an RGB float array to start from; video adds more).
-
-    Extras the built-in engines use (a plugin may read them, or set them when it drives the frame engine):
-
-    * per frame, set by the sequence engine, read by the frame engine and the loss terms:
-      ``"init"``; ``"previous_warped"`` (float RGB 0..255, the stylized previous frame warped into this one)
-      and ``"temporal_mask"`` ((H, W) float, 1 where the optical flow is trusted), read by the ``temporal``
-      loss; ``"max_iterations"``, ``"rounds"``, ``"tolerance"`` (caps of a warm-started frame);
-      ``"target_loss"`` with ``"target_excludes"`` (stop once the weighted loss without those terms is
-      down to this); ``"working_shape"`` ((height, width), the coarse pass of coarse-to-fine); ``"shot"``.
-    * per run, given to ``nst_stylize_sequence``: ``"done"`` (frame index -> callable returning a frame
-      finished by an earlier run, uint8 RGB: not stylized again, but it seeds the next frame) and
-      ``"done_objectives"`` (frame index -> its loss without the temporal term), so a resumed run gives the
-      frames an uninterrupted one would.
+    ``host``: the :class:`~nst_plugin.plugins.PluginHost` (registry, work-hook calls). ``on_event``: receives
+    the run's typed events (:mod:`nst_plugin.events`). ``cache``: a dict a plugin may keep things in across
+    the frames of a run (the built-in engine keeps its backbone and style targets there). ``controls`` and
+    ``frame_index``: this frame's (see :meth:`for_frame`). ``resume``: frames finished by an earlier run.
     """
 
-    registry: Any
-    plugin_manager: Any
-    progress: Callable[[dict], None] = _ignore
+    host: Any
+    on_event: Callable[[Any], None] = _ignore
     cache: dict = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)
+    controls: FrameControls = field(default_factory=FrameControls)
     frame_index: int | None = None
+    resume: Resume = field(default_factory=Resume)
 
-    def for_frame(self, index: int, **extras) -> "RunContext":
-        """A context for one frame of a sequence: same cache, its own extras."""
-        return replace(self, frame_index=index, extras=extras)
+    @property
+    def registry(self):
+        return self.host.registry
+
+    @property
+    def plugin_manager(self):
+        return self.host.pm
+
+    def emit(self, event) -> None:
+        self.on_event(event)
+
+    def for_frame(self, index: int | None, controls: FrameControls | None = None) -> "RunContext":
+        """A context for one frame of a sequence: same cache and events, its own controls."""
+        return replace(self, frame_index=index, controls=controls or FrameControls())
+
+    def stylize_frame(self, content, styles, config, index: int | None = None,
+                      controls: FrameControls | None = None):
+        """Stylize one frame through ``nst_stylize_frame`` (any installed frame plugin applies)."""
+        return self.host.stylize_frame(content=content, styles=styles, config=config,
+                                       context=self.for_frame(index, controls))

@@ -53,9 +53,9 @@ def nst_stylize_frame(content, styles, config, context):
 
     ``content``: ``uint8`` array (H, W, 3), RGB. ``styles``: list of ``(rgb uint8 array, blend weight)``.
     ``config``: :class:`nst_plugin.config.StyleConfig`. ``context``: :class:`nst_plugin.context.RunContext`
-    (registry, progress callback, a cache that lives as long as the run, and per-frame extras such as an
-    initial image). Return a :class:`nst_plugin.result.FrameResult`, or ``None`` to let the next
-    implementation run.
+    (registry, ``emit(event)``, a cache that lives as long as the run, and this frame's typed
+    :class:`nst_plugin.context.FrameControls` such as an initial image or an iteration cap). Return a
+    :class:`nst_plugin.result.FrameResult`, or ``None`` to let the next implementation run.
     """
 
 
@@ -64,6 +64,7 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
     """Stylize a sequence of frames.
 
     ``frames``: iterable of ``(index, rgb uint8 array)``. ``sink(index, FrameResult)`` receives every
-    finished frame in order. Return a :class:`nst_plugin.result.SequenceResult`, or ``None`` to let the
-    next implementation run.
+    finished frame in order. Stylize each frame with ``context.stylize_frame(content, styles, config, index,
+    FrameControls(...))``. Return a :class:`nst_plugin.result.SequenceResult`, or ``None`` to let the next
+    implementation run.
     """

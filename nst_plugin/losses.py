@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .context import FrameControls
+
 
 @dataclass(frozen=True)
 class LossSettings:
@@ -21,6 +23,7 @@ class LossSettings:
     weight: float  # applied by the engine; a term returns its unweighted value
     config: Any  # nst_plugin.config.StyleConfig
     backbone_layers: tuple[str, ...]  # every layer the backbone offers, shallow to deep
+    options: Mapping[str, Any] = field(default_factory=dict)  # this loss's declared options, user values applied
 
 
 @dataclass
@@ -29,7 +32,7 @@ class FrameInputs:
 
     content: Any  # float32 array (H, W, 3), RGB 0..255, at the working size
     content_features: Mapping[str, Any]  # layer name -> tensor (1, h, w, c), for the layers the terms need
-    extras: Mapping[str, Any] = field(default_factory=dict)  # e.g. "previous_warped", "temporal_mask" (video)
+    controls: FrameControls = field(default_factory=FrameControls)  # e.g. controls.previous (video)
 
 
 class LossTerm:

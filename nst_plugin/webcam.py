@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import PluginError, UserError
+from .errors import UserError
 
 WINDOW = "nst webcam (q or Esc to quit)"
 
@@ -52,8 +52,7 @@ def run_webcam(capture, styles, config, *, show: bool = True, max_frames: int | 
     ``report`` receives ``{"event": "frame", "index", "seconds", "fps", "warm"}`` per finished frame."""
     import cv2
 
-    from .context import RunContext
-    from .plugins import call_work_hook, get_plugin_manager, get_registry
+    from .plugins import get_host
 
     state = {"stop": False, "frames": 0, "fps": 0.0}
     meter = FpsMeter()
@@ -86,14 +85,10 @@ def run_webcam(capture, styles, config, *, show: bool = True, max_frames: int | 
             elif cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
                 state["stop"] = True
 
-    pm = get_plugin_manager()
-    context = RunContext(registry=get_registry(), plugin_manager=pm)
+    host = get_host()
     started = time.perf_counter()
     try:
-        result = call_work_hook("nst_stylize_sequence", frames=frames(), styles=styles, config=config,
-                                context=context, sink=sink)
-        if result is None:
-            raise PluginError("no plugin returned a result from nst_stylize_sequence")
+        host.stylize_sequence(frames(), styles, config, host.run_context(), sink)
     finally:
         capture.release()
         if show:

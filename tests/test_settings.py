@@ -60,7 +60,7 @@ def test_bad_settings_name_the_setting(settings, message):
 
 def test_presets_own_the_temporal_weight():
     assert make_config("default").loss_weights["temporal"] == 0.5
-    assert make_config("seed").loss_weights["temporal"] == 0.0
+    assert make_config("seed").loss_weights.get("temporal", 0.0) == 0.0
     assert make_config("default", warm_start=False).loss_weights["temporal"] == 0.0  # cold frames: no pull
     assert make_config("default", warm_start=False, loss_weights={"temporal": 0.3}).loss_weights["temporal"] == 0.3
 

@@ -170,6 +170,7 @@ def test_temporal_loss_is_zero_without_a_previous_frame_and_masks_occlusions():
     import tensorflow as tf
 
     from nst_plugin.builtin.losses import TemporalLoss
+    from nst_plugin.context import FrameControls, PreviousFrame
     from nst_plugin.losses import FrameInputs
 
     term = TemporalLoss(None)
@@ -180,7 +181,7 @@ def test_temporal_loss_is_zero_without_a_previous_frame_and_masks_occlusions():
     mask = np.zeros((8, 10), np.float32)
     mask[:4] = 1
     full = term.frame_targets(FrameInputs(content=content, content_features={},
-                                          extras={"previous_warped": np.full((8, 10, 3), 90.0), "temporal_mask": mask}))
+                                          controls=FrameControls(previous=PreviousFrame(np.full((8, 10, 3), 90.0), mask))))
     assert {k: v.shape for k, v in full.items()} == {k: v.shape for k, v in empty.items()}  # no retrace
     assert float(term.loss(image, {}, full)) == pytest.approx(0.5 * 100.0)
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 
 import nst_plugin  # noqa: E402
 from nst_plugin.images import load_image  # noqa: E402

@@ -7,6 +7,7 @@ and returns a result runs instead of them.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from ..hookspecs import hookimpl
 from ..result import SequenceResult
@@ -31,30 +32,32 @@ def nst_stylize_frame(content, styles, config, context):
 def nst_stylize_sequence(frames, styles, config, context, sink):
     """Temporally coherent video after Ruder et al. 2016.
 
-    Every frame goes through ``nst_stylize_frame`` (so a frame plugin applies) with one shared context, so
-    the backbone and the style targets are built once. With ``config.warm_start``, frame t starts from the
-    stylized frame t-1 warped by DIS optical flow; pixels the forward-backward or motion-boundary check marks
-    as occluded start from the previous frame moved by the dominant motion (``occluded_init="background"``),
-    by the flow anyway (``"warped"``) or from the content frame (``"content"``). A
-    warm-started frame stops once its loss without the temporal term is down to the previous frame's (so
-    the look does not drift within a shot), on ``warm_tolerance``, or after ``warm_iterations`` iterations. With a ``temporal`` loss weight, the
-    warped previous output and its trust mask reach the loss terms as the extras ``previous_warped`` and
-    ``temporal_mask``. A shot cut (PySceneDetect) starts the next frame cold.
+    Every frame goes through ``context.stylize_frame`` (so a frame plugin applies) with one shared context,
+    so the backbone and the style targets are built once; the frame is steered by typed
+    :class:`~nst_plugin.context.FrameControls`. With ``config.warm_start``, frame t starts from the stylized
+    frame t-1 warped by DIS optical flow; pixels the forward-backward or motion-boundary check marks as
+    occluded start from the previous frame moved by the dominant motion (``occluded_init="background"``),
+    by the flow anyway (``"warped"``) or from the content frame (``"content"``). A warm-started frame stops
+    once its loss without the temporal term is down to the previous frame's (so the look does not drift
+    within a shot), on ``warm_tolerance``, or after ``warm_iterations`` iterations. With a ``temporal`` loss
+    weight, the warped previous output and its trust mask reach the loss terms as ``controls.previous``. A
+    shot cut (PySceneDetect) starts the next frame cold.
 
-    Resuming: ``context.extras["done"]`` may map frame indices to callables returning an already finished
-    stylized frame (uint8 RGB); those frames are not stylized again (the sink is not called for them), but
-    they still feed the cut detector and the warm start of the next frame, so a resumed run gives the same
-    frames as an uninterrupted one.
+    Resuming: ``context.resume.frames`` maps frame indices to loaders of already finished stylized frames
+    (uint8 RGB); those frames are not stylized again (the sink is not called for them), but they still feed
+    the cut detector and the warm start of the next frame, so a resumed run gives the same frames as an
+    uninterrupted one.
     """
     import numpy as np
 
+    from ..context import FrameControls, PreviousFrame
+    from ..events import Cut
     from ..flow import temporal_inputs
     from ..images import luminance_rgb, resize
     from ..shots import ShotDetector
 
     started = time.perf_counter()
-    done = context.extras.get("done") or {}
-    done_objectives = context.extras.get("done_objectives") or {}
+    done, done_objectives = context.resume.frames, context.resume.objectives
     detector = ShotDetector(config.cut_threshold)
     temporal = config.loss_weights.get("temporal", 0) != 0
     warm_cap = min(config.warm_iterations, config.iterations * config.rounds)
@@ -68,12 +71,12 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
         if cut:
             shot += 1
             cuts.append(index)
-            context.progress({"event": "cut", "index": index, "shot": shot})
+            context.emit(Cut(index=index, shot=shot))
         if index in done:
             previous = (work, done[index], done_objectives.get(index))
             skipped += 1
             continue
-        extras = {"shot": shot}
+        controls = FrameControls(shot=shot)
         warm = False
         if previous is not None and not cut and previous[0].shape == work.shape and (config.warm_start or temporal):
             before = previous[1]() if callable(previous[1]) else previous[1]
@@ -85,27 +88,23 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
             else:
                 start_from = work.astype(np.float32)
             if temporal:
-                extras.update(previous_warped=warped, temporal_mask=mask)
+                controls = replace(controls, previous=PreviousFrame(warped=warped, mask=mask))
             if config.warm_start:
                 # "warped"/"background": start from the warped frame everywhere (occluded pixels filled as
                 # temporal_inputs did), the optimizer repairs what the flow got wrong; "content": occluded
                 # pixels start from the content frame
                 keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
-                extras.update(init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
-                              rounds=1, tolerance=config.warm_tolerance)
+                controls = replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
+                                   rounds=1, tolerance=config.warm_tolerance)
                 if previous[2] is not None:  # done once as good as the previous frame: no drift, no extra work
-                    extras.update(target_loss=previous[2], target_excludes=("temporal",))
+                    controls = replace(controls, target_objective=previous[2], target_excludes=("temporal",))
                 warm = True
         if not warm and config.coarse_to_fine:
             small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
-            coarse = context.plugin_manager.hook.nst_stylize_frame(
-                content=work, styles=styles, config=config,
-                context=context.for_frame(index, working_shape=small, shot=shot))
-            extras.update(init=resize(coarse.image, height, width).astype(np.float32),
-                          max_iterations=warm_cap, rounds=1, tolerance=config.warm_tolerance)
-        result = context.plugin_manager.hook.nst_stylize_frame(
-            content=work, styles=styles, config=config, context=context.for_frame(index, **extras)
-        )
+            coarse = context.stylize_frame(work, styles, config, index, FrameControls(working_shape=small, shot=shot))
+            controls = replace(controls, init=resize(coarse.image, height, width).astype(np.float32),
+                               max_iterations=warm_cap, rounds=1, tolerance=config.warm_tolerance)
+        result = context.stylize_frame(work, styles, config, index, controls)
         objective = _objective(result.stats)
         result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective)
         sink(index, result)

@@ -101,10 +101,10 @@ class TotalVariationLoss(LossTerm):
 
 class TemporalLoss(LossTerm):
     """Short-term temporal consistency of Ruder et al. 2016: the mean over pixels and channels of
-    ``mask * (x - previous_warped)^2`` in 0..255 units. The video engine puts ``previous_warped`` (float RGB,
-    the stylized previous frame warped into this one) and ``temporal_mask`` ((H, W), 1 where the flow is
-    trusted, 0 where occluded) into the frame's extras. Without them (a single image, the first frame of a
-    shot) the targets are zeros of the same shapes, so the term is 0 and the compiled step is not retraced.
+    ``mask * (x - previous_warped)^2`` in 0..255 units. The video engine puts the stylized previous frame
+    warped into this one and its trust mask ((H, W), 1 where the flow is trusted, 0 where occluded) into the
+    frame's ``controls.previous``. Without them (a single image, the first frame of a shot) the targets are
+    zeros of the same shapes, so the term is 0 and the compiled step is not retraced.
     """
 
     def __init__(self, settings: LossSettings):
@@ -115,12 +115,10 @@ class TemporalLoss(LossTerm):
 
         content = np.asarray(frame.content, np.float32)
         h, w = content.shape[:2]
-        previous = frame.extras.get("previous_warped")
-        mask = frame.extras.get("temporal_mask")
-        if previous is None or mask is None:
+        if frame.controls.previous is None:
             return {"previous": np.zeros((1, h, w, 3), np.float32), "mask": np.zeros((1, h, w, 1), np.float32)}
-        previous = np.asarray(previous, np.float32).reshape(1, h, w, 3)
-        mask = np.asarray(mask, np.float32).reshape(1, h, w, 1)
+        previous = np.asarray(frame.controls.previous.warped, np.float32).reshape(1, h, w, 3)
+        mask = np.asarray(frame.controls.previous.mask, np.float32).reshape(1, h, w, 1)
         return {"previous": previous, "mask": mask}
 
     def loss(self, image, features, targets):

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from ..config import StyleConfig
 from ..errors import NstError
+from ..events import FrameProgress
 from ..images import combine_luminance, load_image, luminance_rgb, resize, to_uint8
 from ..losses import FrameInputs, LossSettings
 from ..optim import NonFiniteLoss, Problem
@@ -48,8 +49,10 @@ class Stylizer:
         self.weights = config.active_losses()
         self.terms = {}
         for name, weight in self.weights.items():
-            settings = LossSettings(name=name, weight=weight, config=config, backbone_layers=tuple(self.backbone.layers))
-            self.terms[name] = registry.get("losses", name).factory(settings)
+            entry = registry.get("losses", name)
+            settings = LossSettings(name=name, weight=weight, config=config, backbone_layers=tuple(self.backbone.layers),
+                                    options=entry.option_values(config))
+            self.terms[name] = entry.factory(settings)
         needed = {layer for term in self.terms.values() for layer in term.layers}
         self.layers = tuple(layer for layer in self.backbone.layers if layer in needed)
         self.extract = self.backbone.extractor(self.layers) if self.layers else (lambda images: {})
@@ -92,8 +95,8 @@ class Stylizer:
             term.prepare_styles(prepared)
         self._styles_ready = True
 
-    def _initial_image(self, content: np.ndarray, extras: dict) -> np.ndarray:
-        init = extras.get("init")
+    def _initial_image(self, content: np.ndarray, controls) -> np.ndarray:
+        init = controls.init
         if init is not None:
             return resize(np.asarray(init, np.float32), *content.shape[:2]).astype(np.float32)
         if self.config.init == "content":
@@ -111,13 +114,13 @@ class Stylizer:
         started = time.perf_counter()
         if config.seed is not None:
             tf.random.set_seed(config.seed)
-        extras = context.extras
-        height, width = extras.get("working_shape") or config.working_shape(*content_rgb.shape[:2])
+        controls = context.controls
+        height, width = controls.working_shape or config.working_shape(*content_rgb.shape[:2])
         content_colour = resize(content_rgb, height, width).astype(np.float32)
         content = luminance_rgb(content_colour) if config.preserve_color else content_colour
         if not self._styles_ready:
             self._prepare_styles(content)
-        frame = FrameInputs(content=content, content_features=self.features(content), extras=context.extras)
+        frame = FrameInputs(content=content, content_features=self.features(content), controls=controls)
         targets = {
             name: tf.nest.map_structure(lambda t: tf.convert_to_tensor(t, tf.float32), term.frame_targets(frame))
             for name, term in self.terms.items()
@@ -126,14 +129,13 @@ class Stylizer:
         best = {"loss": math.inf, "x": None, "parts": None}
         history: list[dict] = []
         counters = {"evaluations": 0, "iterations": 0, "previous": None, "stop": None}
-        # a video engine may cap a warm-started frame: extras "max_iterations", "tolerance", "rounds"
-        iterations = int(extras.get("max_iterations") or config.iterations)
-        tolerance = extras.get("tolerance")
-        tolerance = config.tolerance if tolerance is None else tolerance
-        rounds = int(extras.get("rounds") or config.rounds)
-        # ... and stop it once its objective (without the terms in "target_excludes") is down to "target_loss"
-        target = extras.get("target_loss")
-        excluded = tuple(extras.get("target_excludes") or ())
+        # a sequence engine may cap a warm-started frame, and stop it once its objective (without the
+        # terms in target_excludes) is down to target_objective
+        iterations = int(controls.max_iterations or config.iterations)
+        tolerance = config.tolerance if controls.tolerance is None else controls.tolerance
+        rounds = int(controls.rounds or config.rounds)
+        target = controls.target_objective
+        excluded = tuple(controls.target_excludes)
         budget = rounds * (config.max_evaluations or iterations)
 
         def value_and_grad(x: np.ndarray):
@@ -153,8 +155,7 @@ class Stylizer:
                             "loss": loss,
                             "losses": {k: self.weights[k] * v for k, v in (best["parts"] or {}).items()}})
             done = counters["evaluations"] if config.max_evaluations else counters["iterations"]
-            context.progress({"event": "iteration", "step": min(done, budget), "total": budget, "loss": loss,
-                              "frame": context.frame_index})
+            context.emit(FrameProgress(index=context.frame_index, step=min(done, budget), total=budget, loss=loss))
             previous, counters["previous"] = counters["previous"], loss
             if target is not None and best["parts"] is not None:
                 objective = sum(self.weights[k] * v for k, v in best["parts"].items() if k not in excluded)
@@ -169,7 +170,7 @@ class Stylizer:
             return False
 
         optimizer = self.registry.get("optimizers", config.optimizer).factory(config)
-        x = self._initial_image(content, context.extras)
+        x = self._initial_image(content, controls)
         status, message = "ok", ""
         try:
             for _ in range(rounds):
@@ -200,7 +201,7 @@ class Stylizer:
             "seconds": time.perf_counter() - started,
             "status": status,
             "message": message,
-            "init": "given" if extras.get("init") is not None else config.init,
+            "init": "given" if controls.init is not None else config.init,
             "stopped": counters["stop"] or ("nan" if status == "nan" else "budget"),
             "size": [height, width],
             "backbone": self.backbone.name,

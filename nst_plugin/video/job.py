@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import events
 from .encode import encode_video
 from .output import OutputFolder, _finite
 from .sources import FrameSource, _ignore
@@ -23,69 +24,67 @@ class VideoJob:
 
 
 def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike, *, overwrite: bool = False,
-                  encode: str | os.PathLike | None = None, emit: Callable[[dict], None] = _ignore,
-                  progress: Callable[[dict], None] | None = None) -> VideoJob:
+                  encode: str | os.PathLike | None = None,
+                  on_event: Callable[[events.Event], None] = _ignore,
+                  emit: Callable[[dict], None] | None = None) -> VideoJob:
     """Stylize ``source`` into the folder ``output`` through ``nst_stylize_sequence``, resuming after the
-    frames a previous run with the same settings finished. ``emit`` receives the job's events (see
-    docs/events.md); ``progress`` the engine's per-iteration events."""
-    from ..context import RunContext
-    from ..errors import PluginError
-    from ..plugins import call_work_hook, get_plugin_manager, get_registry
+    frames a previous run with the same settings finished. ``on_event`` receives every event of the job and
+    of the engine (:mod:`nst_plugin.events`; their wire format is docs/events.md). ``emit``, the older
+    spelling, receives the same events as dicts (``event.to_dict()``)."""
+    from ..context import Resume
+    from ..plugins import get_host
+
+    if emit is not None:
+        typed = on_event
+
+        def on_event(event):
+            typed(event)
+            emit(events.as_dict(event))
 
     folder = OutputFolder(output, config, source, styles, overwrite=overwrite)
     job = VideoJob(folder, source)
     wanted = source.indices
-    resumed = sorted(i for i in folder.frames if wanted is None or i in set(wanted))
+    wanted_set = None if wanted is None else set(wanted)
+    resumed = sorted(i for i in folder.frames if wanted_set is None or i in wanted_set)
     total = len(wanted) if wanted is not None else None
-    emit({"event": "start", "schema": 1, "source": source.spec, "kind": source.kind, "output": str(folder.path),
-          "manifest": str(folder.manifest_path), "fps": source.fps, "width": source.width, "height": source.height,
-          "source_frames": source.count, "frames": wanted, "total": total, "resumed": len(resumed),
-          "settings_hash": config.fingerprint(), "step": source.step})
-    source.on_warning = emit
+    on_event(events.Start(
+        source=source.spec, kind_of_source=source.kind, output=str(folder.path), manifest=str(folder.manifest_path),
+        fps=source.fps, width=source.width, height=source.height, source_frames=source.count, frames=wanted,
+        total=total, resumed=len(resumed), settings_hash=config.fingerprint(), step=source.step))
     started = time.perf_counter()
-    done_count = [len(resumed)]
+    done_count = len(resumed)
 
     def sink(index, result):
+        nonlocal done_count
         path = folder.add(index, result.image, result.stats)
         job.written.append(index)
-        done_count[0] += 1
+        done_count += 1
         stats = result.stats
-        emit({"event": "frame_done", "index": index, "path": str(path), "seconds": round(float(stats.get("seconds", 0)), 4),
-              "loss": _finite(stats.get("loss")), "evaluations": stats.get("evaluations"),
-              "warm": bool(stats.get("warm")), "shot": stats.get("shot"), "done": done_count[0], "total": total,
-              "status": stats.get("status", "ok")})
+        on_event(events.FrameDone(
+            index=index, path=str(path), seconds=round(float(stats.get("seconds", 0)), 4), loss=_finite(stats.get("loss")),
+            evaluations=stats.get("evaluations"), warm=bool(stats.get("warm")), shot=stats.get("shot"),
+            done=done_count, total=total, status=stats.get("status", "ok")))
         if stats.get("status") == "nan":
-            emit({"event": "warning", "index": index, "message": f"frame {index}: the loss turned non-finite; kept the best image so far"})
+            on_event(events.Warning(f"frame {index}: the loss turned non-finite; kept the best image so far", index))
 
-    def engine_progress(event):
-        if event.get("event") == "cut":
-            emit({"event": "cut", "index": event["index"], "shot": event["shot"]})
-        if progress is not None:
-            progress(event)
-
-    pm = get_plugin_manager()
-    context = RunContext(registry=get_registry(), plugin_manager=pm, progress=engine_progress,
-                         extras={"done": folder.done(), "done_objectives": folder.done_objectives()})
-    result = call_work_hook("nst_stylize_sequence", frames=iter(source), styles=styles, config=config,
-                            context=context, sink=sink)
-    if result is None:
-        raise PluginError("no plugin returned a result from nst_stylize_sequence")
+    host = get_host()
+    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives()))
+    result = host.stylize_sequence(source.read(on_event), styles, config, context, sink)
     job.sequence_stats = dict(result.stats)
     for index in source.unreadable:
         if index not in folder.frames:
             folder.mark(index, "unreadable", f"frame {index} could not be read")
     if encode is not None:
-        paths = [p for i, p in folder.finished_paths() if wanted is None or i in set(wanted)]
-        indices = [i for i, _ in folder.finished_paths() if wanted is None or i in set(wanted)]
+        finished = [(i, p) for i, p in folder.finished_paths() if wanted_set is None or i in wanted_set]
         window = None
-        if source.kind == "video" and indices:
-            window = ((indices[0] - 1) / source.fps, (indices[-1] - 1 + source.step) / source.fps)
-        job.encoded = encode_video(paths, encode, source.fps / source.step,
+        if source.kind == "video" and finished:
+            window = ((finished[0][0] - 1) / source.fps, (finished[-1][0] - 1 + source.step) / source.fps)
+        job.encoded = encode_video([p for _, p in finished], encode, source.fps / source.step,
                                    audio_from=source.spec if source.kind == "video" else None, audio_window=window,
-                                   warn=lambda message: emit({"event": "warning", "index": None, "message": message}))
-    emit({"event": "done", "status": "ok" if not source.unreadable else "incomplete", "written": len(job.written),
-          "resumed": len(resumed), "total": total, "unreadable": list(source.unreadable),
-          "seconds": round(time.perf_counter() - started, 3), "output": str(folder.path),
-          "encoded": job.encoded["path"] if job.encoded else None,
-          "cuts": job.sequence_stats.get("cuts", [])})
+                                   warn=lambda message: on_event(events.Warning(message)))
+    on_event(events.Done(
+        status="ok" if not source.unreadable else "incomplete", output=str(folder.path), written=len(job.written),
+        resumed=len(resumed), total=total, unreadable=list(source.unreadable),
+        seconds=round(time.perf_counter() - started, 3), encoded=job.encoded["path"] if job.encoded else None,
+        cuts=job.sequence_stats.get("cuts", [])))
     return job

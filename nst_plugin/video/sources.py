@@ -34,8 +34,8 @@ class FrameSource:
     """Frames of a video file, an image sequence or a camera, as ``(index, uint8 RGB)`` in order.
 
     ``count``: frames in the source (None for a camera); ``selected``: indices that the range and step pick
-    (None when unknown). A frame that cannot be decoded is skipped and reported through ``on_warning``
-    (an event dict with ``index``); ``unreadable`` collects their indices.
+    (None when unknown). :meth:`read` yields the frames; a frame that cannot be decoded is skipped and
+    reported as a :class:`~nst_plugin.events.Warning` event; ``unreadable`` collects their indices.
     """
 
     spec: str
@@ -76,16 +76,24 @@ class FrameSource:
         return (index - lo) % self.step == 0
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        from ..events import as_dict
+
+        return self.read(lambda event: self.on_warning(as_dict(event)))  # the older callback takes dicts
+
+    def read(self, on_event: Callable = _ignore) -> Iterator[tuple[int, np.ndarray]]:
+        """The selected frames in order; undecodable ones are skipped and reported to ``on_event``."""
         if self.kind == "images":
-            yield from self._iter_images()
+            yield from self._iter_images(on_event)
         else:
-            yield from self._iter_capture()
+            yield from self._iter_capture(on_event)
 
-    def _warn(self, index: int, message: str) -> None:
+    def _warn(self, on_event: Callable, index: int, message: str) -> None:
+        from ..events import Warning
+
         self.unreadable.append(index)
-        self.on_warning({"event": "warning", "index": index, "message": message})
+        on_event(Warning(message, index))
 
-    def _iter_images(self):
+    def _iter_images(self, on_event):
         first_taken = None
         for number, path in self.files:
             if self.first is not None and number < self.first:
@@ -98,12 +106,14 @@ class FrameSource:
             try:
                 image = load_image(path, "frame")
             except UserError as exc:
-                self._warn(number, f"frame {number} ({path.name}) skipped: {exc}")
+                self._warn(on_event, number, f"frame {number} ({path.name}) skipped: {exc}")
                 continue
             yield number, image
 
-    def _iter_capture(self):
+    def _iter_capture(self, on_event):
         import cv2
+
+        from ..events import Warning
 
         capture = self.capture_factory()
         try:
@@ -126,10 +136,9 @@ class FrameSource:
                             raise UserError(f"camera {self.spec} gave no picture")
                         break
                     failures += 1
-                    self._warn(index, f"frame {index} of {self.count} could not be decoded: skipped")
+                    self._warn(on_event, index, f"frame {index} of {self.count} could not be decoded: skipped")
                     if failures >= 5:
-                        self.on_warning({"event": "warning", "index": index,
-                                         "message": f"stopped reading {self.spec} after frame {index}: 5 frames in a row could not be decoded"})
+                        on_event(Warning(f"stopped reading {self.spec} after frame {index}: 5 frames in a row could not be decoded", index))
                         break
                     continue
                 failures = 0

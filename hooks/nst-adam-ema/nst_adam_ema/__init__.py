@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from nst_plugin import Problem, hookimpl
+from nst_plugin import PluginOption, Problem, UserError, hookimpl
 
 __version__ = "0.1.0"
+DECAY = 0.9
 
 
 @hookimpl
 def nst_register_optimizers(register):
-    register("adam-ema", AdamEMA, "Adam over the pixels with an exponential moving average of the iterates (decay 0.9)")
+    register("adam-ema", AdamEMA, "Adam over the pixels with an exponential moving average of the iterates",
+             options=[PluginOption("decay", float, DECAY, "weight of the running average per step (0..1)")])
 
 
 class AdamEMA:
     """Projected Adam; returns the bias-corrected EMA of the iterates (or the last iterate, if better)."""
 
-    def __init__(self, config, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, decay: float = 0.9):
+    def __init__(self, config, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, decay: float | None = None):
+        if decay is None:
+            decay = config.option("adam-ema.decay", DECAY) if hasattr(config, "option") else DECAY
+        if not 0 <= decay < 1:
+            raise UserError(f"--option adam-ema.decay must be at least 0 and below 1, got {decay}")
         self.learning_rate = config.learning_rate
         self.beta1, self.beta2, self.eps, self.decay = beta1, beta2, eps, decay
         self.last: dict = {}  # what the last round did (tests, benchmarks)

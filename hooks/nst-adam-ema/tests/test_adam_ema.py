@@ -1,32 +1,17 @@
 """nst-adam-ema: the optimizer on a problem with a known minimum, then through nst-plugin's API and CLI."""
 
 import json
-import os
-import tempfile
 from types import SimpleNamespace
 
-os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nst-ema-test-keras-"))
-os.environ["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/vgg16_notop.h5"  # closed port: offline fallback
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+from nst_adam_ema import AdamEMA
+from typer.testing import CliRunner
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-import nst_plugin  # noqa: E402
-from nst_plugin import Problem, plugins  # noqa: E402
-from nst_plugin.cli import app  # noqa: E402
-from nst_plugin.images import save_image  # noqa: E402
-from nst_adam_ema import AdamEMA  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch):
-    monkeypatch.delenv("NST_LOAD_PLUGINS", raising=False)
-    monkeypatch.delenv("NST_STRICT_PLUGINS", raising=False)
-    plugins.reset()
-    yield
-    plugins.reset()
+import nst_plugin
+from nst_plugin import Problem, plugins
+from nst_plugin.cli import app
+from nst_plugin.images import save_image
 
 
 def quadratic(counter=None):

