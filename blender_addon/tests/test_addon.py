@@ -24,9 +24,9 @@ def test_register_and_unregister_cleanly_twice():
         assert registered() and ADDON in bpy.context.preferences.addons
         addon_utils.disable(ADDON, default_set=True, handle_error=lambda exc: pytest.fail(str(exc)))
         assert not registered() and not hasattr(bpy.types, "NST_OT_check_engine")
-    from blender_addon import operators
+    from blender_addon import jobs
 
-    assert operators.cancel_running_job not in bpy.app.handlers.load_pre
+    assert jobs.cancel_running_job not in bpy.app.handlers.load_pre
 
 
 def test_registration_does_not_import_tensorflow(addon):
@@ -154,33 +154,34 @@ def test_cancel_keeps_finished_frames_and_their_strip(edit, prefs, fake_python, 
     frame is done, Esc, ticks until the engine stopped, then the finish."""
     import time
 
-    from blender_addon import operators
+    from blender_addon import jobs
 
     prefs.python_path = fake_python
     monkeypatch.setenv("NST_FAKE_MODE", "hang")
-    job = operators.start_job(bpy.context, "NEW")
-    with pytest.raises(operators.PlanError, match="already running"):
-        operators.start_job(bpy.context, "NEW")
+    job = jobs.start_job(bpy.context, "NEW")
+    with pytest.raises(jobs.PlanError, match="already running"):
+        jobs.start_job(bpy.context, "NEW")
     deadline = time.monotonic() + 30
     while job.progress.done < 1 and time.monotonic() < deadline:
-        assert operators.handle_event(job, "TIMER", "NOTHING") == "STEPPED"
+        assert jobs.handle_event(job, "TIMER", "NOTHING") == "STEPPED"
         time.sleep(0.05)
-    assert operators.handle_event(job, "MOUSEMOVE", "NOTHING") == "PASS"
+    assert jobs.handle_event(job, "MOUSEMOVE", "NOTHING") == "PASS"
     assert any(line.startswith("progress: 1/3 frames") for line in draw_panel())  # the panel shows the job
-    assert operators.handle_event(job, "ESC", "PRESS") == "CANCELLING"
-    while operators.handle_event(job, "TIMER", "NOTHING") != "ENDED" and time.monotonic() < deadline:
+    assert jobs.handle_event(job, "ESC", "PRESS") == "CANCELLING"
+    while jobs.handle_event(job, "TIMER", "NOTHING") != "ENDED" and time.monotonic() < deadline:
         time.sleep(0.05)
-    level, message = operators.finish_job(job)
+    level, message = jobs.finish_job(job)
     assert level == "WARNING"
     assert message == "style transfer cancelled: 1 of 3 frames kept in strip 'NST starry_night' (channel 4)"
-    assert operators.JOB is None and job.process.returncode == 130
+    assert jobs.JOB is None and job.process.returncode == 130
     result = edit.sequence_editor.strips["NST starry_night"]
     assert len(result.elements) == 3 and result.frame_final_start == 12
     assert json.loads(result["nst_last_run"])["status"] == "interrupted"
 
 
 def test_result_strip_follows_a_new_plan_and_is_reused(edit, tmp_path):
-    from blender_addon import operators
+    from blender_addon import result_strip
+    from blender_addon.plan import Plan
 
     editor = edit.sequence_editor
     result = editor.strips.new_image(name="NST old", filepath=str(tmp_path / "frame_000001.png"), channel=6,
@@ -190,11 +191,12 @@ def test_result_strip_follows_a_new_plan_and_is_reused(edit, tmp_path):
     plan = {"output": str(tmp_path), "style": "/art/wave.jpg", "timeline": [20, 21], "indices": [7, 8],
             "source": "x"}
     result["nst"] = json.dumps(plan)
-    assert operators._result_strip_for(edit, str(tmp_path)) == "NST old"
-    operators._update_result_strip(result, plan, move=False)
+    assert result_strip.find_by_output(edit, str(tmp_path)) == "NST old"
+    plan = Plan.from_json(plan)
+    result_strip.update(result, plan, move=False)
     assert [e.filename for e in result.elements] == ["frame_000007.png", "frame_000008.png"]
     assert result.frame_final_start == 1 and result.name == "NST wave"
-    operators._update_result_strip(result, plan, move=True)
+    result_strip.update(result, plan, move=True)
     assert (result.frame_final_start, result.frame_final_duration) == (20, 2)
 
 
@@ -245,7 +247,8 @@ def test_panel_draws_every_state(edit, prefs):
     editor.active_strip = None
     assert "Select a movie or image-sequence strip" in draw_panel()
     result = editor.strips.new_image(name="NST x", filepath="/tmp/frame_000001.png", channel=5, frame_start=1)
-    result["nst"] = json.dumps({"source_strip": "street", "timeline": [12, 14]})
+    result["nst"] = json.dumps({"source_strip": "street", "timeline": [12, 14], "indices": [3, 4, 5],
+                                "source": "/clips/street.avi"})
     result["nst_last_run"] = json.dumps({"status": "interrupted", "done": 1, "total": 3})
     editor.active_strip = result
     log = draw_panel()
@@ -259,7 +262,8 @@ def test_panel_draws_every_state(edit, prefs):
 
 
 def test_image_sequence_strip_maps_file_numbers(edit, tmp_path):
-    from blender_addon import operators
+    from blender_addon.plan import Plan
+    from blender_addon.result_strip import abspath
 
     folder = tmp_path / "renders"
     folder.mkdir()
@@ -272,9 +276,9 @@ def test_image_sequence_strip_maps_file_numbers(edit, tmp_path):
     for number in range(8, 12):
         strip.elements.append(f"shot_{number:04d}.jpg")
     strip.frame_offset_start = 1  # timeline 31-34 shows files 8-11
-    plan = operators.plan_new(bpy.context, strip, edit.nst)
-    assert plan["source"] == str(folder / "shot_####.jpg")
-    assert plan["timeline"] == [31, 34] and plan["indices"] == [8, 9, 10, 11]
+    plan = Plan.from_source_strip(strip, edit.nst, abspath)
+    assert plan.source == str(folder / "shot_####.jpg")
+    assert list(plan.timeline) == [31, 34] and plan.indices == [8, 9, 10, 11]
 
 
 @needs_engine
