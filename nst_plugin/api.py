@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .config import StyleConfig, make_config, validate
+from .config import StyleConfig, make_config, resolve_options, validate
 from .context import RunContext
 from .errors import PluginError, UserError
 from .images import load_image, to_rgb8
@@ -47,6 +47,7 @@ def prepare(styles, preset: str = "default", config: StyleConfig | None = None, 
             settings["style_blend"] = tuple(w for _, w in styles)
         config = make_config(preset, **settings)
     registry = get_registry()
+    config = resolve_options(config, registry)
     validate(config, registry, n_styles=len(styles))
     return config, styles, registry
 

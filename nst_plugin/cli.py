@@ -95,58 +95,60 @@ class ProgressBar:
             self.progress.update(self.task, completed=total)
 
 
-def _floats(text: Optional[str], what: str):  # noqa: D103
-    from .config import parse_floats
+# -- options shared by every stylizing command: generated from StyleConfig's fields (one vocabulary) -------
 
-    return parse_floats(text, what) if text is not None else None
+LOSS_WEIGHT_OPTIONS = {  # the built-in losses get an option each; any loss: --loss NAME=WEIGHT
+    "content": "Weight of the content loss.",
+    "style": "Weight of the style loss.",
+    "tv": "Weight of the total-variation loss.",
+}
+VIDEO_LOSS_WEIGHT_OPTIONS = {
+    "temporal": "Weight of the temporal loss toward the warped previous output; 0 turns it off "
+                "(default preset: 0.5; seed: 0).",
+}
 
 
-# -- options shared by every stylizing command --------------------------------------------------------------
+def _field_option(field) -> tuple[str, object, object]:
+    """(name, annotation, typer.Option) of one StyleConfig field: None means "not given"."""
+    meta = field.metadata
+    kind = str(field.type)
+    flags = tuple(meta.get("flags") or ()) or (f"--{field.name.replace('_', '-')}",)
+    if kind.startswith("bool"):
+        if "/" not in flags[0]:
+            flags = (f"{flags[0]}/--no-{flags[0][2:]}",)
+        annotation = Optional[bool]
+    elif "tuple" in kind or kind.startswith("str"):
+        annotation = Optional[str]
+    elif kind.startswith("int"):
+        annotation = Optional[int]
+    else:
+        annotation = Optional[float]
+    return field.name, annotation, typer.Option(None, *flags, help=meta.get("help", ""))
 
-STYLE_OPTIONS = [
-    ("preset", str, typer.Option("default", help="default (quality per second) or seed (the article's exact method).")),
-    ("size", Optional[int], typer.Option(None, help="Longer side of the result in pixels (default preset: 384; seed: 224).")),
-    ("square", Optional[bool], typer.Option(None, "--square/--keep-aspect", help="Squash to size x size, as the article.")),
-    ("style_blend", Optional[str], typer.Option(None, help="Blend weights of the styles, e.g. 0.7,0.3.")),
-    ("preserve_color", bool, typer.Option(False, "--preserve-color", help="Transfer luminance only; keep the content's colours.")),
-    ("style_scale", Optional[float], typer.Option(None, help="Size of the style image relative to --size.")),
-    ("weights", Optional[str], typer.Option(None, help="Backbone weights: auto, imagenet, hed, or a weights file.")),
-    ("backbone", Optional[str], typer.Option(None, help="Backbone plugin name (see nst plugins).")),
-    ("pooling", Optional[str], typer.Option(None, help="max or avg (the article uses avg).")),
-    ("content_layer", Optional[str], typer.Option(None, help="Layer of the content loss.")),
-    ("style_layers", Optional[str], typer.Option(None, help="Comma-separated layers of the style loss.")),
-    ("style_layer_weights", Optional[str], typer.Option(None, help="Comma-separated weights, one per style layer.")),
-    ("content_weight", Optional[float], typer.Option(None, help="Weight of the content loss.")),
-    ("style_weight", Optional[float], typer.Option(None, help="Weight of the style loss.")),
-    ("tv_weight", Optional[float], typer.Option(None, help="Weight of the total-variation loss.")),
-    ("loss", List[str], typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable.")),
-    ("optimizer", Optional[str], typer.Option(None, help="lbfgs, adam, or a plugin's optimizer.")),
-    ("iterations", Optional[int], typer.Option(None, help="Optimizer iterations per round.")),
-    ("rounds", Optional[int], typer.Option(None, help="Optimizer restarts (the article: 30).")),
-    ("max_evals", Optional[int], typer.Option(None, help="Loss evaluations per round (the article's maxfun).")),
-    ("tolerance", Optional[float], typer.Option(None, help="Stop when the relative loss change falls below this.")),
-    ("learning_rate", Optional[float], typer.Option(None, help="Adam step size in pixel units (0..255).")),
-    ("init", Optional[str], typer.Option(None, help="Start image: noise, content or an image path.")),
-    ("seed", Optional[int], typer.Option(None, help="Random seed: makes a run reproducible.")),
-]
 
-VIDEO_OPTIONS = [
-    ("temporal_weight", Optional[float], typer.Option(
-        None, help="Weight of the temporal loss toward the warped previous output; 0 turns it off "
-                   "(default preset: 0.5; seed: 0).")),
-    ("warm_start", Optional[bool], typer.Option(
-        None, "--warm-start/--cold-start", help="Start each frame from the previous stylized frame warped by optical "
-                                                "flow (default preset: on; seed: off).")),
-    ("warm_iterations", Optional[int], typer.Option(None, help="Iteration cap of a warm-started frame (40).")),
-    ("warm_tolerance", Optional[float], typer.Option(None, help="Relative loss change that ends a warm-started frame (default: --tolerance).")),
-    ("occluded_init", Optional[str], typer.Option(
-        None, help="Warm start where the flow check fails: background (the previous frame moved by the dominant "
-                   "motion, default), warped (moved by the flow anyway) or content (the content frame).")),
-    ("cut_threshold", Optional[float], typer.Option(None, help="Shot-cut threshold (PySceneDetect content score, 27).")),
-    ("coarse_to_fine", Optional[float], typer.Option(None, help="Cold frames: optimise at this fraction of --size first, e.g. 0.5.")),
-]
+def _weight_options(losses: dict) -> list:
+    return [(f"{name}_weight", Optional[float], typer.Option(None, help=text)) for name, text in losses.items()]
 
-DEFAULT_TEMPORAL_WEIGHT = 0.5
+
+def _generated_options(video: bool) -> list:
+    from dataclasses import fields
+
+    from .config import StyleConfig
+
+    options = [_field_option(f) for f in fields(StyleConfig)
+               if "help" in f.metadata and f.metadata.get("video") == video and f.name not in ("loss_weights", "options")]
+    if video:
+        return options + _weight_options(VIDEO_LOSS_WEIGHT_OPTIONS)
+    return options + _weight_options(LOSS_WEIGHT_OPTIONS) + [
+        ("loss", List[str], typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable.")),
+        ("option", List[str], typer.Option([], "--option", help="Plugin option NAME.KEY=VALUE (see nst plugins); repeatable.")),
+        ("settings", Optional[Path], typer.Option(None, "--settings", help="JSON file of settings (the option names "
+                                                  "with _ for -, e.g. {\"size\": 256}); options given here win.")),
+    ]
+
+
+STYLE_OPTIONS = _generated_options(video=False)
+VIDEO_OPTIONS = _generated_options(video=True)
 
 
 def _with_options(options, into: str):
@@ -181,43 +183,27 @@ style_options = _with_options(STYLE_OPTIONS, "style_settings")
 video_options = _with_options(VIDEO_OPTIONS, "video_settings")
 
 
-def build_settings(opts: dict) -> dict:
-    """StyleConfig overrides from the shared style options (None: keep the preset's value)."""
-    from .config import parse_loss_option
+def flat_settings(*option_values: dict) -> dict:
+    """The settings a command was given: its ``--settings`` file, then the options on the command line (which
+    win). Names as in :class:`~nst_plugin.config.StyleConfig`; ``None`` and empty lists mean "not given"."""
+    from .config import load_settings_file
 
-    loss_weights = {}
-    for name, key in (("content", "content_weight"), ("style", "style_weight"), ("tv", "tv_weight")):
-        if opts.get(key) is not None:
-            loss_weights[name] = opts[key]
-    for text in opts.get("loss") or []:
-        name, value = parse_loss_option(text)
-        loss_weights[name] = value
-    style_layers = opts.get("style_layers")
-    return dict(
-        size=opts.get("size"), square=opts.get("square"), style_blend=_floats(opts.get("style_blend"), "--style-blend"),
-        preserve_color=opts.get("preserve_color") or None, style_scale=opts.get("style_scale"), weights=opts.get("weights"),
-        backbone=opts.get("backbone"), pooling=opts.get("pooling"), content_layer=opts.get("content_layer"),
-        style_layers=tuple(s.strip() for s in style_layers.split(",") if s.strip()) if style_layers else None,
-        style_layer_weights=_floats(opts.get("style_layer_weights"), "--style-layer-weights"),
-        loss_weights=loss_weights or None, optimizer=opts.get("optimizer"), iterations=opts.get("iterations"),
-        rounds=opts.get("rounds"), max_evaluations=opts.get("max_evals"), tolerance=opts.get("tolerance"),
-        learning_rate=opts.get("learning_rate"), init=opts.get("init"), seed=opts.get("seed"),
-    )
+    merged = {k: v for values in option_values for k, v in values.items()}
+    file = merged.pop("settings", None)
+    flat = load_settings_file(file) if file is not None else {}
+    flat.update({k: v for k, v in merged.items() if v is not None and v != []})
+    return flat
 
 
-def prepare_run(style_paths, opts: dict, **more):
-    """(config, styles) for the shared style options plus command-specific settings, validated."""
+def prepare_run(style_paths, flat: dict):
+    """(config, styles) for a command's flat settings, validated against the installed plugins."""
     from .api import prepare
+    from .config import overrides_from_settings
     from .images import load_image
 
     styles = [load_image(path, "style image") for path in style_paths]
-    settings = build_settings(opts)
-    for key, value in more.items():
-        if key == "loss_weights" and value:
-            settings["loss_weights"] = {**(settings.get("loss_weights") or {}), **value}
-        elif value is not None:
-            settings[key] = value
-    config, styles, _ = prepare(styles, opts.get("preset") or "default", **settings)
+    preset, overrides = overrides_from_settings(flat)
+    config, styles, _ = prepare(styles, preset or "default", **overrides)
     return config, styles
 
 
@@ -242,7 +228,7 @@ def image(
     if loss_plot is not None:
         check_output_path(loss_plot, inputs, overwrite)
     content_rgb = load_image(content, "content image")
-    config, styles = prepare_run(style, style_settings)
+    config, styles = prepare_run(style, flat_settings(style_settings))
     from .api import stylize_frame
 
     with ProgressBar(content.name, enabled=not quiet) as bar:
@@ -262,25 +248,6 @@ def image(
     )
     if stats.get("status") == "nan":
         _error(f"{stats.get('message') or 'the loss turned NaN'}; lower the weights or the learning rate", 4)
-
-
-def video_config(style_paths, style_settings: dict, video_settings: dict):
-    """Config for a video run: the style options plus the temporal ones. Without --temporal-weight the
-    temporal loss is on for presets that warm-start (default) and off for the others (seed)."""
-    from .config import make_config
-
-    warm_start = video_settings.get("warm_start")
-    if warm_start is None:
-        warm_start = make_config(style_settings.get("preset") or "default").warm_start
-    temporal = video_settings.get("temporal_weight")
-    if temporal is None:
-        temporal = DEFAULT_TEMPORAL_WEIGHT if warm_start else 0.0
-    return prepare_run(
-        style_paths, style_settings, loss_weights={"temporal": temporal}, warm_start=warm_start,
-        warm_iterations=video_settings.get("warm_iterations"), warm_tolerance=video_settings.get("warm_tolerance"),
-        cut_threshold=video_settings.get("cut_threshold"), occluded_init=video_settings.get("occluded_init"),
-        coarse_to_fine=video_settings.get("coarse_to_fine"),
-    )
 
 
 class VideoProgress:
@@ -410,7 +377,7 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
         if encode.exists() and not overwrite and not _same_run(output, encode):
             raise UserError(f"--encode {str(encode)!r} already exists: choose another path or add --overwrite")
     frame_source = open_source(source, frames=frames, step=step, fps=fps, on_warning=reporter.event)
-    config, styles = video_config(style, style_settings, video_settings)
+    config, styles = prepare_run(style, flat_settings(style_settings, video_settings))
     with reporter:
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
                             emit=reporter.event, progress=reporter.iteration)
@@ -450,9 +417,9 @@ def webcam(
     for path in style:
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
-    if style_settings.get("size") is None:
-        style_settings = dict(style_settings, size=160)
-    config, styles = video_config(style, style_settings, video_settings)
+    flat = flat_settings(style_settings, video_settings)
+    flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
+    config, styles = prepare_run(style, flat)
     capture = open_capture(camera)
 
     def report(event):

@@ -21,44 +21,66 @@ NORMALIZATION_CHOICES = ("mean", "article")
 OCCLUDED_INIT_CHOICES = ("warped", "background", "content")
 
 
+def setting(default, help: str, *, flags: tuple[str, ...] = (), video: bool = False, factory=None):
+    """A :class:`StyleConfig` field that is also a user setting: its ``help`` is the CLI option's help,
+    ``flags`` its option names when they are not ``--field-name``, ``video`` marks the settings a single
+    image ignores. The CLI, ``--settings FILE`` and the Blender add-on all use these field names."""
+    metadata = {"help": help, "flags": flags, "video": video}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class StyleConfig:
-    """Every knob of one stylization. Build one with :func:`make_config` (a preset plus overrides)."""
+    """Every knob of one stylization. Build one with :func:`make_config` (a preset plus overrides).
 
-    preset: str = "default"
-    backbone: str = "vgg16"
-    weights: str = "auto"
-    pooling: str = "max"
-    size: int = 384  # longer side of the working image, in pixels
-    square: bool = False  # squash to size x size (the article does); default keeps the aspect ratio
-    content_layer: str = "block4_conv2"
-    style_layers: tuple[str, ...] = VGG_STYLE_LAYERS
-    style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    The field names are the settings vocabulary: ``nst image --size`` is ``size``, a ``--settings`` file's
+    ``"size"`` key is ``size``. Loss weights are settings named ``<loss>_weight`` (``content_weight``,
+    ``temporal_weight``, a plugin's ``w2_weight``); plugin options are ``options["<name>.<key>"]``.
+    """
+
+    preset: str = setting("default", "default (quality per second) or seed (the article's exact method).")
+    backbone: str = setting("vgg16", "Backbone plugin name (see nst plugins).")
+    weights: str = setting("auto", "Backbone weights: auto, imagenet, hed, or a weights file.")
+    pooling: str = setting("max", "max or avg (the article uses avg).")
+    size: int = setting(384, "Longer side of the result in pixels (default preset: 384; seed: 224).")  # working image
+    square: bool = setting(False, "Squash to size x size, as the article.", flags=("--square/--keep-aspect",))
+    content_layer: str = setting("block4_conv2", "Layer of the content loss.")
+    style_layers: tuple[str, ...] = setting(VGG_STYLE_LAYERS, "Comma-separated layers of the style loss.")
+    style_layer_weights: tuple[float, ...] = setting((1.0, 1.0, 1.0, 1.0, 1.0), "Comma-separated weights, one per style layer.")
     # "mean": mean squared errors, Gram / positions. "article": sums of squares, Gram / (positions * channels)
-    loss_normalization: str = "mean"
-    loss_weights: dict[str, float] = field(default_factory=lambda: {"content": 1.0, "style": 1.0, "tv": 0.0})
-    optimizer: str = "lbfgs"
-    rounds: int = 1  # the article restarts L-BFGS 30 times
-    iterations: int = 100  # per round: optimizer iterations (L-BFGS) or steps (Adam)
-    max_evaluations: int | None = None  # per round: loss evaluations (the article's maxfun)
-    tolerance: float = 0.0  # stop when the relative loss change per iteration falls below this (0: never)
-    learning_rate: float = 4.0  # Adam, in pixel units (0..255)
-    init: str = "content"  # noise | content | a path to an image
-    seed: int | None = None
-    preserve_color: bool = False
-    style_blend: tuple[float, ...] | None = None
-    style_scale: float = 1.0
+    loss_normalization: str = setting("mean", "mean (default) or article (sums, as the article).")
+    loss_weights: dict[str, float] = setting(None, "Weights of the loss terms, by name.", factory=lambda: {"content": 1.0, "style": 1.0, "tv": 0.0})
+    optimizer: str = setting("lbfgs", "lbfgs, adam, or a plugin's optimizer.")
+    rounds: int = setting(1, "Optimizer restarts (the article: 30).")
+    iterations: int = setting(100, "Optimizer iterations per round.")  # L-BFGS iterations or Adam steps
+    max_evaluations: int | None = setting(None, "Loss evaluations per round (the article's maxfun).", flags=("--max-evaluations", "--max-evals"))
+    tolerance: float = setting(0.0, "Stop when the relative loss change per iteration falls below this (0: never).")
+    learning_rate: float = setting(4.0, "Adam step size in pixel units (0..255).")
+    init: str = setting("content", "Start image: noise, content or an image path.")
+    seed: int | None = setting(None, "Random seed: makes a run reproducible.")
+    preserve_color: bool = setting(False, "Transfer luminance only; keep the content's colours.", flags=("--preserve-color/--no-preserve-color",))
+    style_blend: tuple[float, ...] | None = setting(None, "Blend weights of the styles, e.g. 0.7,0.3.")
+    style_scale: float = setting(1.0, "Size of the style image relative to --size.")
+    options: dict[str, object] = setting(None, "Plugin options NAME.KEY=VALUE (see nst plugins).", factory=dict)
     # video (nst_stylize_sequence); a single image ignores these
-    warm_start: bool = True  # frame t starts from stylized t-1 warped by the optical flow (Ruder et al.)
-    warm_iterations: int = 40  # per-frame iteration cap of a warm-started frame (one round)
-    warm_tolerance: float | None = None  # relative loss change that ends a warm-started frame (None: tolerance)
+    warm_start: bool = setting(True, "Start each frame from the previous stylized frame warped by optical flow "
+                               "(default preset: on; seed: off).", flags=("--warm-start/--cold-start",), video=True)
+    warm_iterations: int = setting(40, "Iteration cap of a warm-started frame.", video=True)
+    warm_tolerance: float | None = setting(None, "Relative loss change that ends a warm-started frame (default: --tolerance).", video=True)
     # warm start where the flow check fails: "background" warps the previous frame by the dominant (median)
     # motion there, "warped" by the flow anyway (Ruder et al.), "content" starts from the content frame.
     # Measured (benchmarks/video_bench.py, 224 px): content leaves pale halos around moving people and needs
     # more evaluations; warped smears them; background keeps them sharpest at the same cost.
-    occluded_init: str = "background"
-    cut_threshold: float = 27.0  # PySceneDetect ContentDetector threshold; a cut starts the new shot cold
-    coarse_to_fine: float | None = None  # cold frames: optimise at this fraction of --size first, then finish
+    occluded_init: str = setting("background", "Warm start where the flow check fails: background (the previous "
+                                 "frame moved by the dominant motion), warped (moved by the flow anyway) or content.", video=True)
+    cut_threshold: float = setting(27.0, "Shot-cut threshold (PySceneDetect content score).", video=True)
+    coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first, e.g. 0.5.", video=True)
+
+    def option(self, key: str, default=None):
+        """A plugin option's value (``"w2.eps"``), or ``default`` when the user did not set it."""
+        return self.options.get(key, default)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,7 +113,7 @@ PRESETS: dict[str, dict] = {
         style_layers=VGG_STYLE_LAYERS,
         style_layer_weights=(0.2, 0.4, 0.3, 0.5, 0.2),
         loss_normalization="article",
-        loss_weights={"content": 4.0, "style": 0.03, "tv": 0.0},
+        loss_weights={"content": 4.0, "style": 0.03, "tv": 0.0, "temporal": 0.0},
         optimizer="lbfgs",
         rounds=30,
         iterations=15000,
@@ -110,7 +132,9 @@ PRESETS: dict[str, dict] = {
         style_layers=VGG_STYLE_LAYERS,
         style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0),
         loss_normalization="mean",
-        loss_weights={"content": 1.0, "style": 1.0, "tv": 0.0},
+        # temporal: video frames are pulled toward the warped previous output (0.5: measured in
+        # benchmarks/video_bench.py, same cost, lower E_warp); a single image has no previous frame
+        loss_weights={"content": 1.0, "style": 1.0, "tv": 0.0, "temporal": 0.5},
         optimizer="lbfgs",
         rounds=1,
         iterations=100,
@@ -125,20 +149,20 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
     """A preset with overrides applied. ``None`` means "keep the preset's value".
 
     ``loss_weights`` overrides are merged into the preset's weights (``{"tv": 1e-4}`` changes only tv).
+    Turning ``warm_start`` off also turns the temporal loss off unless its weight is given: a frame that
+    does not start from the previous one is not pulled toward it either (the article's method).
     """
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} ({suggest(preset, PRESETS)})")
     values = dict(PRESETS[preset])
-    names = {f.name for f in fields(StyleConfig)}
+    names = {f.name for f in fields(StyleConfig)} - {"preset"}
     for key, value in overrides.items():
         if key not in names:
             raise TypeError(f"unknown setting {key!r}")
         if value is None:
             continue
-        if key == "loss_weights":
-            merged = dict(values.get("loss_weights", {}))
-            merged.update(value)
-            value = merged
+        if key in ("loss_weights", "options"):
+            value = {**values.get(key, {}), **value}
         values[key] = value
     for key in ("style_layers", "style_layer_weights", "style_blend"):
         if values.get(key) is not None:
@@ -146,7 +170,127 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
     layers_changed = overrides.get("style_layers") is not None
     if layers_changed and overrides.get("style_layer_weights") is None:
         values["style_layer_weights"] = (1.0,) * len(values["style_layers"])  # the preset's weights were per layer
+    temporal_given = "temporal" in (overrides.get("loss_weights") or {})
+    if overrides.get("warm_start") is False and not temporal_given and values.get("loss_weights", {}).get("temporal"):
+        values["loss_weights"] = {**values["loss_weights"], "temporal": 0.0}
     return StyleConfig(preset=preset, **values)
+
+
+# -- the settings vocabulary: one spelling for the CLI, --settings files, the API and the Blender add-on ------
+
+SETTING_FIELDS = {f.name: f for f in fields(StyleConfig)}
+LOSS_WEIGHT_SUFFIX = "_weight"
+
+
+def setting_names() -> list[str]:
+    """Every name a settings mapping may use (besides ``<loss>_weight``, ``loss`` and ``option``)."""
+    return sorted(name for name in SETTING_FIELDS if name not in ("loss_weights", "options"))
+
+
+def _coerce(name: str, value):
+    """A settings value (from JSON or the CLI) as the field's type, with a one-line error."""
+    kind = str(SETTING_FIELDS[name].type)
+    if value is None:
+        return None
+    if "tuple" in kind:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, (list, tuple)):
+            parts = list(value)
+        else:
+            raise UserError(f"setting {name!r} must be a list or comma-separated text, got {value!r}")
+        if "float" in kind:
+            return parse_floats(",".join(str(p) for p in parts), f"setting {name!r}")
+        return tuple(str(p) for p in parts)
+    if kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise UserError(f"setting {name!r} must be true or false, got {value!r}")
+        return value
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"setting {name!r} must be a whole number, got {value!r}")
+        return value
+    if kind.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"setting {name!r} must be a number, got {value!r}")
+        return float(value)
+    if kind.startswith("str"):
+        if not isinstance(value, str):
+            raise UserError(f"setting {name!r} must be text, got {value!r}")
+        return value
+    return value
+
+
+def parse_option(text: str) -> tuple[str, str]:
+    """``"w2.eps=1e-5"`` -> ``("w2.eps", "1e-5")`` (typed later by the plugin's declaration)."""
+    key, sep, value = str(text).partition("=")
+    name, dot, option = key.strip().rpartition(".")
+    if not sep or not dot or not name or not option:
+        raise UserError(f"--option expects NAME.KEY=VALUE (e.g. w2.eps=1e-5), got {text!r}")
+    return f"{name}.{option}", value.strip()
+
+
+def overrides_from_settings(settings: dict, what: str = "settings") -> tuple[str | None, dict]:
+    """(preset, :func:`make_config` overrides) from a flat settings mapping: a field name per key, loss
+    weights as ``<loss>_weight``, extra losses as ``loss: ["name=weight", ...]``, plugin options as
+    ``option: ["name.key=value", ...]`` or ``options: {"name.key": value}``. ``None`` values are skipped.
+    The one mapping from the user's words to a config: the CLI, ``--settings`` files and the add-on use it."""
+    if not isinstance(settings, dict):
+        raise UserError(f"{what} must be a JSON object of setting names and values")
+    overrides: dict = {}
+    weights: dict[str, float] = {}
+    options: dict[str, object] = {}
+    preset = None
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key == "preset":
+            preset = _coerce("preset", value)
+        elif key == "loss":
+            for text in [value] if isinstance(value, str) else value:
+                name, weight = parse_loss_option(text)
+                weights[name] = weight
+        elif key == "option":
+            for text in [value] if isinstance(value, str) else value:
+                name, raw = parse_option(text)
+                options[name] = raw
+        elif key == "options":
+            if not isinstance(value, dict):
+                raise UserError(f"{what}: 'options' must map NAME.KEY to a value")
+            options.update(value)
+        elif key == "loss_weights":
+            if not isinstance(value, dict):
+                raise UserError(f"{what}: 'loss_weights' must map loss names to weights")
+            weights.update({str(k): v for k, v in value.items()})
+        elif key in SETTING_FIELDS:
+            overrides[key] = _coerce(key, value)
+        elif key.endswith(LOSS_WEIGHT_SUFFIX) and len(key) > len(LOSS_WEIGHT_SUFFIX):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{what}: {key!r} must be a number, got {value!r}")
+            weights[key[: -len(LOSS_WEIGHT_SUFFIX)]] = float(value)
+        else:
+            raise UserError(f"{what}: unknown setting {key!r} ({suggest(key, setting_names() + ['<loss>_weight', 'loss', 'option'])})")
+    if weights:
+        overrides["loss_weights"] = weights
+    if options:
+        overrides["options"] = options
+    return preset, overrides
+
+
+def load_settings_file(path: str | os.PathLike) -> dict:
+    """A ``--settings`` JSON file as a flat settings mapping (see :func:`overrides_from_settings`)."""
+    path = Path(path).expanduser()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"settings file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"settings file {str(path)!r} cannot be read: {exc}") from None
+    except ValueError as exc:
+        raise UserError(f"settings file {str(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"settings file {str(path)!r} must hold a JSON object of setting names and values")
+    return data
 
 
 def parse_floats(text: str, what: str) -> tuple[float, ...]:
@@ -216,7 +360,7 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     for name, w in config.loss_weights.items():
         registry.get("losses", name)
         _check_weight(w, f"the weight of loss {name!r}")
-    if not config.active_losses():
+    if not any(name != "temporal" for name in config.active_losses()):  # temporal alone only copies the last frame
         raise UserError("every loss weight is 0: nothing to optimise")
     registry.get("optimizers", config.optimizer)
     for value, what in ((config.rounds, "rounds"), (config.iterations, "iterations")):
@@ -248,6 +392,28 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     if config.coarse_to_fine is not None and not (0 < config.coarse_to_fine < 1):
         raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1, got {config.coarse_to_fine!r}")
     check_size(config.size)
+
+
+def resolve_options(config: StyleConfig, registry) -> StyleConfig:
+    """``config`` with its plugin options checked against what the plugins declare and converted to their
+    types: ``w2.eps=1e-5`` needs a loss, optimizer or backbone named ``w2`` that declares ``eps``."""
+    if not config.options:
+        return config
+    typed = {}
+    for key, value in config.options.items():
+        name, _, option = str(key).rpartition(".")
+        entries = registry.find(name)
+        if not entries:
+            raise UserError(f"--option {key}: no loss, optimizer or backbone is named {name!r}")
+        declared = {o.key: o for entry in entries for o in entry.options}
+        if option not in declared:
+            valid = ", ".join(f"{name}.{k}" for k in sorted(declared)) or "it declares none"
+            raise UserError(f"--option {key}: {name!r} has no option {option!r} (valid: {valid})")
+        try:
+            typed[key] = declared[option].convert(value)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"--option {key}={value!r}: {exc}") from None
+    return replace(config, options=typed)
 
 
 def check_size(size: int) -> None:

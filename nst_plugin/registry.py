@@ -17,6 +17,31 @@ SINGULAR = {"losses": "loss", "optimizers": "optimizer", "backbones": "backbone"
 
 
 @dataclass(frozen=True)
+class PluginOption:
+    """A setting a plugin's loss, optimizer or backbone accepts: ``--option NAME.KEY=VALUE`` on the command
+    line, ``options: {"NAME.KEY": VALUE}`` in a settings file. ``type`` converts and checks the value
+    (``float``, ``int``, ``str``, ``bool`` or any callable that raises ``ValueError`` on a bad one)."""
+
+    key: str
+    type: Callable[[Any], Any] = float
+    default: Any = None
+    help: str = ""
+
+    def convert(self, value):
+        if self.type is bool and isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"not a yes/no value: {value!r}")
+        return self.type(value)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "type": getattr(self.type, "__name__", str(self.type)), "default": self.default,
+                "help": self.help}
+
+
+@dataclass(frozen=True)
 class Entry:
     kind: str
     name: str
@@ -25,9 +50,15 @@ class Entry:
     description: str = ""
     layers: tuple[str, ...] = ()  # backbones only
     weight_sources: tuple[str, ...] = ()  # backbones only
+    options: tuple[PluginOption, ...] = ()
+
+    def option_values(self, config) -> dict[str, Any]:
+        """This entry's options for a run: the declared defaults with the user's ``NAME.KEY`` values."""
+        return {o.key: config.options.get(f"{self.name}.{o.key}", o.default) for o in self.options}
 
     def as_dict(self) -> dict:
-        data = {"name": self.name, "plugin": self.plugin, "description": self.description}
+        data = {"name": self.name, "plugin": self.plugin, "description": self.description,
+                "options": [o.as_dict() for o in self.options]}
         if self.kind == "backbones":
             data["layers"] = list(self.layers)
             data["weight_sources"] = list(self.weight_sources)
@@ -44,7 +75,7 @@ class Registry:
         """The ``register`` callable handed to one plugin's ``nst_register_<kind>`` implementation."""
         table: dict[str, Entry] = getattr(self, kind)
 
-        def register(name, factory, description="", *, layers=(), weight_sources=()):
+        def register(name, factory, description="", *, layers=(), weight_sources=(), options=()):
             if not isinstance(name, str) or not name.strip() or "=" in name or "," in name:
                 raise PluginError(f"plugin {plugin!r} registered an invalid {SINGULAR[kind]} name {name!r}")
             if not callable(factory):
@@ -56,7 +87,11 @@ class Registry:
                     f"{SINGULAR[kind]} name {name!r} is registered twice: by plugin {table[name].plugin!r} "
                     f"and by plugin {plugin!r}; uninstall one or disable it with NST_LOAD_PLUGINS"
                 )
-            table[name] = Entry(kind, name, factory, plugin, description, tuple(layers), tuple(weight_sources))
+            if any(not isinstance(o, PluginOption) for o in options):
+                raise PluginError(f"plugin {plugin!r} registered {SINGULAR[kind]} {name!r} with options that are not "
+                                  "nst_plugin.PluginOption objects")
+            table[name] = Entry(kind, name, factory, plugin, description, tuple(layers), tuple(weight_sources),
+                                tuple(options))
 
         return register
 
@@ -66,6 +101,10 @@ class Registry:
             return table[name]
         except KeyError:
             raise UserError(f"unknown {SINGULAR[kind]} {name!r} ({suggest(name, table)})") from None
+
+    def find(self, name: str) -> list[Entry]:
+        """Every entry of any kind registered under ``name``."""
+        return [getattr(self, kind)[name] for kind in KINDS if name in getattr(self, kind)]
 
     def by_plugin(self) -> dict[str, dict[str, list[str]]]:
         out: dict[str, dict[str, list[str]]] = {}
