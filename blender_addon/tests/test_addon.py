@@ -82,6 +82,9 @@ def test_extension_builds_installs_and_enables(tmp_path):
     try:
         assert module in bpy.context.preferences.addons and registered()
         assert "python_path" in bpy.context.preferences.addons[module].preferences.bl_rna.properties
+        folder = Path(sys.modules[module + ".jobs"].settings_folder())  # the jobs' settings files: private
+        assert folder.is_dir() and folder.name == "runs" and "nst_style_transfer" in str(folder)
+        assert Path(bpy.utils.user_resource("EXTENSIONS")) in folder.parents
     finally:
         addon_utils.disable(module, default_set=True)
         shutil.rmtree(Path(bpy.utils.user_resource("EXTENSIONS")) / "user_default" / "nst_style_transfer")
@@ -331,6 +334,7 @@ def test_stylize_resume_and_rerun_with_the_real_engine(edit, prefs, tmp_path):
     assert json.loads(result["nst"])["settings"]["size"] == 40 and result.channel == 4
     manifest = json.loads((out / "nst_manifest.json").read_text())
     assert manifest["config"]["size"] == 40
+    assert manifest["config"]["iterations"] == 2 and manifest["config"]["warm_iterations"] == 2
     assert json.loads(result["nst_last_run"])["written"] == 3
 
 
