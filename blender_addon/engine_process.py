@@ -210,6 +210,24 @@ def remove_settings_file(path) -> None:
             pass
 
 
+def remove_stale_settings_files(folder, older_than: float = 86400.0) -> int:
+    """Remove settings files left in ``folder`` by a Blender that did not end its jobs (a crash);
+    returns how many. Only the add-on's own ``nst-run-*.json`` files older than ``older_than`` seconds."""
+    import glob
+
+    if not folder:
+        return 0
+    removed, now = 0, time.time()
+    for path in glob.glob(os.path.join(glob.escape(str(folder)), "nst-run-*.json")):
+        try:
+            if now - os.path.getmtime(path) > older_than:
+                os.remove(path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 _SETTINGS_SUPPORT: dict = {}  # interpreter -> whether its ``nst video`` takes --settings
 
 

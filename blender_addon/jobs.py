@@ -129,8 +129,10 @@ def start_job(context, action: str) -> Job:
     output = output_folder(plan)
     settings_file = None
     if engine_process.accepts_settings_file(info.python):
+        folder = settings_folder()
+        engine_process.remove_stale_settings_files(folder)  # left by a Blender that crashed
         try:
-            settings_file = engine_process.write_settings_file(plan.engine_settings(), settings_folder())
+            settings_file = engine_process.write_settings_file(plan.engine_settings(), folder)
         except OSError as exc:
             raise PlanError(f"cannot write the job's settings file ({exc.strerror or exc})") from None
     argv = engine_command(plan, info.python, output, overwrite, settings_file)

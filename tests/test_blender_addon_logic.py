@@ -425,6 +425,17 @@ def test_settings_file_written_privately_and_removed(tmp_path):
         engine_process.remove_settings_file(default)
 
 
+def test_stale_settings_files_are_removed(tmp_path):
+    old, new = (engine_process.write_settings_file({}, tmp_path) for _ in range(2))
+    other = tmp_path / "notes.json"
+    other.write_text("{}")
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    os.utime(other, (time.time() - 2 * 86400,) * 2)
+    assert engine_process.remove_stale_settings_files(tmp_path) == 1
+    assert not Path(old).exists() and Path(new).exists() and other.exists()
+    assert engine_process.remove_stale_settings_files(None) == 0
+
+
 def test_build_command_with_a_settings_file():
     argv = build_command("/py", "/clip.avi", "/s.jpg", "/out", PANEL, frames=(3, 5), overwrite=True,
                          settings_file="/private/run.json")
