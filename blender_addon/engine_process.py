@@ -236,7 +236,7 @@ def accepts_settings_file(python: str, refresh: bool = False, timeout: float = 6
     if not refresh and python in _SETTINGS_SUPPORT:
         return _SETTINGS_SUPPORT[python]
     try:
-        done = subprocess.run([python, "-m", "nst_plugin", "video", "--help"], capture_output=True, text=True,
+        done = subprocess.run([python, "-m", "nst_plugin", "video", "--help"], capture_output=True, text=True, check=False,
                               timeout=timeout, env=dict(engine_environment(), COLUMNS="200", NO_COLOR="1"))
         found = done.returncode == 0 and "--settings" in (done.stdout or "")
     except (OSError, subprocess.SubprocessError):

@@ -108,7 +108,7 @@ class Plan:
     # -- building ------------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_source_strip(cls, strip, panel, abspath=plain_abspath) -> "Plan":
+    def from_source_strip(cls, strip, panel, abspath=plain_abspath) -> Plan:
         """The job for the panel's settings (``scene.nst``, or anything with its attributes) on a source
         strip: its visible frames, or the panel's range clamped to them."""
         error = S.check_strip_type(strip.type)
@@ -132,7 +132,7 @@ class Plan:
                    timeline=(lo, hi), indices=indices, output=output)
 
     @classmethod
-    def from_result_strip(cls, strip) -> "Plan":
+    def from_result_strip(cls, strip) -> Plan:
         text = strip.get(PROP)
         if not text:
             raise PlanError(f"strip {strip.name!r} is not a style-transfer result: select one made by Stylize strip")
@@ -142,7 +142,7 @@ class Plan:
             raise PlanError(f"strip {strip.name!r}: {exc}") from None
 
     @classmethod
-    def from_json(cls, text: str | bytes | dict) -> "Plan":
+    def from_json(cls, text: str | bytes | dict) -> Plan:
         """A stored plan; PlanError("its style-transfer settings are damaged") when it cannot be read, and
         a clear message for a version this add-on does not know."""
         damaged = PlanError("its style-transfer settings are damaged")
@@ -198,7 +198,7 @@ class Plan:
     def engine_settings(self) -> dict:
         return engine_settings(self.settings)
 
-    def rerun(self, settings: dict, style: str, source_plan: "Plan | None" = None) -> "Plan":
+    def rerun(self, settings: dict, style: str, source_plan: Plan | None = None) -> Plan:
         """Re-run with changes: the panel's settings (and, when the source strip still exists, its frames
         as they are now: ``source_plan``) into this plan's output folder."""
         if source_plan is not None:

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from blender_addon import engine_process, plan, strips  # noqa: E402
-from blender_addon.plan import Plan, PlanError  # noqa: E402
 from blender_addon.engine_process import EngineProcess, build_command, find_engine, last_error_line  # noqa: E402
+from blender_addon.plan import Plan, PlanError  # noqa: E402
 from blender_addon.progress import Progress, format_duration, parse_line  # noqa: E402
 
 FAKE = ROOT / "blender_addon" / "tests" / "fake_engine.py"
@@ -309,8 +309,8 @@ class FakeStrip(dict):
 
 def trimmed_movie(**more):
     """samples/street.avi at frame 10 on channel 2, its first two frames trimmed off, 3 frames visible."""
-    attrs = dict(type="MOVIE", name="street", filepath=str(SAMPLES / "street.avi"), frame_start=10,
-                 animation_offset_start=0, frame_final_start=12, frame_final_end=15, channel=2)
+    attrs = {"type": "MOVIE", "name": "street", "filepath": str(SAMPLES / "street.avi"), "frame_start": 10,
+             "animation_offset_start": 0, "frame_final_start": 12, "frame_final_end": 15, "channel": 2}
     attrs.update(more)
     return FakeStrip(**attrs)
 
@@ -318,8 +318,8 @@ def trimmed_movie(**more):
 def panel(**more):
     from types import SimpleNamespace
 
-    values = dict(style_image=STYLE, use_strip_range=True, frame_first=1, frame_last=250, output_dir="",
-                  settings={"preset": "default", "size": 32, "preserve_color": False, "iterations": 2})
+    values = {"style_image": STYLE, "use_strip_range": True, "frame_first": 1, "frame_last": 250, "output_dir": "",
+              "settings": {"preset": "default", "size": 32, "preserve_color": False, "iterations": 2}}
     values.update(more)
     return SimpleNamespace(engine_settings=lambda: dict(values["settings"]), **values)
 
