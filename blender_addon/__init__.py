@@ -2,7 +2,9 @@
 
 Select a movie or image-sequence strip, pick a painting, get a stylized image-sequence strip back. The
 engine (nst-plugin, TensorFlow) runs in its own Python process; this package only needs bpy. The
-modules ``engine_process``, ``progress`` and ``strips`` do not import bpy and are tested without Blender.
+modules ``plan``, ``engine_process``, ``progress`` and ``strips`` do not import bpy and are tested without
+Blender; ``result_strip`` and ``jobs`` work on Blender data; ``props``, ``preferences``, ``operators`` and
+``panels`` hold the Blender types.
 """
 
 _MODULES = ("props", "preferences", "operators", "panels")

@@ -134,36 +134,115 @@ def engine_environment(environ=None) -> dict:
 
 # -- the command --------------------------------------------------------------------------------------------
 
-def build_command(python: str, source: str, style: str, output: str, settings: dict,
-                  frames: tuple[int, int] | None = None, overwrite: bool = False) -> list[str]:
+# The engine's setting names whose flag is not ``--`` + the name with dashes (only for engines without
+# ``--settings``, see :func:`settings_flags`).
+_FLAG_NAMES = {"max_evaluations": "--max-evals"}
+
+
+def build_command(python: str, source: str, style: str, output: str, settings: dict | None = None,
+                  frames: tuple[int, int] | None = None, overwrite: bool = False,
+                  settings_file: str | os.PathLike | None = None) -> list[str]:
     """``python -m nst_plugin video SOURCE --style STYLE -o OUTPUT ... --progress jsonl``.
 
-    ``settings``: preset, size, content_weight, style_weight, temporal_weight, preserve_color, iterations
-    (0 or missing: the preset's; it caps cold and warm-started frames alike), extra_losses ({name: weight},
-    loss terms from plugins)."""
+    The settings go in ``settings_file`` (``--settings PATH``, written by :func:`write_settings_file`);
+    without one, as flags rebuilt from ``settings`` (the panel's names, see plan.engine_settings: preset,
+    size, content_weight, style_weight, temporal_weight, preserve_color, iterations, extra_losses), for an
+    engine that has no ``--settings`` yet."""
     argv = [python, "-m", "nst_plugin", "video", str(source), "--style", str(style), "--output", str(output),
             "--progress", "jsonl"]
-    if settings.get("preset"):
-        argv += ["--preset", str(settings["preset"])]
-    if settings.get("size"):
-        argv += ["--size", str(int(settings["size"]))]
-    for key, flag in (("content_weight", "--content-weight"), ("style_weight", "--style-weight"),
-                      ("temporal_weight", "--temporal-weight")):
-        value = settings.get(key)
-        if value is not None and value >= 0:
-            argv += [flag, repr(float(value))]
-    if settings.get("preserve_color"):
-        argv.append("--preserve-color")
-    for name, weight in (settings.get("extra_losses") or {}).items():
-        argv += ["--loss", f"{name}={float(weight)!r}"]
-    if settings.get("iterations"):
-        argv += ["--iterations", str(int(settings["iterations"])),
-                 "--warm-iterations", str(int(settings["iterations"]))]
+    if settings_file is not None:
+        argv += ["--settings", str(settings_file)]
+    elif settings:
+        from .plan import engine_settings
+
+        argv += settings_flags(engine_settings(settings))
     if frames is not None:
         argv += ["--frames", f"{int(frames[0])}-{int(frames[1])}"]
     if overwrite:
         argv.append("--overwrite")
     return argv
+
+
+def settings_flags(values: dict) -> list[str]:
+    """The command-line flags that say what a ``--settings`` file with ``values`` (the engine's setting
+    names) says: the fallback for an engine without ``--settings``."""
+    argv = []
+    for key, value in values.items():
+        flag = _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+        if isinstance(value, bool):
+            if value:
+                argv.append(flag)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                argv += [flag, str(item)]
+        elif isinstance(value, float):
+            argv += [flag, repr(value)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def write_settings_file(values: dict, folder: str | os.PathLike | None = None) -> str:
+    """Write an ``nst video --settings`` file (a JSON object of the engine's setting names) to a new private
+    file in ``folder`` (default: the system's temporary folder) and return its path. The caller deletes it
+    when the job ends (:func:`remove_settings_file`). Never put it in the output folder: the engine refuses
+    folders that hold files that are not its own."""
+    import json
+    import tempfile
+
+    if folder is not None:
+        os.makedirs(folder, exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix="nst-run-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(values, stream, indent=1, sort_keys=True)
+    except BaseException:
+        remove_settings_file(path)
+        raise
+    return path
+
+
+def remove_settings_file(path) -> None:
+    if path:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+def remove_stale_settings_files(folder, older_than: float = 86400.0) -> int:
+    """Remove settings files left in ``folder`` by a Blender that did not end its jobs (a crash);
+    returns how many. Only the add-on's own ``nst-run-*.json`` files older than ``older_than`` seconds."""
+    import glob
+
+    if not folder:
+        return 0
+    removed, now = 0, time.time()
+    for path in glob.glob(os.path.join(glob.escape(str(folder)), "nst-run-*.json")):
+        try:
+            if now - os.path.getmtime(path) > older_than:
+                os.remove(path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+_SETTINGS_SUPPORT: dict = {}  # interpreter -> whether its ``nst video`` takes --settings
+
+
+def accepts_settings_file(python: str, refresh: bool = False, timeout: float = 60.0) -> bool:
+    """Whether the engine's ``nst video --help`` lists ``--settings``; asked once per interpreter."""
+    if not refresh and python in _SETTINGS_SUPPORT:
+        return _SETTINGS_SUPPORT[python]
+    try:
+        done = subprocess.run([python, "-m", "nst_plugin", "video", "--help"], capture_output=True, text=True, check=False,
+                              timeout=timeout, env=dict(engine_environment(), COLUMNS="200", NO_COLOR="1"))
+        found = done.returncode == 0 and "--settings" in (done.stdout or "")
+    except (OSError, subprocess.SubprocessError):
+        found = False
+    _SETTINGS_SUPPORT[python] = found
+    return found
 
 
 def last_error_line(lines) -> str | None:

@@ -1,11 +1,10 @@
 """The Sequencer sidebar panel "Style Transfer"."""
 
-import json
-
 import bpy
 
-from . import operators
-from .operators import LAST_RUN, PROP
+from . import jobs
+from . import result_strip as R
+from .plan import PROP, Plan, PlanError
 
 
 class SEQUENCER_PT_nst(bpy.types.Panel):
@@ -23,7 +22,7 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = context.scene.nst
-        job = operators.JOB
+        job = jobs.JOB
         if job is not None:
             box = layout.box()
             text = job.progress.summary()
@@ -32,8 +31,8 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
             else:
                 box.label(text=text)
             box.operator("sequencer.nst_cancel", icon="CANCEL")
-        elif operators.LAST:
-            last = operators.LAST
+        elif jobs.LAST:
+            last = jobs.LAST
             layout.label(text=f"Last run: {last.get('status')}, {last.get('done')}/{last.get('total')} frames",
                          icon="INFO")
 
@@ -42,17 +41,16 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         if strip is not None and strip.get(PROP):
             box = layout.box()
             try:
-                plan = json.loads(strip[PROP])
-                box.label(text=f"Result of {plan.get('source_strip')}, frames {plan['timeline'][0]}-{plan['timeline'][1]}",
+                plan = Plan.from_result_strip(strip)
+                box.label(text=f"Result of {plan.source_strip}, frames {plan.timeline[0]}-{plan.timeline[1]}",
                           icon="SEQ_SEQUENCER")
-            except (ValueError, KeyError, TypeError):
-                box.label(text="Result strip (settings damaged)", icon="ERROR")
-            if strip.get(LAST_RUN):
-                try:
-                    run = json.loads(strip[LAST_RUN])
-                    box.label(text=f"Last run: {run.get('status')}, {run.get('done')}/{run.get('total')} frames")
-                except ValueError:
-                    pass
+            except PlanError as exc:
+                box.label(text="Result strip (settings from a newer add-on)" if "newer" in str(exc)
+                          else "Result strip (settings damaged)",
+                          icon="ERROR")
+            run = R.last_run(strip)
+            if run is not None:
+                box.label(text=f"Last run: {run.get('status')}, {run.get('done')}/{run.get('total')} frames")
             row = box.row(align=True)
             row.operator("sequencer.nst_stylize", text="Resume", icon="PLAY").action = "RESUME"
             row.operator("sequencer.nst_load_settings", text="Load Settings", icon="IMPORT")

@@ -27,6 +27,8 @@ def resolve_engine(context=None, refresh: bool = False) -> engine_process.Engine
     if not refresh and configured in _ENGINE_CACHE:
         return _ENGINE_CACHE[configured]
     info = engine_process.find_engine(configured, addon_dir=ADDON_DIR)
+    if refresh and info.ok:  # an updated engine may have learnt --settings
+        engine_process.accepts_settings_file(info.python, refresh=True)
     if info.ok:
         _ENGINE_CACHE[configured] = info
     else:

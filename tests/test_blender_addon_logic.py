@@ -1,7 +1,9 @@
 """The Blender add-on's bpy-free parts, without Blender: the engine runner (against a fake engine: progress,
-cancel, crash, garbage on stdout), the jsonl progress parser, engine discovery and the strip helpers.
+cancel, crash, garbage on stdout), the jsonl progress parser, engine discovery, the plan (built from a
+stand-in strip, stored and read back as JSON), the settings file and the strip helpers.
 The add-on inside Blender is tested by blender_addon/tests (run by ``make test`` with the bpy venv)."""
 
+import json
 import os
 import signal
 import stat
@@ -14,8 +16,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from blender_addon import engine_process, strips  # noqa: E402
+from blender_addon import engine_process, plan, strips  # noqa: E402
 from blender_addon.engine_process import EngineProcess, build_command, find_engine, last_error_line  # noqa: E402
+from blender_addon.plan import Plan, PlanError  # noqa: E402
 from blender_addon.progress import Progress, format_duration, parse_line  # noqa: E402
 
 FAKE = ROOT / "blender_addon" / "tests" / "fake_engine.py"
@@ -283,3 +286,187 @@ def test_compatibility_layer():
 
     assert strips.strips_of(V5()) == "top" and strips.all_strips(V5()) == "all"
     assert strips.strips_of(V4()) == "top4" and strips.all_strips(V4()) == "all4"
+
+
+# -- the plan -------------------------------------------------------------------------------------------------
+
+SAMPLES = ROOT / "samples"
+STYLE = str(SAMPLES / "starry_night.jpg")
+# what a result strip made by the add-on before Plan existed holds (format version 1), byte for byte
+V1 = ('{"version": 1, "source_strip": "street", "source": "/clips/street.avi", "source_type": "MOVIE", '
+      '"source_channel": 2, "style": "/art/starry_night.jpg", "settings": {"preset": "default", "size": 32, '
+      '"preserve_color": false, "iterations": 2}, "timeline": [12, 14], "indices": [3, 4, 5], '
+      '"output": "//nst/street_starry_night/"}')
+
+
+class FakeStrip(dict):
+    """A movie strip as the plan sees it: attributes, and custom properties through ``get``."""
+
+    def __init__(self, **attrs):
+        super().__init__()
+        self.__dict__.update(attrs)
+
+
+def trimmed_movie(**more):
+    """samples/street.avi at frame 10 on channel 2, its first two frames trimmed off, 3 frames visible."""
+    attrs = {"type": "MOVIE", "name": "street", "filepath": str(SAMPLES / "street.avi"), "frame_start": 10,
+             "animation_offset_start": 0, "frame_final_start": 12, "frame_final_end": 15, "channel": 2}
+    attrs.update(more)
+    return FakeStrip(**attrs)
+
+
+def panel(**more):
+    from types import SimpleNamespace
+
+    values = {"style_image": STYLE, "use_strip_range": True, "frame_first": 1, "frame_last": 250, "output_dir": "",
+              "settings": {"preset": "default", "size": 32, "preserve_color": False, "iterations": 2}}
+    values.update(more)
+    return SimpleNamespace(engine_settings=lambda: dict(values["settings"]), **values)
+
+
+def test_plan_from_a_trimmed_strip():
+    made = Plan.from_source_strip(trimmed_movie(), panel())
+    assert made.timeline == (12, 14) and made.indices == [3, 4, 5] and made.frames == (3, 5)
+    assert made.source == str(SAMPLES / "street.avi") and made.source_type == "MOVIE" and made.source_channel == 2
+    assert made.output == "//nst/street_starry_night/" and made.style == STYLE and made.version == plan.VERSION
+    assert made.files == ["frame_000003.png", "frame_000004.png", "frame_000005.png"]
+    assert made.strip_name == "NST starry_night"
+    hard = Plan.from_source_strip(trimmed_movie(animation_offset_start=5), panel(use_strip_range=False,
+                                                                                frame_first=13, frame_last=99))
+    assert hard.timeline == (13, 14) and hard.indices == [9, 10]  # a custom range clamped; the hard trim counts
+    with pytest.raises(PlanError, match="lies outside the strip's frames 12-14"):
+        Plan.from_source_strip(trimmed_movie(), panel(use_strip_range=False, frame_first=40, frame_last=50))
+    with pytest.raises(PlanError, match="choose a style image"):
+        Plan.from_source_strip(trimmed_movie(), panel(style_image=""))
+    with pytest.raises(PlanError, match="the movie of strip 'street' is missing"):
+        Plan.from_source_strip(trimmed_movie(filepath="/no/such.avi"), panel())
+    with pytest.raises(PlanError, match="cannot stylize a sound strip"):
+        Plan.from_source_strip(trimmed_movie(type="SOUND"), panel())
+
+
+def test_plan_round_trip():
+    made = Plan.from_source_strip(trimmed_movie(), panel(output_dir="/renders/out/"))
+    assert Plan.from_json(made.to_json()) == made
+    data = json.loads(made.to_json())
+    assert data["version"] == 1 and data["timeline"] == [12, 14] and data["output"] == "/renders/out/"
+    strip = FakeStrip(name="NST starry_night")
+    strip[plan.PROP] = made.to_json()
+    assert Plan.from_result_strip(strip) == made
+
+
+def test_plan_reads_version_1_as_written_before_plan_existed():
+    old = Plan.from_json(V1)
+    assert (old.source_strip, old.source, old.source_type, old.source_channel) == ("street", "/clips/street.avi",
+                                                                                   "MOVIE", 2)
+    assert old.timeline == (12, 14) and old.indices == [3, 4, 5] and old.settings["size"] == 32
+    assert old.output == "//nst/street_starry_night/" and old.style == "/art/starry_night.jpg"
+    assert json.loads(old.to_json()) == json.loads(V1)  # the same format: written back unchanged
+    assert Plan.from_json({k: v for k, v in json.loads(V1).items() if k != "version"}) == old  # the earliest strips
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", "null", '{"timeline": [12, 14]}',
+                                  V1.replace('"indices": [3, 4, 5]', '"indices": []'),
+                                  V1.replace('"timeline": [12, 14]', '"timeline": "12-14"'),
+                                  V1.replace('"version": 1', '"version": "one"'),
+                                  V1.replace('"version": 1', '"version": 0'),
+                                  V1.replace('"settings": {', '"settings": [{').replace('"iterations": 2}', '"iterations": 2}]')])
+def test_a_damaged_plan_is_one_clear_error(text):
+    with pytest.raises(PlanError, match="^its style-transfer settings are damaged$"):
+        Plan.from_json(text)
+    strip = FakeStrip(name="NST x")
+    strip[plan.PROP] = text
+    expected = "is not a style-transfer result" if not text else "^strip 'NST x': its style-transfer settings are damaged$"
+    with pytest.raises(PlanError, match=expected):
+        Plan.from_result_strip(strip)
+
+
+def test_a_plan_from_a_newer_add_on_says_so():
+    with pytest.raises(PlanError, match=r"format 2, newer than this add-on reads \(1\): update the add-on"):
+        Plan.from_json(V1.replace('"version": 1', '"version": 2'))
+
+
+def test_rerun_plan():
+    old = Plan.from_json(V1)
+    fresh = Plan.from_source_strip(trimmed_movie(), panel(settings={"size": 40}))
+    again = old.rerun({"size": 40}, "/art/wave.jpg", fresh)
+    assert again.output == old.output and again.settings == {"size": 40} and again.style == STYLE
+    orphan = old.rerun({"size": 48}, "/art/wave.jpg")  # the source strip is gone: its stored frames
+    assert (orphan.settings, orphan.style, orphan.indices, orphan.output) == ({"size": 48}, "/art/wave.jpg",
+                                                                              [3, 4, 5], old.output)
+
+
+# -- the settings file ----------------------------------------------------------------------------------------
+
+PANEL = {"preset": "default", "size": 48, "content_weight": 1.0, "style_weight": 2.5, "temporal_weight": 0.0,
+         "preserve_color": True, "iterations": 2, "extra_losses": {"w2": 0.5}}
+
+
+def test_engine_settings_use_the_engines_names():
+    assert plan.engine_settings(PANEL) == {
+        "preset": "default", "size": 48, "content_weight": 1.0, "style_weight": 2.5, "temporal_weight": 0.0,
+        "preserve_color": True, "loss": ["w2=0.5"], "iterations": 2, "warm_iterations": 2}
+    assert plan.engine_settings({"preset": "seed", "size": 0, "iterations": 0, "preserve_color": False,
+                                 "content_weight": -1}) == {"preset": "seed"}  # unset: the preset's
+
+
+def test_settings_file_written_privately_and_removed(tmp_path):
+    values = plan.engine_settings(PANEL)
+    path = engine_process.write_settings_file(values, tmp_path / "private")
+    assert Path(path).parent == tmp_path / "private" and Path(path).name.startswith("nst-run-")
+    assert json.loads(Path(path).read_text()) == values
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    engine_process.remove_settings_file(path)
+    assert not Path(path).exists()
+    engine_process.remove_settings_file(path)  # twice: no error
+    default = engine_process.write_settings_file({})
+    try:
+        assert Path(default).parent == Path(__import__("tempfile").gettempdir())
+    finally:
+        engine_process.remove_settings_file(default)
+
+
+def test_stale_settings_files_are_removed(tmp_path):
+    old, new = (engine_process.write_settings_file({}, tmp_path) for _ in range(2))
+    other = tmp_path / "notes.json"
+    other.write_text("{}")
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    os.utime(other, (time.time() - 2 * 86400,) * 2)
+    assert engine_process.remove_stale_settings_files(tmp_path) == 1
+    assert not Path(old).exists() and Path(new).exists() and other.exists()
+    assert engine_process.remove_stale_settings_files(None) == 0
+
+
+def test_build_command_with_a_settings_file():
+    argv = build_command("/py", "/clip.avi", "/s.jpg", "/out", PANEL, frames=(3, 5), overwrite=True,
+                         settings_file="/private/run.json")
+    assert argv == ["/py", "-m", "nst_plugin", "video", "/clip.avi", "--style", "/s.jpg", "--output", "/out",
+                    "--progress", "jsonl", "--settings", "/private/run.json", "--frames", "3-5", "--overwrite"]
+    flags = build_command("/py", "/clip.avi", "/s.jpg", "/out", PANEL)  # an engine without --settings
+    assert flags[11:] == engine_process.settings_flags(plan.engine_settings(PANEL))
+
+
+def test_accepts_settings_file_asks_the_engine_once(tmp_path, monkeypatch):
+    script = tmp_path / "python"
+    script.write_text(f'#!/bin/sh\necho called >> "{tmp_path}/calls"\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    script.chmod(0o755)
+    assert engine_process.accepts_settings_file(str(script)) is True
+    assert engine_process.accepts_settings_file(str(script)) is True
+    assert (tmp_path / "calls").read_text().count("called") == 1  # cached
+    monkeypatch.setenv("NST_FAKE_NO_SETTINGS", "1")
+    assert engine_process.accepts_settings_file(str(script), refresh=True) is False
+    assert engine_process.accepts_settings_file(str(tmp_path / "missing")) is False
+
+
+def test_settings_file_is_accepted_by_the_cli(tmp_path):
+    """With the engine's ``--settings`` (when this checkout has it): the file the add-on writes is read, and
+    gives the same settings as the flags it replaces."""
+    from typer.testing import CliRunner
+
+    from nst_plugin.cli import app
+
+    if "--settings" not in CliRunner().invoke(app, ["video", "--help"], env={"COLUMNS": "200"}).output:
+        pytest.skip("this engine has no nst video --settings yet")
+    path = engine_process.write_settings_file(plan.engine_settings(PANEL | {"extra_losses": {"tv": 0.1}}), tmp_path)
+    argv = build_command("/py", str(tmp_path / "missing.avi"), STYLE, str(tmp_path / "out"), settings_file=path)
+    result = CliRunner().invoke(app, argv[3:])
+    assert result.exit_code == 2 and "No such option" not in result.output and "missing.avi" in result.output

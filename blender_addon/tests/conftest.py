@@ -37,9 +37,9 @@ def addon():
     addon_utils.enable(ADDON, default_set=True)
     bpy.ops.wm.read_homefile(use_empty=True)
     yield sys.modules[ADDON]
-    from blender_addon import operators
+    from blender_addon import jobs
 
-    operators.cancel_running_job()
+    jobs.cancel_running_job()
     addon_utils.disable(ADDON, default_set=True)
 
 

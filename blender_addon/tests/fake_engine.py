@@ -4,6 +4,9 @@ or ``fake_engine.py -m nst_plugin ...`` (as a fake interpreter; the mode comes f
 Modes: ok (3 frames, garbage mixed into stdout), slow (frames 0.5 s apart), hang (one frame, then waits;
 SIGINT ends it like the engine: a ``done interrupted`` event and exit 130), stubborn (ignores SIGINT and
 SIGTERM), crash (a Python traceback on stderr, exit 1), error (an ``error`` event and ``error:`` line, exit 2).
+As a fake interpreter it answers ``video --help`` (listing ``--settings`` unless ``NST_FAKE_NO_SETTINGS``),
+refuses a ``--settings`` file that is not a JSON object (exit 2), and with ``NST_FAKE_RECORD=PATH`` writes
+its arguments and the settings it read to PATH.
 """
 
 import json
@@ -18,7 +21,25 @@ if sys.argv[1] == "-m":  # run as a fake interpreter: ``python -m nst_plugin vid
         print("nst-plugin 0.0.0-fake")
         sys.exit(0)
     args = sys.argv[1:]
+    if "--help" in args:  # ``nst video --help``: lists --settings unless NST_FAKE_NO_SETTINGS is set
+        print("Usage: nst video [OPTIONS] SOURCE\n  --style -s PATH\n  --output -o PATH")
+        if not os.environ.get("NST_FAKE_NO_SETTINGS"):
+            print("  --settings FILE  JSON object of settings; flags override it")
+        sys.exit(0)
     out = args[args.index("--output") + 1]
+    settings = None
+    if "--settings" in args:  # it must parse: a JSON object
+        path = args[args.index("--settings") + 1]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                settings = json.load(handle)
+            assert isinstance(settings, dict)
+        except (OSError, ValueError, AssertionError) as exc:
+            sys.stderr.write(f"error: --settings {path}: {exc}\n")
+            sys.exit(2)
+    if os.environ.get("NST_FAKE_RECORD"):  # what it was given, for the tests
+        with open(os.environ["NST_FAKE_RECORD"], "w", encoding="utf-8") as handle:
+            json.dump({"argv": args, "settings": settings, "cwd": os.getcwd()}, handle)
     if "--frames" in args:
         first, last = map(int, args[args.index("--frames") + 1].split("-"))
         FRAMES = list(range(first, last + 1))

@@ -24,9 +24,9 @@ def test_register_and_unregister_cleanly_twice():
         assert registered() and ADDON in bpy.context.preferences.addons
         addon_utils.disable(ADDON, default_set=True, handle_error=lambda exc: pytest.fail(str(exc)))
         assert not registered() and not hasattr(bpy.types, "NST_OT_check_engine")
-    from blender_addon import operators
+    from blender_addon import jobs
 
-    assert operators.cancel_running_job not in bpy.app.handlers.load_pre
+    assert jobs.cancel_running_job not in bpy.app.handlers.load_pre
 
 
 def test_registration_does_not_import_tensorflow(addon):
@@ -82,6 +82,9 @@ def test_extension_builds_installs_and_enables(tmp_path):
     try:
         assert module in bpy.context.preferences.addons and registered()
         assert "python_path" in bpy.context.preferences.addons[module].preferences.bl_rna.properties
+        folder = Path(sys.modules[module + ".jobs"].settings_folder())  # the jobs' settings files: private
+        assert folder.is_dir() and folder.name == "runs" and "nst_style_transfer" in str(folder)
+        assert Path(bpy.utils.user_resource("EXTENSIONS")) in folder.parents
     finally:
         addon_utils.disable(module, default_set=True)
         shutil.rmtree(Path(bpy.utils.user_resource("EXTENSIONS")) / "user_default" / "nst_style_transfer")
@@ -154,33 +157,34 @@ def test_cancel_keeps_finished_frames_and_their_strip(edit, prefs, fake_python, 
     frame is done, Esc, ticks until the engine stopped, then the finish."""
     import time
 
-    from blender_addon import operators
+    from blender_addon import jobs
 
     prefs.python_path = fake_python
     monkeypatch.setenv("NST_FAKE_MODE", "hang")
-    job = operators.start_job(bpy.context, "NEW")
-    with pytest.raises(operators.PlanError, match="already running"):
-        operators.start_job(bpy.context, "NEW")
+    job = jobs.start_job(bpy.context, "NEW")
+    with pytest.raises(jobs.PlanError, match="already running"):
+        jobs.start_job(bpy.context, "NEW")
     deadline = time.monotonic() + 30
     while job.progress.done < 1 and time.monotonic() < deadline:
-        assert operators.handle_event(job, "TIMER", "NOTHING") == "STEPPED"
+        assert jobs.handle_event(job, "TIMER", "NOTHING") == "STEPPED"
         time.sleep(0.05)
-    assert operators.handle_event(job, "MOUSEMOVE", "NOTHING") == "PASS"
+    assert jobs.handle_event(job, "MOUSEMOVE", "NOTHING") == "PASS"
     assert any(line.startswith("progress: 1/3 frames") for line in draw_panel())  # the panel shows the job
-    assert operators.handle_event(job, "ESC", "PRESS") == "CANCELLING"
-    while operators.handle_event(job, "TIMER", "NOTHING") != "ENDED" and time.monotonic() < deadline:
+    assert jobs.handle_event(job, "ESC", "PRESS") == "CANCELLING"
+    while jobs.handle_event(job, "TIMER", "NOTHING") != "ENDED" and time.monotonic() < deadline:
         time.sleep(0.05)
-    level, message = operators.finish_job(job)
+    level, message = jobs.finish_job(job)
     assert level == "WARNING"
     assert message == "style transfer cancelled: 1 of 3 frames kept in strip 'NST starry_night' (channel 4)"
-    assert operators.JOB is None and job.process.returncode == 130
+    assert jobs.JOB is None and job.process.returncode == 130
     result = edit.sequence_editor.strips["NST starry_night"]
     assert len(result.elements) == 3 and result.frame_final_start == 12
     assert json.loads(result["nst_last_run"])["status"] == "interrupted"
 
 
 def test_result_strip_follows_a_new_plan_and_is_reused(edit, tmp_path):
-    from blender_addon import operators
+    from blender_addon import result_strip
+    from blender_addon.plan import Plan
 
     editor = edit.sequence_editor
     result = editor.strips.new_image(name="NST old", filepath=str(tmp_path / "frame_000001.png"), channel=6,
@@ -190,11 +194,12 @@ def test_result_strip_follows_a_new_plan_and_is_reused(edit, tmp_path):
     plan = {"output": str(tmp_path), "style": "/art/wave.jpg", "timeline": [20, 21], "indices": [7, 8],
             "source": "x"}
     result["nst"] = json.dumps(plan)
-    assert operators._result_strip_for(edit, str(tmp_path)) == "NST old"
-    operators._update_result_strip(result, plan, move=False)
+    assert result_strip.find_by_output(edit, str(tmp_path)) == "NST old"
+    plan = Plan.from_json(plan)
+    result_strip.update(result, plan, move=False)
     assert [e.filename for e in result.elements] == ["frame_000007.png", "frame_000008.png"]
     assert result.frame_final_start == 1 and result.name == "NST wave"
-    operators._update_result_strip(result, plan, move=True)
+    result_strip.update(result, plan, move=True)
     assert (result.frame_final_start, result.frame_final_duration) == (20, 2)
 
 
@@ -245,7 +250,8 @@ def test_panel_draws_every_state(edit, prefs):
     editor.active_strip = None
     assert "Select a movie or image-sequence strip" in draw_panel()
     result = editor.strips.new_image(name="NST x", filepath="/tmp/frame_000001.png", channel=5, frame_start=1)
-    result["nst"] = json.dumps({"source_strip": "street", "timeline": [12, 14]})
+    result["nst"] = json.dumps({"source_strip": "street", "timeline": [12, 14], "indices": [3, 4, 5],
+                                "source": "/clips/street.avi"})
     result["nst_last_run"] = json.dumps({"status": "interrupted", "done": 1, "total": 3})
     editor.active_strip = result
     log = draw_panel()
@@ -259,7 +265,8 @@ def test_panel_draws_every_state(edit, prefs):
 
 
 def test_image_sequence_strip_maps_file_numbers(edit, tmp_path):
-    from blender_addon import operators
+    from blender_addon.plan import Plan
+    from blender_addon.result_strip import abspath
 
     folder = tmp_path / "renders"
     folder.mkdir()
@@ -272,9 +279,9 @@ def test_image_sequence_strip_maps_file_numbers(edit, tmp_path):
     for number in range(8, 12):
         strip.elements.append(f"shot_{number:04d}.jpg")
     strip.frame_offset_start = 1  # timeline 31-34 shows files 8-11
-    plan = operators.plan_new(bpy.context, strip, edit.nst)
-    assert plan["source"] == str(folder / "shot_####.jpg")
-    assert plan["timeline"] == [31, 34] and plan["indices"] == [8, 9, 10, 11]
+    plan = Plan.from_source_strip(strip, edit.nst, abspath)
+    assert plan.source == str(folder / "shot_####.jpg")
+    assert list(plan.timeline) == [31, 34] and plan.indices == [8, 9, 10, 11]
 
 
 @needs_engine
@@ -327,4 +334,114 @@ def test_stylize_resume_and_rerun_with_the_real_engine(edit, prefs, tmp_path):
     assert json.loads(result["nst"])["settings"]["size"] == 40 and result.channel == 4
     manifest = json.loads((out / "nst_manifest.json").read_text())
     assert manifest["config"]["size"] == 40
+    assert manifest["config"]["iterations"] == 2 and manifest["config"]["warm_iterations"] == 2
     assert json.loads(result["nst_last_run"])["written"] == 3
+
+
+# -- the settings file, the plan on a strip, the module split -------------------------------------------------
+
+def test_settings_go_to_the_engine_in_a_private_file(edit, prefs, fake_python, monkeypatch, tmp_path):
+    """The engine gets ``--settings FILE`` (not flags): a JSON object of its setting names, outside the
+    output folder, removed when the job ends."""
+    record = tmp_path / "record.json"
+    monkeypatch.setenv("NST_FAKE_RECORD", str(record))
+    prefs.python_path = fake_python
+    edit.nst.custom_weights = True
+    edit.nst.temporal_weight = 0.25
+    assert stylize() == {"FINISHED"}
+    seen = json.loads(record.read_text())
+    argv = seen["argv"]
+    path = Path(argv[argv.index("--settings") + 1])
+    out = Path(argv[argv.index("--output") + 1])
+    assert seen["settings"] == {"preset": "default", "size": 32, "iterations": 2, "warm_iterations": 2,
+                                "content_weight": 1.0, "style_weight": 1.0, "temporal_weight": 0.25}
+    for flag in ("--size", "--preset", "--iterations", "--temporal-weight", "--preserve-color"):
+        assert flag not in argv
+    assert argv[argv.index("--frames") + 1] == "3-5" and "--progress" in argv
+    assert out not in path.parents and path.parent != out  # never in the output folder
+    assert not path.exists()  # removed when the job ended
+    assert sorted(p.name for p in out.iterdir()) == ["frame_000003.png", "frame_000004.png", "frame_000005.png"]
+    result = edit.sequence_editor.strips["NST starry_night"]
+    assert json.loads(result["nst"])["settings"]["temporal_weight"] == 0.25  # the plan keeps the panel's
+
+
+def test_an_engine_without_settings_option_gets_flags(edit, prefs, fake_python, monkeypatch, tmp_path):
+    record = tmp_path / "record.json"
+    monkeypatch.setenv("NST_FAKE_RECORD", str(record))
+    monkeypatch.setenv("NST_FAKE_NO_SETTINGS", "1")
+    prefs.python_path = fake_python
+    assert stylize() == {"FINISHED"}
+    argv = json.loads(record.read_text())["argv"]
+    assert "--settings" not in argv
+    assert argv[argv.index("--size") + 1] == "32" and argv[argv.index("--warm-iterations") + 1] == "2"
+
+
+def test_a_cancelled_job_removes_its_settings_file(edit, prefs, fake_python, monkeypatch):
+    import time
+
+    from blender_addon import jobs
+
+    prefs.python_path = fake_python
+    monkeypatch.setenv("NST_FAKE_MODE", "hang")
+    job = jobs.start_job(bpy.context, "NEW")
+    path = Path(job.settings_file)
+    assert path.is_file() and json.loads(path.read_text())["size"] == 32
+    deadline = time.monotonic() + 30
+    while job.progress.done < 1 and time.monotonic() < deadline:
+        jobs.step_job(job)
+        time.sleep(0.05)
+    jobs.cancel_running_job()  # loading another .blend: the engine stops, its file goes once it has
+    assert jobs.JOB is None
+    job.process.wait(timeout=20)
+    jobs.cancel_running_job()
+    assert not path.exists() and job.settings_file is None
+
+
+def test_a_result_strip_from_before_plan_existed_still_works(edit, prefs, fake_python):
+    """A strip saved by the add-on before Plan (format version 1): Load Settings, Resume."""
+    editor = edit.sequence_editor
+    strip = editor.strips.new_image(name="NST starry_night", filepath="/tmp/frame_000003.png", channel=4,
+                                    frame_start=12)
+    for name in ("frame_000004.png", "frame_000005.png"):
+        strip.elements.append(name)
+    strip["nst"] = json.dumps({
+        "version": 1, "source_strip": "street", "source": str(SAMPLES / "street.avi"), "source_type": "MOVIE",
+        "source_channel": 2, "style": str(SAMPLES / "HappyFish.jpg"),
+        "settings": {"preset": "default", "size": 48, "preserve_color": True, "iterations": 3},
+        "timeline": [12, 14], "indices": [3, 4, 5], "output": "//nst/street_starry_night/"})
+    editor.active_strip = strip
+    assert "Result of street, frames 12-14" in draw_panel()
+    assert bpy.ops.sequencer.nst_load_settings() == {"FINISHED"}
+    settings = edit.nst
+    assert (settings.size, settings.iterations, settings.preserve_color) == (48, 3, True)
+    assert settings.style_image == str(SAMPLES / "HappyFish.jpg")
+    prefs.python_path = fake_python
+    assert stylize(action="RESUME") == {"FINISHED"}
+    result = editor.strips["NST HappyFish"]  # the same strip, named after its style
+    assert json.loads(result["nst_last_run"])["status"] == "ok" and result.frame_final_start == 12
+
+
+def test_a_damaged_or_newer_result_strip_is_one_clear_error(edit):
+    editor = edit.sequence_editor
+    strip = editor.strips.new_image(name="NST x", filepath="/tmp/frame_000001.png", channel=5, frame_start=1)
+    editor.active_strip = strip
+    strip["nst"] = "{not json"
+    assert "Result strip (settings damaged)" in draw_panel()
+    with pytest.raises(RuntimeError, match=r"strip 'NST x': its style-transfer settings are damaged"):
+        stylize(action="RESUME")
+    strip["nst"] = json.dumps({"version": 7, "timeline": [1, 1], "indices": [1], "source": "x"})
+    assert "Result strip (settings from a newer add-on)" in draw_panel()
+    with pytest.raises(RuntimeError, match=r"format 7, newer than this add-on reads \(1\): update the add-on"):
+        bpy.ops.sequencer.nst_load_settings()
+
+
+def test_operators_module_holds_only_operators(addon):
+    from blender_addon import jobs, operators, plan, result_strip
+
+    assert {name for name, value in vars(operators).items() if isinstance(value, type)
+            and issubclass(value, bpy.types.Operator)} == {"SEQUENCER_OT_nst_stylize", "SEQUENCER_OT_nst_cancel",
+                                                           "SEQUENCER_OT_nst_load_settings"}
+    for name in ("start_job", "finish_job", "Job", "JOB", "plan_new", "ensure_result_strip", "PROP"):
+        assert not hasattr(operators, name), name
+    assert jobs.start_job and result_strip.create and plan.Plan.from_result_strip
+    assert "bpy" not in vars(plan) and "bpy" not in vars(__import__("blender_addon.engine_process").engine_process)

@@ -1,0 +1,252 @@
+"""The job lifecycle: start (plan, engine, settings file, process), step (read events, show frames),
+finish (summary on the result strip, one-line report), cancel; one job runs at a time (:data:`JOB`).
+
+The engine runs in its own process (engine_process.EngineProcess). Its settings travel in a private JSON
+file (``nst video --settings FILE``) owned by the job and removed when it ends; an engine that predates
+``--settings`` gets them as flags.
+"""
+
+import os
+
+import bpy
+
+from . import engine_process
+from . import result_strip as R
+from . import strips as S
+from .plan import Plan, PlanError
+from .preferences import resolve_engine
+
+JOB = None  # the running Job, if any (one at a time)
+LAST = {}  # summary of the last finished job (for the panel and for scripts)
+_ORPHANS = []  # cancelled jobs whose settings file goes once their engine has stopped
+
+
+class Job:
+    def __init__(self, scene, plan: Plan, process: engine_process.EngineProcess, result_name: str | None,
+                 settings_file: str | None = None):
+        self.scene_name = scene.name
+        self.plan = plan
+        self.process = process
+        self.result_name = result_name
+        self.settings_file = settings_file
+
+    @property
+    def progress(self):
+        return self.process.progress
+
+    def scene(self):
+        return bpy.data.scenes.get(self.scene_name)
+
+    def remove_settings_file(self) -> None:
+        engine_process.remove_settings_file(self.settings_file)
+        self.settings_file = None
+
+
+def running():
+    """The running job, or None."""
+    return JOB
+
+
+# -- starting -------------------------------------------------------------------------------------------------
+
+def output_folder(plan: Plan) -> str:
+    """The plan's output folder, made and checked for writing."""
+    raw = plan.output
+    if raw.startswith("//") and not bpy.data.filepath:
+        raise PlanError("save the .blend first (the output folder //nst/... is next to it) or choose an output folder")
+    path = R.abspath(raw)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".nst-write-test-{os.getpid()}")
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise PlanError(f"output folder {path} is not writable ({exc.strerror or exc})") from None
+    return path
+
+
+def settings_folder() -> str | None:
+    """A private folder for the jobs' settings files: the extension's user folder when the add-on is
+    installed as an extension, else None (the system's temporary folder)."""
+    package = __package__ or ""
+    get = getattr(bpy.utils, "extension_path_user", None)
+    if get is None or not package.startswith("bl_ext."):
+        return None
+    try:
+        return get(package, path="runs", create=True)
+    except (ValueError, OSError, TypeError):
+        return None
+
+
+def engine_env() -> dict:
+    env = engine_process.engine_environment()
+    if not getattr(bpy.app, "online_access", True):
+        # Blender's "Allow Online Access" is off: no ImageNet download, the engine takes its offline weights.
+        env["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/online-access-disabled"
+    return env
+
+
+def engine_command(plan: Plan, python: str, output: str, overwrite: bool, settings_file=None) -> list[str]:
+    return engine_process.build_command(python, plan.source, plan.style, output, plan.settings, frames=plan.frames,
+                                        overwrite=overwrite, settings_file=settings_file)
+
+
+def plan_for(context, action: str):
+    """(plan, name of the result strip to run into or None, overwrite) for the active strip."""
+    scene = context.scene
+    editor = scene.sequence_editor
+    strip = editor.active_strip if editor is not None else None
+    if strip is None:
+        raise PlanError("no active strip: click a movie or image-sequence strip in the Sequencer first")
+    if action == "NEW":
+        return Plan.from_source_strip(strip, scene.nst, R.abspath), None, False
+    plan = Plan.from_result_strip(strip)
+    if action == "RERUN":  # the panel's settings, into this strip's folder, replacing its frames
+        source = R.find(scene, plan.source_strip)
+        fresh = None
+        if source is not None and S.check_strip_type(source.type) is None:
+            fresh = Plan.from_source_strip(source, scene.nst, R.abspath)
+        plan = plan.rerun(scene.nst.engine_settings(), R.abspath(scene.nst.style_image), fresh)
+        return plan, strip.name, True
+    return plan, strip.name, False
+
+
+def start_job(context, action: str) -> Job:
+    """Plan the job for the active strip (``NEW``: a source strip; ``RESUME`` / ``RERUN``: a result strip)
+    and start its engine; PlanError with the one-line reason when it cannot start."""
+    global JOB
+    if JOB is not None and JOB.process.running:
+        raise PlanError("a style transfer is already running: wait for it or cancel it")
+    _sweep()
+    scene = context.scene
+    plan, result_name, overwrite = plan_for(context, action)
+    if result_name is None:  # stylizing again into the folder of an existing result strip: reuse that strip
+        result_name = R.find_by_output(scene, plan.output)
+    info = resolve_engine(context)
+    if not info.ok:
+        raise PlanError(info.describe())
+    output = output_folder(plan)
+    settings_file = None
+    if engine_process.accepts_settings_file(info.python):
+        folder = settings_folder()
+        engine_process.remove_stale_settings_files(folder)  # left by a Blender that crashed
+        try:
+            settings_file = engine_process.write_settings_file(plan.engine_settings(), folder)
+        except OSError as exc:
+            raise PlanError(f"cannot write the job's settings file ({exc.strerror or exc})") from None
+    argv = engine_command(plan, info.python, output, overwrite, settings_file)
+    process = engine_process.EngineProcess(argv, cwd=output, env=engine_env())
+    try:
+        process.start()
+    except OSError as exc:
+        engine_process.remove_settings_file(settings_file)
+        raise PlanError(f"engine not found: {info.python} cannot start ({exc}); {engine_process.INSTALL_HINT}") from None
+    result = R.find(scene, result_name)
+    if result is not None:
+        R.update(result, plan, move=action != "RESUME")
+        result_name = result.name  # renamed after a new style
+    JOB = Job(scene, plan, process, result_name, settings_file)
+    return JOB
+
+
+# -- running --------------------------------------------------------------------------------------------------
+
+def ensure_result_strip(job: Job):
+    """The job's result strip, created once its first frame exists (None before)."""
+    scene = job.scene()
+    strip = R.find(scene, job.result_name)
+    if strip is not None or scene is None:
+        return strip
+    strip = R.create(scene, job.plan)
+    if strip is not None:
+        job.result_name = strip.name
+    return strip
+
+
+def step_job(job: Job) -> bool:
+    """Read the engine's new events, update the result strip; True when the job has ended."""
+    events = job.process.poll()
+    if any(e.get("event") in ("frame_done", "start") for e in events):
+        try:
+            strip = ensure_result_strip(job)
+        except PlanError as exc:
+            job.process.progress.error = str(exc)
+            job.process.request_cancel()
+            strip = None
+        if strip is not None and not bpy.app.background:
+            R.refresh(strip)
+    return job.process.finished
+
+
+def finish_job(job: Job) -> tuple[str, str]:
+    """(report level, one-line message) at the end of a job; stores the run's summary on the strip."""
+    global JOB
+    job.process.poll()
+    job.remove_settings_file()
+    progress = job.progress
+    try:
+        strip = ensure_result_strip(job)
+    except PlanError as exc:
+        strip, progress.error = None, str(exc)
+    summary = {"status": progress.status, "written": progress.written, "resumed": progress.resumed,
+               "total": progress.total, "done": progress.done, "error": progress.error,
+               "returncode": job.process.returncode, "strip": job.result_name}
+    LAST.clear()
+    LAST.update(summary)
+    if strip is not None:
+        R.store_last_run(strip, summary)
+        R.refresh(strip)
+    if JOB is job:
+        JOB = None
+    where = f" in strip {strip.name!r} (channel {strip.channel})" if strip is not None else ""
+    if job.process.cancelled and progress.status != "ok":
+        return "WARNING", f"style transfer cancelled: {progress.done} of {progress.total or '?'} frames kept{where}"
+    if progress.status == "ok":
+        note = f", {progress.resumed} from an earlier run" if progress.resumed else ""
+        return "INFO", f"stylized {progress.written} frames{note}{where}"
+    if progress.error:
+        return "ERROR", progress.error
+    return "ERROR", job.process.crash_message()
+
+
+def handle_event(job: Job, event_type: str, event_value: str) -> str:
+    """What the modal operator does with one event: ``CANCELLING`` (Esc: stop the engine, keep its frames),
+    ``ENDED`` (a timer tick found the engine finished), ``STEPPED`` (a timer tick), ``PASS`` (not ours)."""
+    if event_type == "ESC" and event_value == "PRESS":
+        job.process.request_cancel()
+        return "CANCELLING"
+    if event_type != "TIMER":
+        return "PASS"
+    return "ENDED" if step_job(job) else "STEPPED"
+
+
+def cancel(job: Job | None = None) -> None:
+    """Ask the engine to stop (non-blocking); finished frames and their strip stay."""
+    job = job or JOB
+    if job is not None:
+        job.process.request_cancel()
+
+
+@bpy.app.handlers.persistent
+def cancel_running_job(*_args) -> None:
+    """Stop the engine when Blender loads another file or quits (finished frames stay on disk)."""
+    global JOB
+    if JOB is not None:
+        JOB.process.request_cancel()
+        _ORPHANS.append(JOB)  # its settings file goes once the engine has stopped
+        JOB = None
+    _sweep()
+
+
+def _sweep(force: bool = False) -> None:
+    """Remove the settings files of cancelled jobs whose engine has stopped (all of them with ``force``)."""
+    for job in list(_ORPHANS):
+        if force or not job.process.running:
+            job.remove_settings_file()
+            _ORPHANS.remove(job)
+
+
+def unregister() -> None:
+    cancel_running_job()
+    _sweep(force=True)

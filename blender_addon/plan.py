@@ -1,0 +1,206 @@
+"""The plan of a style-transfer job: what to stylize, with which settings, into which folder. No bpy here.
+
+A :class:`Plan` is built from a source strip and the panel's settings (:meth:`Plan.from_source_strip`),
+stored on the result strip as JSON (custom property ``nst``, :meth:`Plan.to_json`) and read back from it
+(:meth:`Plan.from_result_strip`) for Resume, Re-run and Load Settings. Strips are duck-typed (Blender's, or
+stand-ins in tests); paths that may be relative to the .blend (``//...``) go through an ``abspath``
+function that the caller passes (Blender's ``bpy.path.abspath``; plain ``os.path.abspath`` by default).
+
+The stored JSON format, version 1 (the only one so far; written by every release of the add-on)::
+
+    {"version": 1, "source_strip": "street", "source": "/clips/street.avi", "source_type": "MOVIE",
+     "source_channel": 2, "style": "/art/starry_night.jpg", "settings": {...the panel's...},
+     "timeline": [12, 14], "indices": [3, 4, 5], "output": "//nst/street_starry_night/"}
+
+``settings`` uses the panel's names (see props.NST_Settings.engine_settings); :func:`engine_settings` turns
+them into the engine's setting names, the keys of an ``nst video --settings`` file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+
+from . import strips as S
+
+PROP = "nst"  # custom property on a result strip: the plan (JSON) that made it
+LAST_RUN = "nst_last_run"  # custom property: summary of the last run into it (JSON)
+VERSION = 1  # of the stored JSON format
+
+
+class PlanError(Exception):
+    """A problem the user can fix; its text is the one-line report."""
+
+
+def plain_abspath(path: str) -> str:
+    return os.path.abspath(path) if path else ""
+
+
+# -- the panel's settings in the engine's words ----------------------------------------------------------------
+
+def engine_settings(settings: dict) -> dict:
+    """The panel's settings as the engine's setting names (StyleConfig fields, ``<loss>_weight`` and
+    ``loss: ["name=weight"]``): the content of the ``--settings`` file. Only what the panel sets; the
+    preset supplies the rest. ``iterations`` (0 or missing: the preset's) caps cold and warm-started frames
+    alike; a negative weight means "the preset's"."""
+    out: dict = {}
+    if settings.get("preset"):
+        out["preset"] = str(settings["preset"])
+    if settings.get("size"):
+        out["size"] = int(settings["size"])
+    for key in ("content_weight", "style_weight", "temporal_weight"):
+        value = settings.get(key)
+        if value is not None and value >= 0:
+            out[key] = float(value)
+    if settings.get("preserve_color"):
+        out["preserve_color"] = True
+    losses = [f"{name}={float(weight)!r}" for name, weight in (settings.get("extra_losses") or {}).items()]
+    if losses:
+        out["loss"] = losses
+    if settings.get("iterations"):
+        out["iterations"] = out["warm_iterations"] = int(settings["iterations"])
+    return out
+
+
+# -- where the frames come from ----------------------------------------------------------------------------------
+
+def _source_of(strip, abspath):
+    """(engine source spec, timeline frame -> engine frame index) of a movie or image-sequence strip."""
+    if strip.type == "MOVIE":
+        path = abspath(strip.filepath)
+        if not os.path.isfile(path):
+            raise PlanError(f"the movie of strip {strip.name!r} is missing: {path}")
+        start, offset = int(strip.frame_start), int(getattr(strip, "animation_offset_start", 0))
+        return path, lambda frame: S.movie_index(frame, start, offset)
+    folder = abspath(strip.directory)
+    names = [element.filename for element in strip.elements]
+    found = S.sequence_pattern(names)
+    if found is None:
+        raise PlanError(f"image strip {strip.name!r}: its files are not one numbered sequence (name_0001.png, ...)")
+    pattern, numbers = found
+    by_name = dict(zip(names, numbers))
+
+    def index(frame):
+        element = strip.strip_elem_from_frame(frame)
+        if element is None or element.filename not in by_name:
+            raise PlanError(f"image strip {strip.name!r} shows no file at frame {frame}")
+        return by_name[element.filename]
+
+    return os.path.join(folder, pattern), index
+
+
+# -- the plan ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    source_strip: str
+    source: str  # the engine's source: a movie file or an image sequence pattern (``shot_####.png``)
+    source_type: str  # MOVIE | IMAGE
+    source_channel: int
+    style: str  # absolute path of the style image
+    settings: dict  # the panel's settings (props.NST_Settings.engine_settings)
+    timeline: tuple[int, int]  # first and last timeline frame (inclusive)
+    indices: list[int] = field(default_factory=list)  # the engine's frame index at each timeline frame
+    output: str = ""  # as the user gave it: may be relative to the .blend (``//nst/...``)
+    version: int = VERSION
+
+    # -- building ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_source_strip(cls, strip, panel, abspath=plain_abspath) -> Plan:
+        """The job for the panel's settings (``scene.nst``, or anything with its attributes) on a source
+        strip: its visible frames, or the panel's range clamped to them."""
+        error = S.check_strip_type(strip.type)
+        if error:
+            raise PlanError(error)
+        if not panel.style_image:
+            raise PlanError("choose a style image in the Style Transfer panel")
+        style = abspath(panel.style_image)
+        if not os.path.isfile(style):
+            raise PlanError(f"style image {style} does not exist")
+        source, index_of = _source_of(strip, abspath)
+        try:
+            first, last = (None, None) if panel.use_strip_range else (panel.frame_first, panel.frame_last)
+            lo, hi = S.timeline_range(strip.frame_final_start, strip.frame_final_end, first, last)
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+        indices = [index_of(frame) for frame in range(lo, hi + 1)]
+        output = panel.output_dir or S.default_output_dir(strip.name, style)
+        return cls(source_strip=strip.name, source=source, source_type=strip.type,
+                   source_channel=int(strip.channel), style=style, settings=dict(panel.engine_settings()),
+                   timeline=(lo, hi), indices=indices, output=output)
+
+    @classmethod
+    def from_result_strip(cls, strip) -> Plan:
+        text = strip.get(PROP)
+        if not text:
+            raise PlanError(f"strip {strip.name!r} is not a style-transfer result: select one made by Stylize strip")
+        try:
+            return cls.from_json(text)
+        except PlanError as exc:
+            raise PlanError(f"strip {strip.name!r}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes | dict) -> Plan:
+        """A stored plan; PlanError("its style-transfer settings are damaged") when it cannot be read, and
+        a clear message for a version this add-on does not know."""
+        damaged = PlanError("its style-transfer settings are damaged")
+        try:
+            data = json.loads(text) if isinstance(text, (str, bytes, bytearray)) else dict(text)
+        except (ValueError, TypeError):
+            raise damaged from None
+        if not isinstance(data, dict):
+            raise damaged
+        version = data.get("version", 1)  # early plans had no version: they are version 1
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise damaged
+        if version > VERSION:
+            raise PlanError(f"its style-transfer settings are format {version}, newer than this add-on reads "
+                            f"({VERSION}): update the add-on")
+        try:
+            lo, hi = (int(v) for v in data["timeline"])
+            indices = [int(i) for i in data["indices"]]
+            settings = data.get("settings") or {}
+            if not isinstance(settings, dict) or not isinstance(data["source"], str) or not indices:
+                raise TypeError
+            return cls(source_strip=str(data.get("source_strip") or ""), source=data["source"],
+                       source_type=str(data.get("source_type") or ""), source_channel=int(data.get("source_channel") or 0),
+                       style=str(data.get("style") or ""), settings=settings, timeline=(lo, hi), indices=indices,
+                       output=str(data.get("output") or ""), version=VERSION)
+        except (KeyError, TypeError, ValueError):
+            raise damaged from None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["timeline"] = list(self.timeline)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    # -- derived -------------------------------------------------------------------------------------------------
+
+    @property
+    def frames(self) -> tuple[int, int]:
+        """The engine's ``--frames`` range."""
+        return min(self.indices), max(self.indices)
+
+    @property
+    def files(self) -> list[str]:
+        """The frame files of the result strip, one per timeline frame."""
+        return S.frame_files(self.indices)
+
+    @property
+    def strip_name(self) -> str:
+        return S.result_strip_name(self.style)
+
+    def engine_settings(self) -> dict:
+        return engine_settings(self.settings)
+
+    def rerun(self, settings: dict, style: str, source_plan: Plan | None = None) -> Plan:
+        """Re-run with changes: the panel's settings (and, when the source strip still exists, its frames
+        as they are now: ``source_plan``) into this plan's output folder."""
+        if source_plan is not None:
+            return replace(source_plan, output=self.output)
+        return replace(self, settings=dict(settings), style=style)
