@@ -220,10 +220,10 @@ def call_work_hook(hook_name: str, **kwargs):
     except NstError:
         raise
     except Exception as exc:
-        culprit = blame(exc, pm)
+        culprit = getattr(exc, "nst_plugin", None) or blame(exc, pm)  # nst_plugin: see nst_plugin.failures
         if culprit is None:
             raise
-        failure = PluginFailure(culprit, _one_line(exc), "hook")
+        failure = PluginFailure(culprit, getattr(exc, "nst_description", None) or _one_line(exc), "hook")
         FAILURES.append(failure)
         if strict():
             raise

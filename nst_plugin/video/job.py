@@ -31,7 +31,9 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     from ..context import RunContext
     from ..errors import PluginError
     from ..plugins import call_work_hook, get_plugin_manager, get_registry
+    from ..safety import video_plan
 
+    video_plan(source, [], output, encode, getattr(config, "init", None), overwrite).check()  # before any work
     folder = OutputFolder(output, config, source, styles, overwrite=overwrite)
     job = VideoJob(folder, source)
     wanted = source.indices
@@ -83,6 +85,7 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
         job.encoded = encode_video(paths, encode, source.fps / source.step,
                                    audio_from=source.spec if source.kind == "video" else None, audio_window=window,
                                    warn=lambda message: emit({"event": "warning", "index": None, "message": message}))
+        folder.record_encoded(job.encoded["path"])
     emit({"event": "done", "status": "ok" if not source.unreadable else "incomplete", "written": len(job.written),
           "resumed": len(resumed), "total": total, "unreadable": list(source.unreadable),
           "seconds": round(time.perf_counter() - started, 3), "output": str(folder.path),
