@@ -45,7 +45,8 @@ def clean_message(exc: BaseException, limit: int = 300) -> str:
     lines = []
     skip_code = False
     for raw in text.splitlines():
-        line = raw.strip()
+        line = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", raw.strip())
+        line = re.sub(r"\s*\[Op:[^\]]*\](\s*name:.*)?$", "", line).strip()
         if skip_code:  # the source line that follows a 'File ...' line of a TF stack
             skip_code = False
             if raw.startswith("        "):

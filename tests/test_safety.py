@@ -433,11 +433,13 @@ def test_a_loss_failing_in_the_graph_is_named_cli_jsonl_and_api(kind, world, tmp
     from nst_plugin import plugins
 
     plugins.register_plugin(_loss_plugin(kind), name=f"{kind}-plugin")
+    # what the entry-point loader records for an installed plugin (test_plugin_core checks that part)
+    plugins.get_plugin_manager()._nst_dists[f"{kind}-plugin"] = ("nst_asserts", "1.2.3")
     loss = f"{kind}-loss=1"
     result = nst("image", world / "content.png", "-s", world / "style.png", "-o", tmp_path / "o.png", "--loss", loss, *TINY)
     assert result.exit_code == 3, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith(f"error: plugin '{kind}-plugin'") and f"loss '{kind}-loss'" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"error: plugin '{kind}-plugin' (from nst_asserts 1.2.3) failed") and f"loss '{kind}-loss'" in lines[0]
     assert "Traceback" not in result.output and len(lines[0]) < 600
     if kind == "assert":
         assert "the plugin's own check" in lines[0]
@@ -450,7 +452,8 @@ def test_a_loss_failing_in_the_graph_is_named_cli_jsonl_and_api(kind, world, tmp
     assert events[0]["event"] == "start" and events[-1]["event"] == "error" and events[-1]["code"] == 3
     assert f"plugin '{kind}-plugin'" in events[-1]["message"]
 
-    with pytest.raises(PluginError, match=f"plugin '{kind}-plugin' failed during nst_stylize_frame: loss '{kind}-loss'"):
+    with pytest.raises(PluginError, match=fr"plugin '{kind}-plugin' \(from nst_asserts 1.2.3\) failed during "
+                                          f"nst_stylize_frame: loss '{kind}-loss' failed: InvalidArgumentError: (?!InvalidArgumentError)\\w"):
         nst_plugin.stylize_frame(content_rgb, style_rgb, size=32, iterations=1, loss_weights={f"{kind}-loss": 1.0})
 
 
@@ -464,42 +467,6 @@ def test_strict_mode_raises_the_original_tensorflow_error(content_rgb, style_rgb
     monkeypatch.setenv("NST_STRICT_PLUGINS", "1")
     with pytest.raises(tf.errors.InvalidArgumentError):
         nst_plugin.stylize_frame(content_rgb, style_rgb, size=32, iterations=1, loss_weights={"assert-loss": 1.0})
-
-
-def test_an_installed_plugin_is_named_with_its_distribution(tmp_path, samples):
-    import subprocess
-    import textwrap
-
-    (tmp_path / "nst_asserts.py").write_text(textwrap.dedent("""
-        import tensorflow as tf
-        from nst_plugin import hookimpl, LossTerm
-
-        class Checked(LossTerm):
-            def __init__(self, settings):
-                pass
-
-            def loss(self, image, features, targets):
-                tf.debugging.assert_equal(tf.reduce_sum(image) * 0.0, 1.0, message="never holds")
-                return tf.reduce_sum(image) * 0.0
-
-        @hookimpl
-        def nst_register_losses(register):
-            register("checked", Checked)
-    """))
-    info = tmp_path / "nst_asserts-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nst_asserts\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text("[nst_plugin]\nasserts = nst_asserts\n")
-    env = dict(os.environ, NST_LOAD_PLUGINS="asserts",
-               PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parent.parent)]))
-    code = "import sys; from nst_plugin.cli import main; sys.argv = ['nst'] + sys.argv[1:]; main()"
-    result = subprocess.run([sys.executable, "-c", code, "image", str(samples / "street.jpg"), "-s",
-                             str(samples / "starry_night.jpg"), "-o", str(tmp_path / "o.png"), "--loss", "checked=1",
-                             *TINY], capture_output=True, text=True, env=env, timeout=180)
-    assert result.returncode == 3, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: plugin 'asserts' (from nst_asserts 1.2.3)"), result.stderr
-    assert "never holds" in lines[0]
 
 
 # -- the exit codes are documented, and the docs agree ----------------------------------------------------------
