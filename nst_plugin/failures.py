@@ -106,8 +106,10 @@ def attribute_step_failure(exc: BaseException, stylizer, x, targets) -> None:
     are never blamed; when nothing fails eagerly and exactly one third-party loss takes part, it is named."""
     import tensorflow as tf
 
-    if getattr(exc, "nst_plugin", None) is not None:
-        return
+    from .plugins import blame
+
+    if getattr(exc, "nst_plugin", None) is not None or blame(exc) is not None:
+        return  # already named: a plain Python raise in a plugin's code keeps its own message
     registry, config = stylizer.registry, stylizer.config
     backbone = registry.backbones.get(config.backbone)
     try:
