@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
+import click
 import typer
 
 from . import __version__
@@ -41,6 +42,15 @@ def user_errors(command):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Exception as exc:  # a bug: one line and exit 1; the traceback with NST_DEBUG=1 (or strict plugins)
+            from .failures import debug, internal_message
+            from .plugins import strict
+
+            if debug() or strict():
+                raise
+            _error(internal_message(exc), 1)
 
     return wrapper
 
@@ -222,15 +232,15 @@ def image(
     style_settings: dict = None,
 ):
     """Stylize one image."""
-    from .images import check_output_path, load_image
+    from .images import load_image
     from .report import plot_losses, write_metadata
+    from .safety import image_plan
 
-    inputs = [content, *style]
-    out = check_output_path(output, inputs, overwrite)
-    if loss_plot is not None:
-        check_output_path(loss_plot, inputs, overwrite)
+    flat = flat_settings(style_settings)
+    image_plan(content, style, output, loss_plot, flat.get("init"), overwrite, style_settings.get("settings")).check()
+    out = output.expanduser()
     content_rgb = load_image(content, "content image")
-    config, styles = prepare_run(style, flat_settings(style_settings))
+    config, styles = prepare_run(style, flat)
     config = config.for_image()
     from .api import stylize_frame
 
@@ -367,20 +377,26 @@ def video(
         if progress == "jsonl":
             reporter(events.Done(status="interrupted", output=str(output)))
         raise
+    except Exception as exc:  # unexpected: an error event too (exit 1), so a tool can say what happened
+        if progress == "jsonl" and not isinstance(exc, (typer.Exit, typer.Abort, click.exceptions.ClickException)):
+            from .failures import internal_message
+
+            reporter(events.Error(message=internal_message(exc), code=1))
+        raise
 
 
 def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings):
-    from .video import check_encode_path, open_source, stylize_video
+    from .safety import video_plan
+    from .video import open_source, stylize_video
 
     for path in style:
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
-    if encode is not None:
-        encode = check_encode_path(encode)
-        if encode.exists() and not overwrite and not _same_run(output, encode):
-            raise UserError(f"--encode {str(encode)!r} already exists: choose another path or add --overwrite")
     frame_source = open_source(source, frames=frames, step=step, fps=fps)
-    config, styles = prepare_run(style, flat_settings(style_settings, video_settings))
+    flat = flat_settings(style_settings, video_settings)
+    video_plan(frame_source, style, output, encode, flat.get("init"), overwrite, style_settings.get("settings")).check()
+    encode = encode.expanduser() if encode is not None else None
+    config, styles = prepare_run(style, flat)
     with reporter:
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
                             on_event=reporter)
@@ -394,12 +410,6 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
         listed = ", ".join(str(i) for i in frame_source.unreadable[:10])
         raise UserError(f"{len(frame_source.unreadable)} frame(s) of {source!r} could not be read and were skipped "
                         f"(frame {listed}); the other frames are in {job.output.path}")
-
-
-def _same_run(output: Path, encode: Path) -> bool:
-    """An encoded video from an earlier run into the same output folder may be replaced."""
-    manifest = Path(output).expanduser() / "nst_manifest.json"
-    return manifest.exists()
 
 
 @app.command()

@@ -209,10 +209,10 @@ class PluginHost:
         except NstError:
             raise
         except Exception as exc:
-            culprit = self.blame(exc)
+            culprit = getattr(exc, "nst_plugin", None) or self.blame(exc)  # nst_plugin: see nst_plugin.failures
             if culprit is None:
                 raise
-            failure = PluginFailure(culprit, _one_line(exc), "hook")
+            failure = PluginFailure(culprit, getattr(exc, "nst_description", None) or _one_line(exc), "hook")
             self.failures.append(failure)
             if strict():
                 raise

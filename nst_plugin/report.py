@@ -21,6 +21,7 @@ def metadata_path(output: str | Path) -> Path:
 def write_metadata(output: str | Path, config, stats: dict, inputs: dict) -> Path:
     """``<output stem>.nst.json``: settings, inputs, weights used (a fallback is said so), per-run stats."""
     data = {
+        "format": "nst-image-metadata",
         "output": str(output),
         "inputs": inputs,
         "config": config.to_dict(),

@@ -78,7 +78,13 @@ class Stylizer:
         return step
 
     def features(self, image: np.ndarray) -> dict:
-        return self.extract(tf.constant(image[None], tf.float32))
+        try:
+            return self.extract(tf.constant(image[None], tf.float32))
+        except Exception as exc:  # a plugin's backbone: name it
+            from ..failures import attribute_backbone_failure
+
+            attribute_backbone_failure(exc, self)
+            raise
 
     def _prepare_styles(self, content: np.ndarray) -> None:
         """Style features once per run: resized to ``size * style_scale``; luminance-only with preserve_color."""
@@ -139,7 +145,14 @@ class Stylizer:
         budget = rounds * (config.max_evaluations or iterations)
 
         def value_and_grad(x: np.ndarray):
-            total, parts, grad = self._step(tf.constant(x[None]), targets)
+            image = tf.constant(x[None])
+            try:
+                total, parts, grad = self._step(image, targets)
+            except Exception as exc:  # a plugin's loss or backbone failing in the graph: name it
+                from ..failures import attribute_step_failure
+
+                attribute_step_failure(exc, self, image, targets)
+                raise
             total = float(total)
             grad = grad.numpy()[0]
             counters["evaluations"] += 1

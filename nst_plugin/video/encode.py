@@ -4,6 +4,7 @@ fallback). Imported libraries load inside the functions."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -35,11 +36,17 @@ def encode_video(frames: list[Path], output: str | os.PathLike, fps: float, audi
     file and renamed. With ``audio_from``, the first audio track of that file (the part in ``audio_window``,
     seconds) is re-encoded as AAC and muxed in (PyAV). When PyAV fails, OpenCV's VideoWriter writes the
     video without audio, with a warning."""
-    output = Path(output).expanduser()
-    output.parent.mkdir(parents=True, exist_ok=True)
+    given = Path(output)
+    output = given.expanduser()
     if not frames:
         raise NstError("no finished frames to encode")
-    tmp = output.with_name(f".{output.stem}.part{output.suffix}")
+    try:  # the temporary file: in the same folder, a fresh name that can never be a file of the user's
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=f".part{output.suffix}", dir=output.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise UserError(f"--encode {str(given)!r} cannot be written: {exc.strerror or exc}") from None
+    tmp = Path(name)
     try:
         try:
             info = _encode_pyav(frames, tmp, fps, audio_from, audio_window, warn)
@@ -47,8 +54,17 @@ def encode_video(frames: list[Path], output: str | os.PathLike, fps: float, audi
             tmp.unlink(missing_ok=True)
             warn(f"PyAV could not encode {output.name} ({type(exc).__name__}: {exc}); "
                  "writing it with OpenCV instead, without audio")
-            info = _encode_opencv(frames, tmp, fps)
-        os.replace(tmp, output)
+            try:
+                info = _encode_opencv(frames, tmp, fps)
+            except NstError:
+                if not os.access(output.parent, os.W_OK | os.X_OK):
+                    raise UserError(f"--encode {str(given)!r} cannot be written: its folder is not writable") from None
+                raise NstError(f"cannot encode {str(given)!r}: neither PyAV nor OpenCV could write it "
+                               f"(PyAV: {type(exc).__name__}: {exc})") from None
+        try:
+            os.replace(tmp, output)
+        except OSError as exc:
+            raise UserError(f"--encode {str(given)!r} cannot be written: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)  # interrupted: never a half-written video under the final name
     info["path"] = str(output)

@@ -33,6 +33,7 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     spelling, receives the same events as dicts (``event.to_dict()``)."""
     from ..context import Resume
     from ..plugins import get_host
+    from ..safety import video_plan
 
     if emit is not None:
         typed = on_event
@@ -41,6 +42,7 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
             typed(event)
             emit(events.as_dict(event))
 
+    video_plan(source, [], output, encode, getattr(config, "init", None), overwrite).check()  # before any work
     folder = OutputFolder(output, config, source, styles, overwrite=overwrite)
     job = VideoJob(folder, source)
     wanted = source.indices
@@ -82,6 +84,7 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
         job.encoded = encode_video([p for _, p in finished], encode, source.fps / source.step,
                                    audio_from=source.spec if source.kind == "video" else None, audio_window=window,
                                    warn=lambda message: on_event(events.Warning(message)))
+        folder.record_encoded(job.encoded["path"])
     on_event(events.Done(
         status="ok" if not source.unreadable else "incomplete", output=str(folder.path), written=len(job.written),
         resumed=len(resumed), total=total, unreadable=list(source.unreadable),

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..images import load_image, save_image, write_atomic
+from ..safety import manifest_files, read_manifest
 from .sources import FrameSource
 
 MANIFEST = "nst_manifest.json"
@@ -53,6 +54,8 @@ class OutputFolder:
             **(extra or {}),
         }
         self.frames: dict[int, dict] = {}
+        self.leftovers: dict[int, dict] = {}
+        self.encoded: list[str] = []
         self._prepare(overwrite)
 
     @property
@@ -72,14 +75,17 @@ class OutputFolder:
             raise UserError(f"output folder {str(path)!r} cannot be created: {exc.strerror or exc}") from None
         if not os.access(path, os.W_OK | os.X_OK) or not self._can_write():
             raise UserError(f"output folder {str(path)!r} is not writable")
-        for stale in path.glob(".*.part"):  # left by a killed process: never a half-written PNG
-            stale.unlink(missing_ok=True)
-        old = None
-        if self.manifest_path.exists():
-            try:
-                old = json.loads(self.manifest_path.read_text())
-            except (OSError, ValueError):
-                old = None
+        for pattern in (".frame_*.png.*.part", f".{MANIFEST}.*.part"):  # left by a killed process
+            for stale in path.glob(pattern):
+                stale.unlink(missing_ok=True)
+        old = read_manifest(path)  # ours, or None
+        if old is None and self.manifest_path.exists():
+            raise UserError(f"output folder {str(path)!r} holds a {MANIFEST} that nst did not write: "
+                            "choose another output folder")
+        # frames being written when a run was killed: listed, so they stay ours (never foreign)
+        self.leftovers = {int(k): e for k, e in ((old or {}).get("frames") or {}).items()
+                          if e.get("status") == "writing" and e.get("file")}
+        self.encoded = list((old or {}).get("encoded") or [])
         others = [p for p in path.iterdir() if p.name != MANIFEST]
         if old is None and others and not overwrite:
             raise UserError(f"output folder {str(path)!r} is not empty and holds no nst manifest: "
@@ -101,12 +107,10 @@ class OutputFolder:
             for key, entry in (old.get("frames") or {}).items():
                 if entry.get("status") == "done" and (path / entry.get("file", "")).is_file():
                     self.frames[int(key)] = entry
-        if overwrite:
-            for p in others:
-                if FRAME_RE.match(p.name) and p.is_file():
-                    p.unlink()
-            self.manifest_path.unlink(missing_ok=True)
-            self.frames = {}
+        if overwrite:  # only what the manifest lists as ours: never a file nst did not write
+            for name in sorted(manifest_files(old)):
+                (path / name).unlink(missing_ok=True)
+            self.frames, self.leftovers = {}, {}
         self._write_manifest()
 
     def _can_write(self) -> bool:
@@ -127,7 +131,11 @@ class OutputFolder:
 
     def add(self, index: int, image: np.ndarray, stats: dict) -> Path:
         path = self.frame_path(index)
+        # listed before it exists, so a frame written by a run killed before its manifest update is still ours
+        self.leftovers[index] = {"file": path.name, "status": "writing"}
+        self._write_manifest()
         save_image(path, image)
+        self.leftovers.pop(index, None)
         self.frames[index] = {
             "file": path.name,
             "status": "done",
@@ -147,9 +155,19 @@ class OutputFolder:
         self._write_manifest()
 
     def _write_manifest(self) -> None:
+        frames = {**{k: v for k, v in self.leftovers.items() if k not in self.frames}, **self.frames}
         data = dict(self.header, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    frames={str(k): v for k, v in sorted(self.frames.items())})
+                    frames={str(k): v for k, v in sorted(frames.items())})
+        if self.encoded:
+            data["encoded"] = self.encoded
         write_atomic(self.manifest_path, (json.dumps(data, indent=1) + "\n").encode())
+
+    def record_encoded(self, path: str | os.PathLike) -> None:
+        """Remember a video an ``--encode`` of this folder wrote: a later run may replace it."""
+        resolved = os.path.realpath(os.path.expanduser(os.fspath(path)))
+        if resolved not in self.encoded:
+            self.encoded.append(resolved)
+            self._write_manifest()
 
     def finished_paths(self) -> list[tuple[int, Path]]:
         return [(i, self.path / e["file"]) for i, e in sorted(self.frames.items()) if e.get("status") == "done"]

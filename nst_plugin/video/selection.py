@@ -15,6 +15,8 @@ def parse_range(text: str | None) -> tuple[int | None, int | None]:
         raise UserError(f"--frames expects A-B, A- or N (frame numbers), got {text!r}")
     first = int(match.group(1)) if match.group(1) else None
     last = int(match.group(3)) if match.group(3) else (None if match.group(2) else first)
+    if (first is not None and first < 1) or (last is not None and last < 1):
+        raise UserError(f"--frames {text!r}: frames count from 1 (the first frame is 1, not 0)")
     if first is not None and last is not None and last < first:
         raise UserError(f"--frames {text!r}: the last frame comes before the first")
     return first, last

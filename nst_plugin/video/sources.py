@@ -136,7 +136,8 @@ class FrameSource:
                             raise UserError(f"camera {self.spec} gave no picture")
                         break
                     failures += 1
-                    self._warn(on_event, index, f"frame {index} of {self.count} could not be decoded: skipped")
+                    if wanted:  # a bad frame outside the range is none of this run's business
+                        self._warn(on_event, index, f"frame {index} of {self.count} could not be decoded: skipped")
                     if failures >= 5:
                         on_event(Warning(f"stopped reading {self.spec} after frame {index}: 5 frames in a row could not be decoded", index))
                         break
@@ -173,6 +174,8 @@ def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 
     first, last = parse_range(frames)
     if not isinstance(step, int) or step < 1:
         raise UserError(f"--step must be a whole number >= 1, got {step!r}")
+    if fps is not None and not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+        raise UserError(f"--fps must be a finite number > 0, got {fps!r}")
     text = str(spec)
     common = dict(first=first, last=last, step=step, on_warning=on_warning)
     if text.isdigit() and not Path(text).exists():
