@@ -87,7 +87,9 @@ def run_peer(sources, style, size: int, shape) -> dict:
     return {"images": images, "seconds": times, "stats": {}}
 
 
-def plot(series: dict[str, list[float]], path: Path, title: str) -> None:
+def plot(series: dict[str, list[float]], path: Path, title: str,
+         xlabel: str = "frame pair t, t+1 (E_warp, log scale)", colours: dict | None = None) -> None:
+    """Per-frame series on a log scale (NaN and non-positive values are skipped: a sparse series is points)."""
     import cv2
 
     width, height, left, right, top, bottom = 900, 480, 90, 150, 40, 60
@@ -112,9 +114,9 @@ def plot(series: dict[str, list[float]], path: Path, title: str) -> None:
         for i in range(1, n + 1, max(1, n // 8)):
             x, _ = px(i, 10**hi)
             cv2.putText(canvas, str(i), (x - 6, height - bottom + 20), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(canvas, "frame pair t, t+1 (E_warp, log scale)", (left + 180, height - 15), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(canvas, xlabel, (left + 180, height - 15), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         for k, (name, vs) in enumerate(series.items()):
-            colour = COLOURS.get(name, (0, 0, 0))  # RGB: save_image converts
+            colour = (colours or COLOURS).get(name, (0, 0, 0))  # RGB: save_image converts
             pts = [px(i, v) for i, v in enumerate(vs, start=1) if v > 0 and math.isfinite(v)]
             if len(pts) > 1:
                 cv2.polylines(canvas, [np.array(pts, np.int32)], False, colour, 2, cv2.LINE_AA)

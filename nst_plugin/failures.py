@@ -12,7 +12,7 @@ TensorFlow failure.
 
 A loss, optimizer or backbone that a plugin registered runs inside the engine's compiled ``tf.function``:
 when it fails at tracing or run time, TensorFlow raises an error whose traceback holds no frame of the
-plugin, so :func:`nst_plugin.plugins.blame` cannot name it. :func:`attribute_step_failure` finds the culprit
+plugin, so :meth:`nst_plugin.plugins.PluginHost.blame` cannot name it. :func:`attribute_step_failure` finds the culprit
 by running each part once eagerly and marks the exception (``nst_plugin``: the plugin's name,
 ``nst_description``: one line); the plugin host (:meth:`nst_plugin.plugins.PluginHost.call`) then raises the project's
 :class:`~nst_plugin.errors.PluginError` naming it, or, with ``NST_STRICT_PLUGINS=1``, the original exception.
@@ -106,9 +106,9 @@ def attribute_step_failure(exc: BaseException, stylizer, x, targets) -> None:
     are never blamed; when nothing fails eagerly and exactly one third-party loss takes part, it is named."""
     import tensorflow as tf
 
-    from .plugins import blame
+    from .plugins import get_host
 
-    if getattr(exc, "nst_plugin", None) is not None or blame(exc) is not None:
+    if getattr(exc, "nst_plugin", None) is not None or get_host().blame(exc) is not None:
         return  # already named: a plain Python raise in a plugin's code keeps its own message
     registry, config = stylizer.registry, stylizer.config
     backbone = registry.backbones.get(config.backbone)

