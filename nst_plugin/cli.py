@@ -263,6 +263,57 @@ def image(
         _error(f"{stats.get('message') or 'the loss turned NaN'}; lower the weights or the learning rate", 4)
 
 
+@app.command()
+@user_errors
+@style_options
+def grid(
+    content: Path = typer.Argument(..., help="Content image."),
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles (one row each)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The contact sheet (.png, .jpg, ...)."),
+    strengths: str = typer.Option("0.25,0.5,0.75,1", help="Comma-separated strengths, one column each (0..1)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sheet made by nst."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    style_settings: dict = None,
+):
+    """Stylize one image with every style at several strengths: a labelled sheet to choose the balance by eye."""
+    from .api import prepare, stylize_frame
+    from .config import overrides_from_settings
+    from .grid import make_grid, parse_strengths
+    from .images import load_image, save_image
+    from .report import write_metadata
+    from .safety import image_plan
+
+    flat = flat_settings(style_settings)
+    flat.setdefault("size", 256)  # a sheet of small pictures: about ten seconds a cell on two cores
+    if flat.get("content_weight") is not None or flat.get("style_weight") is not None or flat.get("strength") is not None:
+        raise UserError("nst grid varies the strength: leave out --strength, --content-weight and --style-weight")
+    image_plan(content, style, output, None, flat.get("init"), overwrite, style_settings.get("settings")).check()
+    columns = parse_strengths(strengths)
+    content_rgb = load_image(content, "content image")
+    rows = [(Path(path).stem, load_image(path, "style image")) for path in style]
+    preset, overrides = overrides_from_settings(flat)
+    configs = {s: prepare(rows[0][1], preset or "default", **overrides, strength=s)[0].for_image() for s in columns}
+    seconds = []
+
+    def stylize(content_image, style_image, strength):
+        result = stylize_frame(content_image, style_image, config=configs[strength])
+        seconds.append(round(float(result.stats.get("seconds", 0.0)), 2))
+        return result.image
+
+    def progress(done, total):
+        if not quiet:
+            typer.echo(f"cell {done}/{total} ({seconds[-1]:.1f} s)", err=True)
+
+    sheet = make_grid(content_rgb, rows, columns, stylize, progress).image()
+    out = output.expanduser()
+    save_image(out, sheet)
+    middle = configs[columns[len(columns) // 2]]
+    meta = write_metadata(out, middle, {"grid": {"styles": [str(p) for p in style], "strengths": list(columns),
+                                                 "seconds": seconds}},
+                          {"content": str(content), "styles": [str(p) for p in style]})
+    typer.echo(f"wrote {out} ({len(rows)} styles x {len(columns)} strengths, {sum(seconds):.0f} s); settings in {meta}")
+
+
 class VideoProgress:
     """Human progress for a video job on stderr: a frames bar with ETA and the current frame's iterations."""
 
