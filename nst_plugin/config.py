@@ -17,7 +17,10 @@ MIN_SIZE = 32  # the longer side; five poolings still leave a map at block5
 MIN_SIDE = 16  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
 INIT_CHOICES = ("noise", "content")
 POOLING_CHOICES = ("max", "avg")
-NORMALIZATION_CHOICES = ("mean", "article")
+NORMALIZATION_CHOICES = ("mean", "article", "relative")
+# strength 0..1 moves the style weight over 10**STRENGTH_DECADES, on a log scale, around the preset's balance
+# (strength 0.5); see make_config
+STRENGTH_DECADES = 3.0
 OCCLUDED_INIT_CHOICES = ("warped", "background", "content")
 
 
@@ -32,16 +35,25 @@ class StyleConfig:
     size: int = 384  # longer side of the working image, in pixels
     square: bool = False  # squash to size x size (the article does); default keeps the aspect ratio
     content_layer: str = "block4_conv2"
+    # several content layers with their weights; empty: content_layer alone (weight 1)
+    content_layers: tuple[str, ...] = ()
+    content_layer_weights: tuple[float, ...] = ()
     style_layers: tuple[str, ...] = VGG_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
-    # "mean": mean squared errors, Gram / positions. "article": sums of squares, Gram / (positions * channels)
+    # "mean": mean squared errors, Gram / positions. "article": sums of squares, Gram / (positions * channels).
+    # "relative": every layer's mean squared error divided by the mean square of its target (content features,
+    # style Gram), so the content/style balance is a pure ratio, whatever the backbone's activation scale.
     loss_normalization: str = "mean"
+    # 0 (barely styled) .. 1 (all style): scales the style weight by 10**(STRENGTH_DECADES * (strength - 0.5))
+    # in make_config; None or 0.5: the preset's balance. Ignored when content or style weight is given.
+    strength: float | None = None
     loss_weights: dict[str, float] = field(default_factory=lambda: {"content": 1.0, "style": 1.0, "tv": 0.0})
     optimizer: str = "lbfgs"
     rounds: int = 1  # the article restarts L-BFGS 30 times
     iterations: int = 100  # per round: optimizer iterations (L-BFGS) or steps (Adam)
     max_evaluations: int | None = None  # per round: loss evaluations (the article's maxfun)
     tolerance: float = 0.0  # stop when the relative loss change per iteration falls below this (0: never)
+    tolerance_window: int = 1  # ... measured over this many iterations (cold frames; see Stylizer.run)
     learning_rate: float = 4.0  # Adam, in pixel units (0..255)
     init: str = "content"  # noise | content | a path to an image
     seed: int | None = None
@@ -67,6 +79,13 @@ class StyleConfig:
         """A short hash of the settings, stable across runs."""
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def content_layer_set(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """(layers, weights) of the content loss: ``content_layers`` or, if empty, ``content_layer`` alone."""
+        if self.content_layers:
+            weights = self.content_layer_weights or (1.0,) * len(self.content_layers)
+            return tuple(self.content_layers), tuple(weights)
+        return (self.content_layer,), (1.0,)
 
     def active_losses(self) -> dict[str, float]:
         return {name: w for name, w in self.loss_weights.items() if w != 0}
@@ -140,12 +159,22 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
             merged.update(value)
             value = merged
         values[key] = value
-    for key in ("style_layers", "style_layer_weights", "style_blend"):
+    for key in ("style_layers", "style_layer_weights", "style_blend", "content_layers", "content_layer_weights"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     layers_changed = overrides.get("style_layers") is not None
     if layers_changed and overrides.get("style_layer_weights") is None:
         values["style_layer_weights"] = (1.0,) * len(values["style_layers"])  # the preset's weights were per layer
+    if overrides.get("content_layers") is not None and overrides.get("content_layer_weights") is None:
+        values["content_layer_weights"] = (1.0,) * len(values["content_layers"])
+    if overrides.get("content_layer") is not None and overrides.get("content_layers") is None:
+        values["content_layers"], values["content_layer_weights"] = (), ()  # an explicit single layer wins
+    strength = values.get("strength")
+    explicit = set(overrides.get("loss_weights") or {}) & {"content", "style"}
+    if strength is not None and not explicit and isinstance(strength, (int, float)) and 0 <= strength <= 1:
+        weights = dict(values["loss_weights"])
+        weights["style"] = weights.get("style", 0.0) * 10 ** (STRENGTH_DECADES * (strength - 0.5))
+        values["loss_weights"] = weights
     return StyleConfig(preset=preset, **values)
 
 
@@ -201,7 +230,17 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
             f"--weights {weights!r} is neither a weight source of backbone {config.backbone!r} "
             f"({', '.join(backbone.weight_sources)}) nor an existing weights file"
         )
-    for layer in (config.content_layer, *config.style_layers):
+    if config.content_layers and config.content_layer_weights and len(config.content_layer_weights) != len(config.content_layers):
+        raise UserError(
+            f"{len(config.content_layers)} content layers but {len(config.content_layer_weights)} content layer "
+            "weights: give one weight per layer"
+        )
+    for w in config.content_layer_weights:
+        _check_weight(w, "a content layer weight")
+    if config.strength is not None and (not isinstance(config.strength, (int, float))
+                                        or not math.isfinite(config.strength) or not 0 <= config.strength <= 1):
+        raise UserError(f"--strength must be a number from 0 (barely styled) to 1 (all style), got {config.strength!r}")
+    for layer in (*config.content_layer_set()[0], *config.style_layers):
         if layer not in backbone.layers:
             raise UserError(f"unknown layer {layer!r} for backbone {config.backbone!r} ({suggest(layer, backbone.layers)})")
     if not config.style_layers:
@@ -222,6 +261,8 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     for value, what in ((config.rounds, "rounds"), (config.iterations, "iterations")):
         if not isinstance(value, int) or value < 1:
             raise UserError(f"{what} must be a whole number >= 1, got {value!r}")
+    if not isinstance(config.tolerance_window, int) or config.tolerance_window < 1:
+        raise UserError(f"the tolerance window must be a whole number >= 1, got {config.tolerance_window!r}")
     if config.max_evaluations is not None and config.max_evaluations < 1:
         raise UserError(f"max evaluations must be >= 1, got {config.max_evaluations}")
     _check_weight(config.tolerance, "the tolerance")

@@ -112,12 +112,26 @@ class Stylizer:
         if config.seed is not None:
             tf.random.set_seed(config.seed)
         extras = context.extras
+        coarse = None
+        if config.coarse_to_fine and extras.get("init") is None and extras.get("working_shape") is None:
+            # a cold frame, coarse-to-fine (Gatys et al. 2017): optimise at coarse_to_fine x the size, then
+            # finish at full size from the upsampled result with the warm caps (warm_iterations,
+            # warm_tolerance), as the sequence engine does. The sequence engine runs its own coarse pass and
+            # hands the result in as "init", so a video frame never gets two.
+            height, width = config.working_shape(*content_rgb.shape[:2])
+            small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
+            coarse = self.run(content_rgb, context.for_frame(context.frame_index, **extras, working_shape=small))
+            start = coarse.image.astype(np.float32)
+            extras = dict(extras, init=luminance_rgb(start) if config.preserve_color else start,
+                          max_iterations=extras.get("max_iterations") or min(config.warm_iterations, config.iterations * config.rounds),
+                          rounds=1, tolerance=extras.get("tolerance", config.warm_tolerance),
+                          tolerance_window=config.tolerance_window)
         height, width = extras.get("working_shape") or config.working_shape(*content_rgb.shape[:2])
         content_colour = resize(content_rgb, height, width).astype(np.float32)
         content = luminance_rgb(content_colour) if config.preserve_color else content_colour
         if not self._styles_ready:
             self._prepare_styles(content)
-        frame = FrameInputs(content=content, content_features=self.features(content), extras=context.extras)
+        frame = FrameInputs(content=content, content_features=self.features(content), extras=extras)
         targets = {
             name: tf.nest.map_structure(lambda t: tf.convert_to_tensor(t, tf.float32), term.frame_targets(frame))
             for name, term in self.terms.items()
@@ -125,12 +139,18 @@ class Stylizer:
 
         best = {"loss": math.inf, "x": None, "parts": None}
         history: list[dict] = []
-        counters = {"evaluations": 0, "iterations": 0, "previous": None, "stop": None}
+        counters = {"evaluations": 0, "iterations": 0, "stop": None}
+        losses_seen: list[float] = []
         # a video engine may cap a warm-started frame: extras "max_iterations", "tolerance", "rounds"
         iterations = int(extras.get("max_iterations") or config.iterations)
         tolerance = extras.get("tolerance")
         tolerance = config.tolerance if tolerance is None else tolerance
         rounds = int(extras.get("rounds") or config.rounds)
+        # the tolerance compares the loss with the one ``window`` iterations back: a cold frame uses
+        # config.tolerance_window (L-BFGS's first steps are short, a one-iteration change stops it too early);
+        # a frame started from a given image (a warm video frame) keeps the one-iteration rule unless the
+        # extra "tolerance_window" says otherwise
+        window = extras.get("tolerance_window") or (config.tolerance_window if extras.get("init") is None else 1)
         # ... and stop it once its objective (without the terms in "target_excludes") is down to "target_loss"
         target = extras.get("target_loss")
         excluded = tuple(extras.get("target_excludes") or ())
@@ -155,7 +175,8 @@ class Stylizer:
             done = counters["evaluations"] if config.max_evaluations else counters["iterations"]
             context.progress({"event": "iteration", "step": min(done, budget), "total": budget, "loss": loss,
                               "frame": context.frame_index})
-            previous, counters["previous"] = counters["previous"], loss
+            losses_seen.append(loss)
+            previous = losses_seen[-1 - window] if len(losses_seen) > window else None
             if target is not None and best["parts"] is not None:
                 objective = sum(self.weights[k] * v for k, v in best["parts"].items() if k not in excluded)
                 if objective <= target:
@@ -169,7 +190,7 @@ class Stylizer:
             return False
 
         optimizer = self.registry.get("optimizers", config.optimizer).factory(config)
-        x = self._initial_image(content, context.extras)
+        x = self._initial_image(content, extras)
         status, message = "ok", ""
         try:
             for _ in range(rounds):
@@ -200,11 +221,13 @@ class Stylizer:
             "seconds": time.perf_counter() - started,
             "status": status,
             "message": message,
-            "init": "given" if extras.get("init") is not None else config.init,
+            "init": "coarse" if coarse is not None else ("given" if extras.get("init") is not None else config.init),
             "stopped": counters["stop"] or ("nan" if status == "nan" else "budget"),
             "size": [height, width],
             "backbone": self.backbone.name,
             "backbone_weights": {"source": info.source, "path": info.path, "fallback": info.fallback, "note": info.note},
             "history": history,
         }
+        if coarse is not None:
+            stats["coarse"] = {k: coarse.stats[k] for k in ("size", "evaluations", "iterations", "seconds", "loss")}
         return FrameResult(image=to_uint8(result), stats=stats)
