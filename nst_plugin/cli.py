@@ -118,6 +118,7 @@ STYLE_OPTIONS = [
     ("style_layer_weights", Optional[str], typer.Option(None, help="Comma-separated weights, one per style layer.")),
     ("content_weight", Optional[float], typer.Option(None, help="Weight of the content loss.")),
     ("style_weight", Optional[float], typer.Option(None, help="Weight of the style loss.")),
+    ("strength", Optional[float], typer.Option(None, help="0 (barely styled) .. 1 (all style); default 0.5. --content-weight/--style-weight override it.")),
     ("tv_weight", Optional[float], typer.Option(None, help="Weight of the total-variation loss.")),
     ("loss", List[str], typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable.")),
     ("optimizer", Optional[str], typer.Option(None, help="lbfgs, adam, or a plugin's optimizer.")),
@@ -202,6 +203,7 @@ def build_settings(opts: dict) -> dict:
         loss_weights=loss_weights or None, optimizer=opts.get("optimizer"), iterations=opts.get("iterations"),
         rounds=opts.get("rounds"), max_evaluations=opts.get("max_evals"), tolerance=opts.get("tolerance"),
         learning_rate=opts.get("learning_rate"), init=opts.get("init"), seed=opts.get("seed"),
+        strength=opts.get("strength"),
     )
 
 

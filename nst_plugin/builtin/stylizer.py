@@ -115,17 +115,20 @@ class Stylizer:
         coarse = None
         if config.coarse_to_fine and extras.get("init") is None and extras.get("working_shape") is None:
             # a cold frame, coarse-to-fine (Gatys et al. 2017): optimise at coarse_to_fine x the size, then
-            # finish at full size from the upsampled result with the warm caps (warm_iterations,
-            # warm_tolerance), as the sequence engine does. The sequence engine runs its own coarse pass and
-            # hands the result in as "init", so a video frame never gets two.
+            # finish at full size from the upsampled result, both stopped by iterations / tolerance over
+            # tolerance_window. The sequence engine runs its own coarse pass and hands the result in as
+            # "init", so a video frame never gets two.
             height, width = config.working_shape(*content_rgb.shape[:2])
             small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
             coarse = self.run(content_rgb, context.for_frame(context.frame_index, **extras, working_shape=small))
-            start = coarse.image.astype(np.float32)
+            # the upsampled coarse result has lost the content's fine detail (edges, small figures) that the
+            # full-size pass would have to rebuild: add the content's high-frequency band back (a Laplacian
+            # pyramid level: content minus content down- and upsampled)
+            full = resize(content_rgb, height, width).astype(np.float32)
+            detail = full - resize(resize(full, *small), height, width)
+            start = np.clip(resize(coarse.image, height, width).astype(np.float32) + detail, 0, 255)
             extras = dict(extras, init=luminance_rgb(start) if config.preserve_color else start,
-                          max_iterations=extras.get("max_iterations") or min(config.warm_iterations, config.iterations * config.rounds),
-                          rounds=1, tolerance=extras.get("tolerance", config.warm_tolerance),
-                          tolerance_window=config.tolerance_window)
+                          tolerance_window=extras.get("tolerance_window") or config.tolerance_window)
         height, width = extras.get("working_shape") or config.working_shape(*content_rgb.shape[:2])
         content_colour = resize(content_rgb, height, width).astype(np.float32)
         content = luminance_rgb(content_colour) if config.preserve_color else content_colour
