@@ -18,7 +18,10 @@ MIN_SIZE = 32  # the longer side; five poolings still leave a map at block5
 MIN_SIDE = 16  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
 INIT_CHOICES = ("noise", "content")
 POOLING_CHOICES = ("max", "avg")
-NORMALIZATION_CHOICES = ("mean", "article")
+NORMALIZATION_CHOICES = ("mean", "article", "relative")
+# strength 0..1 moves the style weight over 10**STRENGTH_DECADES, on a log scale, around the preset's balance
+# (strength 0.5); see make_config
+STRENGTH_DECADES = 3.0
 OCCLUDED_INIT_CHOICES = ("warped", "background", "content")
 
 
@@ -47,17 +50,28 @@ class StyleConfig:
     pooling: str = setting("max", "max or avg (the article uses avg).")
     size: int = setting(384, "Longer side of the result in pixels (default preset: 384; seed: 224).")  # working image
     square: bool = setting(False, "Squash to size x size, as the article.", flags=("--square/--keep-aspect",))
-    content_layer: str = setting("block4_conv2", "Layer of the content loss.")
+    content_layer: str = setting("block4_conv2", "Layer of the content loss (when --content-layers is empty).")
+    # several content layers with their weights; empty: content_layer alone (weight 1)
+    content_layers: tuple[str, ...] = setting((), "Comma-separated layers of the content loss (default preset: "
+                                              "block3_conv2,block4_conv2).")
+    content_layer_weights: tuple[float, ...] = setting((), "Comma-separated weights, one per content layer.")
     style_layers: tuple[str, ...] = setting(VGG_STYLE_LAYERS, "Comma-separated layers of the style loss.")
     style_layer_weights: tuple[float, ...] = setting((1.0, 1.0, 1.0, 1.0, 1.0), "Comma-separated weights, one per style layer.")
-    # "mean": mean squared errors, Gram / positions. "article": sums of squares, Gram / (positions * channels)
-    loss_normalization: str = setting("mean", "mean (default) or article (sums, as the article).")
+    # "mean": mean squared errors, Gram / positions. "article": sums of squares, Gram / (positions * channels).
+    # "relative": every layer's mean squared error divided by the mean square of its target (content features,
+    # style Gram), so the content/style balance is a pure ratio, whatever the backbone's activation scale.
+    loss_normalization: str = setting("mean", "relative (default preset), mean, or article (sums, as the article).")
+    # 0 (barely styled) .. 1 (all style): scales the style weight by 10**(STRENGTH_DECADES * (strength - 0.5))
+    # in make_config; None or 0.5: the preset's balance. Ignored when content or style weight is given.
+    strength: float | None = setting(None, "0 (barely styled) .. 1 (all style); the preset's balance is 0.5. "
+                                     "--content-weight/--style-weight override it.")
     loss_weights: dict[str, float] = setting(None, "Weights of the loss terms, by name.", factory=lambda: {"content": 1.0, "style": 1.0, "tv": 0.0})
     optimizer: str = setting("lbfgs", "lbfgs, adam, or a plugin's optimizer.")
     rounds: int = setting(1, "Optimizer restarts (the article: 30).")
     iterations: int = setting(100, "Optimizer iterations per round.")  # L-BFGS iterations or Adam steps
     max_evaluations: int | None = setting(None, "Loss evaluations per round (the article's maxfun).", flags=("--max-evaluations", "--max-evals"))
     tolerance: float = setting(0.0, "Stop when the relative loss change per iteration falls below this (0: never).")
+    tolerance_window: int = setting(1, "Measure the tolerance's loss change over this many iterations (cold frames).")
     learning_rate: float = setting(4.0, "Adam step size in pixel units (0..255).")
     init: str = setting("content", "Start image: noise, content or an image path.")
     seed: int | None = setting(None, "Random seed: makes a run reproducible.")
@@ -77,7 +91,8 @@ class StyleConfig:
     occluded_init: str = setting("background", "Warm start where the flow check fails: background (the previous "
                                  "frame moved by the dominant motion), warped (moved by the flow anyway) or content.", video=True)
     cut_threshold: float = setting(27.0, "Shot-cut threshold (PySceneDetect content score).", video=True)
-    coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first, e.g. 0.5.", video=True)
+    coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first (default "
+                                           "preset: 0.5; 0 turns it off).")
 
     def for_image(self) -> "StyleConfig":
         """The config of a single image: terms that only exist between frames (``temporal``) are dropped."""
@@ -96,6 +111,13 @@ class StyleConfig:
         """A short hash of the settings, stable across runs."""
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def content_layer_set(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """(layers, weights) of the content loss: ``content_layers`` or, if empty, ``content_layer`` alone."""
+        if self.content_layers:
+            weights = self.content_layer_weights or (1.0,) * len(self.content_layers)
+            return tuple(self.content_layers), tuple(weights)
+        return (self.content_layer,), (1.0,)
 
     def active_losses(self) -> dict[str, float]:
         return {name: w for name, w in self.loss_weights.items() if w != 0}
@@ -129,24 +151,34 @@ PRESETS: dict[str, dict] = {
         init="noise",
         warm_start=False,  # the article stylizes every video frame independently, from noise
     ),
-    # Best quality per second found (see benchmarks/frame_bench.py): start from the content image, standard
-    # layers, one L-BFGS run that stops when the loss stops moving.
+    # Keeps the subject (benchmarks/fidelity_bench.py, held-out frames; tuned on samples/street.*): every
+    # term relative to its target's magnitude, so content:style is a pure ratio on any backbone weights
+    # (1:6); content at block3_conv2 + block4_conv2 (block4 alone let the style wipe out people and faces);
+    # both weights x1000 because relative terms are O(1) and SciPy's gradient tolerance would stop L-BFGS
+    # after a few iterations. Start from the content image; cold frames coarse-to-fine from half size; stop
+    # when the loss falls by less than 5 % over 5 iterations, at the latest after 40 iterations per stage.
+    # Warm video frames keep their rule: 1e-3 per iteration (warm_tolerance), at most warm_iterations.
     "default": dict(
         pooling="max",
         size=384,
         square=False,
         content_layer="block4_conv2",
+        content_layers=("block3_conv2", "block4_conv2"),
+        content_layer_weights=(1.0, 1.0),
         style_layers=VGG_STYLE_LAYERS,
         style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0),
-        loss_normalization="mean",
+        loss_normalization="relative",
         # temporal: video frames are pulled toward the warped previous output (0.5: measured in
         # benchmarks/video_bench.py, same cost, lower E_warp); a single image has no previous frame
-        loss_weights={"content": 1.0, "style": 1.0, "tv": 0.0, "temporal": 0.5},
+        loss_weights={"content": 1000.0, "style": 6000.0, "tv": 0.0, "temporal": 0.5},
         optimizer="lbfgs",
         rounds=1,
-        iterations=100,
+        iterations=40,
         max_evaluations=None,
-        tolerance=1e-3,
+        tolerance=0.05,
+        tolerance_window=5,
+        warm_tolerance=1e-3,
+        coarse_to_fine=0.5,
         init="content",
     ),
 }
@@ -171,7 +203,7 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
         if key in ("loss_weights", "options"):
             value = {**values.get(key, {}), **value}
         values[key] = value
-    for key in ("style_layers", "style_layer_weights", "style_blend"):
+    for key in ("style_layers", "style_layer_weights", "style_blend", "content_layers", "content_layer_weights"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     layers_changed = overrides.get("style_layers") is not None
@@ -180,6 +212,16 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
     temporal_given = "temporal" in (overrides.get("loss_weights") or {})
     if overrides.get("warm_start") is False and not temporal_given and values.get("loss_weights", {}).get("temporal"):
         values["loss_weights"] = {**values["loss_weights"], "temporal": 0.0}
+    if overrides.get("content_layers") is not None and overrides.get("content_layer_weights") is None:
+        values["content_layer_weights"] = (1.0,) * len(values["content_layers"])
+    if overrides.get("content_layer") is not None and overrides.get("content_layers") is None:
+        values["content_layers"], values["content_layer_weights"] = (), ()  # an explicit single layer wins
+    strength = values.get("strength")
+    explicit = set(overrides.get("loss_weights") or {}) & {"content", "style"}
+    if strength is not None and not explicit and isinstance(strength, (int, float)) and 0 <= strength <= 1:
+        weights = dict(values["loss_weights"])
+        weights["style"] = weights.get("style", 0.0) * 10 ** (STRENGTH_DECADES * (strength - 0.5))
+        values["loss_weights"] = weights
     return StyleConfig(preset=preset, **values)
 
 
@@ -352,7 +394,17 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
             f"--weights {weights!r} is neither a weight source of backbone {config.backbone!r} "
             f"({', '.join(backbone.weight_sources)}) nor an existing weights file"
         )
-    for layer in (config.content_layer, *config.style_layers):
+    if config.content_layers and config.content_layer_weights and len(config.content_layer_weights) != len(config.content_layers):
+        raise UserError(
+            f"{len(config.content_layers)} content layers but {len(config.content_layer_weights)} content layer "
+            "weights: give one weight per layer"
+        )
+    for w in config.content_layer_weights:
+        _check_weight(w, "a content layer weight")
+    if config.strength is not None and (not isinstance(config.strength, (int, float))
+                                        or not math.isfinite(config.strength) or not 0 <= config.strength <= 1):
+        raise UserError(f"--strength must be a number from 0 (barely styled) to 1 (all style), got {config.strength!r}")
+    for layer in (*config.content_layer_set()[0], *config.style_layers):
         if layer not in backbone.layers:
             raise UserError(f"unknown layer {layer!r} for backbone {config.backbone!r} ({suggest(layer, backbone.layers)})")
     if not config.style_layers:
@@ -373,6 +425,8 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     for value, what in ((config.rounds, "rounds"), (config.iterations, "iterations")):
         if not isinstance(value, int) or value < 1:
             raise UserError(f"{what} must be a whole number >= 1, got {value!r}")
+    if not isinstance(config.tolerance_window, int) or config.tolerance_window < 1:
+        raise UserError(f"the tolerance window must be a whole number >= 1, got {config.tolerance_window!r}")
     if config.max_evaluations is not None and config.max_evaluations < 1:
         raise UserError(f"max evaluations must be >= 1, got {config.max_evaluations}")
     _check_weight(config.tolerance, "the tolerance")
@@ -396,8 +450,8 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     _check_weight(config.cut_threshold, "the cut threshold")
     if config.occluded_init not in OCCLUDED_INIT_CHOICES:
         raise UserError(f"--occluded-init must be {' or '.join(OCCLUDED_INIT_CHOICES)}, got {config.occluded_init!r}")
-    if config.coarse_to_fine is not None and not (0 < config.coarse_to_fine < 1):
-        raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1, got {config.coarse_to_fine!r}")
+    if config.coarse_to_fine is not None and not (0 <= config.coarse_to_fine < 1):
+        raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1 (0: off), got {config.coarse_to_fine!r}")
     check_size(config.size)
 
 

@@ -31,6 +31,7 @@ class FrameControls:
 
     * ``init``: float RGB image to start from (any size: it is resized to the working shape);
     * ``max_iterations``, ``rounds``, ``tolerance``: caps of this frame (a warm-started frame costs less);
+      ``tolerance_window``: the loss change is measured over this many iterations;
     * ``target_objective``: stop once the weighted loss, without the terms named in ``target_excludes``,
       is down to this value;
     * ``working_shape``: ``(height, width)`` to optimise at (the coarse pass of coarse-to-fine);
@@ -42,6 +43,7 @@ class FrameControls:
     max_iterations: int | None = None
     rounds: int | None = None
     tolerance: float | None = None
+    tolerance_window: int | None = None
     target_objective: float | None = None
     target_excludes: tuple[str, ...] = ()
     working_shape: tuple[int, int] | None = None

@@ -23,7 +23,7 @@ def test_frame_controls_are_typed_and_closed():
     with pytest.raises(dataclasses.FrozenInstanceError):
         controls.max_iterations = 5
     assert {f.name for f in dataclasses.fields(FrameControls)} == {
-        "init", "max_iterations", "rounds", "tolerance", "target_objective", "target_excludes", "working_shape",
+        "init", "max_iterations", "rounds", "tolerance", "tolerance_window", "target_objective", "target_excludes", "working_shape",
         "shot", "previous"}
 
 

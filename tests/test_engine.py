@@ -162,3 +162,40 @@ def test_init_from_an_image_file_and_style_scale(tmp_path, content_rgb, style_rg
 
 
 FAST_KW = dict(size=48, iterations=6, tolerance=0.0)
+
+
+def test_strength_is_monotonic_in_the_measured_style_score(content_rgb, style_rgb):
+    settings = dict(size=48, iterations=10, tolerance=0.0, coarse_to_fine=0)
+    measured = [scores(nst_plugin.stylize_frame(content_rgb, style_rgb, strength=s, **settings).image,
+                       content_rgb, style_rgb)["style"] for s in (0.0, 0.5, 1.0)]
+    assert measured[0] > measured[1] > measured[2]
+    # an explicit weight wins over the strength
+    config = nst_plugin.make_config(strength=1.0, loss_weights={"style": 2.0})
+    assert config.loss_weights["style"] == 2.0
+    assert nst_plugin.make_config(strength=0.9).loss_weights["style"] > nst_plugin.make_config(strength=0.1).loss_weights["style"]
+    with pytest.raises(nst_plugin.UserError, match="strength"):
+        nst_plugin.stylize_frame(content_rgb, style_rgb, strength=1.5, **settings)
+
+
+def test_coarse_to_fine_cold_frame_needs_fewer_full_size_evaluations_and_no_worse_loss(content_rgb, style_rgb):
+    # the default preset's stop rule (5 % over 5 iterations, at most 40), with and without its coarse pass
+    plain = nst_plugin.stylize_frame(content_rgb, style_rgb, size=64, coarse_to_fine=0)
+    fine = nst_plugin.stylize_frame(content_rgb, style_rgb, size=64, coarse_to_fine=0.5)
+    assert fine.stats["init"] == "coarse" and fine.stats["coarse"]["size"] == [24, 32]
+    assert fine.stats["evaluations"] < plain.stats["evaluations"]
+    assert fine.stats["loss"] <= 1.05 * plain.stats["loss"]
+
+
+def test_several_content_layers_and_relative_normalization(content_rgb, style_rgb, fast):
+    config = nst_plugin.make_config(content_layers=("block3_conv2", "block4_conv2"))
+    assert config.content_layer_set() == (("block3_conv2", "block4_conv2"), (1.0, 1.0))
+    # an explicit single --content-layer replaces the preset's layer set
+    assert nst_plugin.make_config(content_layer="block5_conv2").content_layer_set() == (("block5_conv2",), (1.0,))
+    result = nst_plugin.stylize_frame(content_rgb, style_rgb, loss_normalization="relative",
+                                      content_layers=("block2_conv2", "block4_conv2"), **fast)
+    assert_image(result.image)
+    with pytest.raises(nst_plugin.UserError, match="unknown layer"):
+        nst_plugin.stylize_frame(content_rgb, style_rgb, content_layers=("block9_conv9",), **fast)
+    with pytest.raises(nst_plugin.UserError, match="content layer weights"):
+        nst_plugin.stylize_frame(content_rgb, style_rgb, content_layers=("block3_conv2",),
+                                 content_layer_weights=(1.0, 2.0), **fast)

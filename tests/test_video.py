@@ -464,7 +464,7 @@ def test_coarse_to_fine_starts_cold_frames_from_an_upsampled_small_result(sample
     stats = {}
     nst_plugin.stylize_sequence(list(enumerate(frames, start=1)), style_rgb, lambda i, r: stats.__setitem__(i, r.stats),
                                 size=64, iterations=3, warm_iterations=2, coarse_to_fine=0.5, warm_start=False)
-    assert stats[1]["init"] == "given" and stats[2]["init"] == "given"  # both cold, both from the coarse pass
+    assert stats[1]["init"] == "coarse" and stats[2]["init"] == "coarse"  # both cold, both from the coarse pass
     assert stats[1]["size"] == [48, 64] and stats[1]["evaluations"] <= 2 + 2
     with pytest.raises(nst_plugin.UserError, match="coarse-to-fine"):
         nst_plugin.make_config(coarse_to_fine=1.5) and nst_plugin.stylize_sequence([], style_rgb, print, coarse_to_fine=1.5)

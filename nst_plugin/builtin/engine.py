@@ -41,7 +41,8 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
     once its loss without the temporal term is down to the previous frame's (so the look does not drift
     within a shot), on ``warm_tolerance``, or after ``warm_iterations`` iterations. With a ``temporal`` loss
     weight, the warped previous output and its trust mask reach the loss terms as ``controls.previous``. A
-    shot cut (PySceneDetect) starts the next frame cold.
+    shot cut (PySceneDetect) starts the next frame cold; a cold frame is optimised coarse-to-fine by the frame
+    engine (``config.coarse_to_fine``).
 
     Resuming: ``context.resume.frames`` maps frame indices to loaders of already finished stylized frames
     (uint8 RGB); those frames are not stylized again (the sink is not called for them), but they still feed
@@ -99,11 +100,6 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
                 if previous[2] is not None:  # done once as good as the previous frame: no drift, no extra work
                     controls = replace(controls, target_objective=previous[2], target_excludes=("temporal",))
                 warm = True
-        if not warm and config.coarse_to_fine:
-            small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
-            coarse = context.stylize_frame(work, styles, config, index, FrameControls(working_shape=small, shot=shot))
-            controls = replace(controls, init=resize(coarse.image, height, width).astype(np.float32),
-                               max_iterations=warm_cap, rounds=1, tolerance=config.warm_tolerance)
         result = context.stylize_frame(work, styles, config, index, controls)
         objective = _objective(result.stats)
         result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective)

