@@ -23,6 +23,7 @@ NORMALIZATION_CHOICES = ("mean", "article", "relative")
 # (strength 0.5); see make_config
 STRENGTH_DECADES = 3.0
 OCCLUDED_INIT_CHOICES = ("warped", "background", "content")
+WARM_STOP_CHOICES = ("anchored", "previous")
 
 
 def setting(default, help: str, *, flags: tuple[str, ...] = (), video: bool = False, factory=None):
@@ -84,6 +85,8 @@ class StyleConfig:
                                "(default preset: on; seed: off).", flags=("--warm-start/--cold-start",), video=True)
     warm_iterations: int = setting(40, "Iteration cap of a warm-started frame.", video=True)
     warm_tolerance: float | None = setting(None, "Relative loss change that ends a warm-started frame (default: --tolerance).", video=True)
+    warm_stop: str = setting("anchored", "When a warm frame may stop early: anchored (once as good as the shot's cold "
+                             "frame, content included) or previous (once its loss is the previous frame's).", video=True)
     # warm start where the flow check fails: "background" warps the previous frame by the dominant (median)
     # motion there, "warped" by the flow anyway (Ruder et al.), "content" starts from the content frame.
     # Measured (benchmarks/video_bench.py, 224 px): content leaves pale halos around moving people and needs
@@ -448,6 +451,8 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     if config.warm_tolerance is not None:
         _check_weight(config.warm_tolerance, "the warm tolerance")
     _check_weight(config.cut_threshold, "the cut threshold")
+    if config.warm_stop not in WARM_STOP_CHOICES:
+        raise UserError(f"--warm-stop must be {' or '.join(WARM_STOP_CHOICES)}, got {config.warm_stop!r}")
     if config.occluded_init not in OCCLUDED_INIT_CHOICES:
         raise UserError(f"--occluded-init must be {' or '.join(OCCLUDED_INIT_CHOICES)}, got {config.occluded_init!r}")
     if config.coarse_to_fine is not None and not (0 <= config.coarse_to_fine < 1):

@@ -33,7 +33,8 @@ class FrameControls:
     * ``max_iterations``, ``rounds``, ``tolerance``: caps of this frame (a warm-started frame costs less);
       ``tolerance_window``: the loss change is measured over this many iterations;
     * ``target_objective``: stop once the weighted loss, without the terms named in ``target_excludes``,
-      is down to this value;
+      is down to this value; ``target_terms``: ``((name, value), ...)``, and each of these weighted terms is
+      down to its value (a start that already meets the targets is not optimised at all);
     * ``working_shape``: ``(height, width)`` to optimise at (the coarse pass of coarse-to-fine);
     * ``shot``: 0-based shot number within the sequence;
     * ``previous``: the warped previous output and its trust mask (the ``temporal`` loss reads it).
@@ -46,6 +47,7 @@ class FrameControls:
     tolerance_window: int | None = None
     target_objective: float | None = None
     target_excludes: tuple[str, ...] = ()
+    target_terms: tuple[tuple[str, float], ...] = ()
     working_shape: tuple[int, int] | None = None
     shot: int = 0
     previous: PreviousFrame | None = None
@@ -58,6 +60,7 @@ class Resume:
 
     frames: Mapping[int, Callable[[], Any]] = field(default_factory=dict)  # index -> loader of its uint8 RGB
     objectives: Mapping[int, float] = field(default_factory=dict)  # index -> its loss without the temporal term
+    anchors: Mapping[int, Mapping[str, float]] = field(default_factory=dict)  # index -> its shot's anchor (engine's)
 
 
 @dataclass

@@ -58,11 +58,12 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
     from ..shots import ShotDetector
 
     started = time.perf_counter()
-    done, done_objectives = context.resume.frames, context.resume.objectives
+    done, done_objectives, done_anchors = context.resume.frames, context.resume.objectives, context.resume.anchors
     detector = ShotDetector(config.cut_threshold)
     temporal = config.loss_weights.get("temporal", 0) != 0
     warm_cap = min(config.warm_iterations, config.iterations * config.rounds)
     previous = None  # (working-size content, stylized output or a callable that loads it, its objective)
+    anchor = None  # the shot's cold frame: {"objective": ..., "content": ...} (warm_stop="anchored")
     count = skipped = shot = 0
     cuts = []
     for index, frame in frames:
@@ -75,6 +76,7 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
             context.emit(Cut(index=index, shot=shot))
         if index in done:
             previous = (work, done[index], done_objectives.get(index))
+            anchor = done_anchors.get(index)
             skipped += 1
             continue
         controls = FrameControls(shot=shot)
@@ -97,17 +99,43 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
                 keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
                 controls = replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
                                    rounds=1, tolerance=config.warm_tolerance)
-                if previous[2] is not None:  # done once as good as the previous frame: no drift, no extra work
-                    controls = replace(controls, target_objective=previous[2], target_excludes=("temporal",))
+                controls = replace(controls, **_warm_targets(config, previous[2], anchor))
                 warm = True
         result = context.stylize_frame(work, styles, config, index, controls)
         objective = _objective(result.stats)
-        result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective)
+        if not warm:  # a cold frame sets the shot's level of fidelity that its warm frames must keep
+            anchor = _anchor(result.stats, objective)
+        result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective, anchor=anchor)
         sink(index, result)
         previous = (work, result.image, objective)
         count += 1
     return SequenceResult(frames=count, seconds=time.perf_counter() - started,
                           stats={"skipped": skipped, "cuts": cuts, "shots": shot + 1})
+
+
+def _warm_targets(config, previous_objective, anchor) -> dict:
+    """When a warm frame may stop early (FrameControls fields).
+
+    ``warm_stop="previous"``: once its objective (without the temporal term) is as low as the previous
+    frame's. Measured (benchmarks/drift_bench.py): over a long shot the chain of warm frames keeps optimising
+    the same picture, so the style slowly wins and the subject fades. ``"anchored"`` (default): once its
+    objective is as low as the shot's cold frame's AND its content term is no higher than that frame's: a
+    frame keeps the fidelity of a cold frame, a still start costs one evaluation, and the effort goes where
+    the picture changed (where the content term rose).
+    """
+    if config.warm_stop == "anchored" and anchor is not None:
+        return dict(target_objective=anchor["objective"], target_excludes=("temporal",),
+                    target_terms=(("content", anchor["content"]),))
+    if previous_objective is not None:
+        return dict(target_objective=previous_objective, target_excludes=("temporal",))
+    return {}
+
+
+def _anchor(stats: dict, objective) -> dict | None:
+    losses, weights = stats.get("losses") or {}, stats.get("weights") or {}
+    if objective is None or "content" not in losses:
+        return None
+    return {"objective": float(objective), "content": float(weights.get("content", 0.0) * losses["content"])}
 
 
 def _objective(stats: dict):

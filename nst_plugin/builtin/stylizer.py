@@ -168,7 +168,17 @@ class Stylizer:
         window = controls.tolerance_window or (config.tolerance_window if controls.init is None else 1)
         target = controls.target_objective
         excluded = tuple(controls.target_excludes)
+        term_targets = dict(controls.target_terms)
         budget = rounds * (config.max_evaluations or iterations)
+
+        def targets_met() -> bool:
+            """The frame's targets (objective without the excluded terms, and each named term) are reached."""
+            if (target is None and not term_targets) or best["parts"] is None:
+                return False
+            weighted = {k: self.weights[k] * v for k, v in best["parts"].items()}
+            if target is not None and sum(v for k, v in weighted.items() if k not in excluded) > target:
+                return False
+            return all(weighted.get(name, 0.0) <= value for name, value in term_targets.items())
 
         def value_and_grad(x: np.ndarray):
             image = tf.constant(x[None])
@@ -197,11 +207,9 @@ class Stylizer:
             context.emit(FrameProgress(index=context.frame_index, step=min(done, budget), total=budget, loss=loss))
             losses_seen.append(loss)
             previous = losses_seen[-1 - window] if len(losses_seen) > window else None
-            if target is not None and best["parts"] is not None:
-                objective = sum(self.weights[k] * v for k, v in best["parts"].items() if k not in excluded)
-                if objective <= target:
-                    counters["stop"] = "target"
-                    return True
+            if targets_met():
+                counters["stop"] = "target"
+                return True
             if tolerance and previous is not None:
                 change = abs(previous - loss) / max(abs(loss), 1e-12)
                 if change < tolerance:
@@ -213,7 +221,11 @@ class Stylizer:
         x = self._initial_image(content, controls)
         status, message = "ok", ""
         try:
-            for _ in range(rounds):
+            if target is not None or term_targets:
+                value_and_grad(x)  # a start that already meets the targets (a still part of a shot) costs nothing more
+                if targets_met():
+                    counters["stop"] = "target"
+            for _ in range(0 if counters["stop"] else rounds):
                 x = optimizer.minimize(
                     Problem(x0=x, value_and_grad=value_and_grad, max_iterations=iterations,
                             max_evaluations=config.max_evaluations),

@@ -70,7 +70,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
             on_event(events.Warning(f"frame {index}: the loss turned non-finite; kept the best image so far", index))
 
     host = get_host()
-    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives()))
+    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(),
+                                                                  folder.done_anchors()))
     result = host.stylize_sequence(source.read(on_event), styles, config, context, sink)
     job.sequence_stats = dict(result.stats)
     for index in source.unreadable:

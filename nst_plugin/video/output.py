@@ -129,6 +129,9 @@ class OutputFolder:
     def done_objectives(self) -> dict[int, float]:
         return {index: e["objective"] for index, e in self.frames.items() if e.get("objective") is not None}
 
+    def done_anchors(self) -> dict[int, dict]:
+        return {index: e["anchor"] for index, e in self.frames.items() if e.get("anchor") is not None}
+
     def add(self, index: int, image: np.ndarray, stats: dict) -> Path:
         path = self.frame_path(index)
         # listed before it exists, so a frame written by a run killed before its manifest update is still ours
@@ -143,6 +146,7 @@ class OutputFolder:
             "loss": _finite(stats.get("loss")),
             "evaluations": stats.get("evaluations"),
             "objective": stats.get("objective"),
+            "anchor": stats.get("anchor"),
             "shot": stats.get("shot"),
             "warm": bool(stats.get("warm")),
             "result": stats.get("status", "ok"),
