@@ -32,7 +32,7 @@ from nst_plugin.images import load_image, resize, save_image  # noqa: E402
 from nst_plugin.metrics import edge_correlation, moving_content, scores  # noqa: E402
 
 from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
-from video_bench import plot, read_frames, run_engine  # noqa: E402
+from video_bench import ewarp_series, plot, read_frames, run_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = {"warm edge": (31, 119, 180), "cold edge": (214, 39, 40), "warm moving": (44, 160, 44),
@@ -116,18 +116,22 @@ def main() -> None:
         lines.append(f"| {i} | {w['edge']:.3f} | {c['edge']:.3f} | {w['moving']:.3f} | {c['moving']:.3f} | "
                      f"{w['content']:.3f} | {c['content']:.3f} | {w['style']:.3g} | {c['style']:.3g} |")
     per_warm = float(np.mean(warm["seconds"][1:])) if len(warm["seconds"]) > 1 else float("nan")
+    ewarp = float(np.mean(ewarp_series(warm["images"], small)))
+    ewarp_source = float(np.mean(ewarp_series(small, small)))
     lines += [
         "",
         f"At frame {last}: warm moving-content {moving_ratio:.2f}x cold (target <= 1.25), warm edge correlation "
         f"{edge_ratio:.2f}x cold (target >= 0.9). Seconds: warm frames {per_warm:.1f} s each after the first "
-        f"({warm_seconds:.0f} s for the shot), cold frames {np.mean(cold_seconds):.1f} s each.",
+        f"({warm_seconds:.0f} s for the shot), cold frames {np.mean(cold_seconds):.1f} s each. E_warp of the "
+        f"warm shot {ewarp:.5f} (the source's own {ewarp_source:.5f}).",
     ]
     table = "\n".join(lines)
     print("\n" + table)
     (out / "table.md").write_text(table + "\n")
     (out / "results.json").write_text(json.dumps({
         "settings": settings, "clip": args.clip, "style": args.style, "size": args.size, "rows": rows,
-        "moving_ratio": moving_ratio, "edge_ratio": edge_ratio, "warm_seconds": warm["seconds"],
+        "moving_ratio": moving_ratio, "edge_ratio": edge_ratio, "warm_seconds": warm["seconds"], "ewarp": ewarp,
+        "ewarp_source": ewarp_source,
         "cold_seconds": cold_seconds, "warm_stats": warm["stats"],
     }, indent=1, default=float))
     n = len(warm["images"])

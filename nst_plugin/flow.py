@@ -70,27 +70,44 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     return (consistent & ~boundary).astype(np.float32)
 
 
+PHOTOMETRIC_THRESHOLD = 24.0  # mean RGB difference (0..255) above which a warped pixel is not trusted
+
+
 def temporal_inputs(previous_content: np.ndarray, content: np.ndarray, previous_output: np.ndarray,
-                    preset: str = "medium", background_fill: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    preset: str = "medium", background_fill: bool = False,
+                    residual: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(previous output warped into the current frame, trust mask) for two consecutive content frames.
 
-    All images at the same size; the output is float32 RGB 0..255 and a float32 (H, W) mask in {0, 1}.
-    With ``background_fill``, occluded pixels (mostly background a moving object uncovered, where the
+    All images at the same size; the output is float32 RGB 0..255 and a float32 (H, W) mask in {0, 1}. A
+    pixel is trusted when the flow passes the consistency checks (:func:`consistency_mask`) and the previous
+    content warped the same way matches the current content there (photometric check: DIS flow can be
+    consistent and wrong, e.g. on a repetitive texture that moves).
+
+    With ``background_fill``, untrusted pixels (mostly background a moving object uncovered, where the
     smoothed flow drags the object's texture along) are warped by the dominant motion instead: the median
-    flow of the trusted pixels.
+    flow of the trusted pixels. With ``residual``, what is warped is the stylization residual (previous
+    output minus previous content), added to the current content: the picture's structure always comes from
+    the current frame (a subject is where it is now, even where the flow is wrong), the style's texture from
+    the previous output.
     """
     backward = flow(content, previous_content, preset)  # t -> t-1
     forward = flow(previous_content, content, preset)  # t-1 -> t
     previous_output = np.asarray(previous_output, np.float32)
-    warped = warp(previous_output, backward)
+    content_f = np.asarray(content, np.float32)
+    previous_f = np.asarray(previous_content, np.float32)
+    source = previous_output - previous_f if residual else previous_output
     mask = consistency_mask(forward, backward)
+    photometric = np.abs(warp(previous_f, backward) - content_f).mean(axis=-1) <= PHOTOMETRIC_THRESHOLD
+    mask = mask * photometric.astype(np.float32)
+    warped = warp(source, backward)
     if background_fill and (mask < 1).any():
         trusted = backward[mask > 0] if (mask > 0).any() else backward.reshape(-1, 2)
         dominant = np.broadcast_to(np.median(trusted, axis=0).astype(np.float32), backward.shape)
-        background = warp(previous_output, np.ascontiguousarray(dominant))
+        background = warp(source, np.ascontiguousarray(dominant))
         keep = mask[..., None]
-        warped_fill = keep * warped + (1.0 - keep) * background
-        return warped_fill, mask
+        warped = keep * warped + (1.0 - keep) * background
+    if residual:
+        warped = np.clip(content_f + warped, 0, 255)
     return warped, mask
 
 

@@ -84,7 +84,9 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
         if previous is not None and not cut and previous[0].shape == work.shape and (config.warm_start or temporal):
             before = previous[1]() if callable(previous[1]) else previous[1]
             before = resize(np.asarray(before), height, width)
-            warped, mask = temporal_inputs(previous[0], work, before, background_fill=config.occluded_init == "background")
+            warped, mask = temporal_inputs(previous[0], work, before,
+                                           background_fill=config.occluded_init in ("background", "residual"),
+                                           residual=config.occluded_init == "residual")
             if config.preserve_color:
                 warped = luminance_rgb(warped)
                 start_from = luminance_rgb(work.astype(np.float32))
