@@ -142,7 +142,7 @@ def main() -> None:
         "cold moving": [rows[i]["cold"]["moving"] if "cold" in rows[i] else float("nan") for i in range(1, n + 1)],
     }
     plot(series, out / "drift.png", f"{label}: edge correlation (higher is better) and moving-content (lower)",
-         xlabel="frame of the shot (log scale)", colours=COLOURS)
+         xlabel="frame of the shot (values on a log scale)", colours=COLOURS)
     h, w = shape
     columns = [np.concatenate([small[i - 1], warm["images"][i - 1], cold[i]], axis=0) for i in checkpoints]
     save_image(out / "strip.png", np.concatenate(columns, axis=1))
