@@ -130,9 +130,9 @@ class Stylizer:
             height, width = config.working_shape(*content_rgb.shape[:2])
             small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
             coarse = self.run(content_rgb, context.for_frame(context.frame_index, replace(controls, working_shape=small)))
-            if coarse.stats["status"] == "nan":  # stopped with the best image so far: the run ends there
-                coarse.stats.update(size=[height, width], init="coarse")
-                return FrameResult(image=to_uint8(resize(coarse.image.astype(np.float32), height, width)), stats=coarse.stats)
+            if coarse.stats["status"] != "ok":  # the loss turned NaN: stop there, keep the best image so far
+                stats = dict(coarse.stats, size=[height, width], seconds=time.perf_counter() - started, init="coarse")
+                return FrameResult(image=resize(coarse.image, height, width), stats=stats)
             # the upsampled coarse result has lost the content's fine detail (edges, small figures) that the
             # full-size pass would have to rebuild: add the content's high-frequency band back (a Laplacian
             # pyramid level: content minus content down- and upsampled)
