@@ -37,8 +37,11 @@ test: $(BIN)/.installed blender-venv
 
 bench: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/frame_bench.py
-	$(BIN)/python benchmarks/video_bench.py --frames 24 --seed-frames 3
+	$(BIN)/python benchmarks/fidelity_bench.py
+	$(BIN)/python benchmarks/drift_bench.py --clip samples/walkers.avi --style samples/baboon.jpg --frames 40
+	$(BIN)/python benchmarks/drift_bench.py --clip samples/face.avi --style samples/starry_night.jpg --frames 40
+	$(BIN)/python benchmarks/video_bench.py --source samples/face.avi --style samples/baboon.jpg --frames 12 \
+		--seed-frames 1 --weights hed --out benchmarks/results/video_face
 
 clean:
 	rm -rf $(VENV) $(BLENDER_VENV) out

@@ -44,7 +44,8 @@ from nst_plugin.metrics import edge_correlation, moving_content, scores  # noqa:
 from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIP_DIRS = ("/work/clips", "/usr/share/doc/opencv-doc/examples/data", str(ROOT / "samples"))
+# the full OpenCV sample clips (Debian: apt-get install opencv-doc), else the stills copied into samples/
+CLIP_DIRS = ("/usr/share/doc/opencv-doc/examples/data", str(ROOT / "samples"))
 # (name, file, frames "a-b" for a video: a is the previous frame, b the scored one; or the file of a neighbour)
 FRAMES = {
     "megamind": ("Megamind.avi", "240-241"),  # an animated face turning
