@@ -64,6 +64,9 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         col.prop(settings, "style_image")
         col.prop(settings, "preset")
         col.prop(settings, "size")
+        row = col.row()
+        row.enabled = not settings.custom_weights
+        row.prop(settings, "strength", slider=True)
         col.prop(settings, "iterations")
         col.prop(settings, "preserve_color")
         col.prop(settings, "custom_weights")

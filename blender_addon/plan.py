@@ -55,6 +55,8 @@ def engine_settings(settings: dict) -> dict:
             out[key] = float(value)
     if settings.get("preserve_color"):
         out["preserve_color"] = True
+    if settings.get("strength") is not None:
+        out["strength"] = float(settings["strength"])
     losses = [f"{name}={float(weight)!r}" for name, weight in (settings.get("extra_losses") or {}).items()]
     if losses:
         out["loss"] = losses

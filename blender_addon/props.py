@@ -37,10 +37,14 @@ class NST_Settings(bpy.types.PropertyGroup):
                          description="default: quality per second, temporally coherent; seed: the article's exact method")
     size: IntProperty(name="Size", default=384, min=32, soft_max=1024,
                       description="Longer side of the stylized frames in pixels")
+    strength: FloatProperty(name="Strength", default=0.5, min=0.0, max=1.0, subtype="FACTOR",
+                            description="0: barely styled, 1: all style; 0.5 is the preset's balance")
     custom_weights: BoolProperty(name="Custom weights", default=False,
-                                 description="Set the loss weights here instead of using the preset's")
-    content_weight: FloatProperty(name="Content", default=1.0, min=0.0, soft_max=10.0, precision=3)
-    style_weight: FloatProperty(name="Style", default=1.0, min=0.0, soft_max=10.0, precision=3)
+                                 description="Set the loss weights here instead of using the preset's (and the strength)")
+    content_weight: FloatProperty(name="Content", default=1000.0, min=0.0, soft_max=100000.0, precision=1,
+                                  description="The default preset's content weight is 1000")
+    style_weight: FloatProperty(name="Style", default=6000.0, min=0.0, soft_max=100000.0, precision=1,
+                                description="The default preset's style weight is 6000")
     temporal_weight: FloatProperty(name="Temporal", default=0.5, min=0.0, soft_max=2.0, precision=3,
                                    description="Pull toward the previous frame warped by optical flow (0: off)")
     extra_loss: EnumProperty(name="Extra loss", items=loss_items,
@@ -60,6 +64,8 @@ class NST_Settings(bpy.types.PropertyGroup):
     def engine_settings(self) -> dict:
         settings = {"preset": self.preset, "size": self.size, "preserve_color": self.preserve_color,
                     "iterations": self.iterations}
+        if abs(self.strength - 0.5) > 1e-6:
+            settings["strength"] = round(float(self.strength), 4)
         if self.custom_weights:
             settings.update(content_weight=self.content_weight, style_weight=self.style_weight,
                             temporal_weight=self.temporal_weight)
@@ -75,6 +81,7 @@ class NST_Settings(bpy.types.PropertyGroup):
         for key in ("size", "iterations"):
             if settings.get(key) is not None:
                 setattr(self, key, int(settings[key]))
+        self.strength = float(settings.get("strength", 0.5))
         self.preserve_color = bool(settings.get("preserve_color"))
         self.custom_weights = "content_weight" in settings
         for key in ("content_weight", "style_weight", "temporal_weight"):

@@ -407,6 +407,7 @@ def test_engine_settings_use_the_engines_names():
         "preserve_color": True, "loss": ["w2=0.5"], "iterations": 2, "warm_iterations": 2}
     assert plan.engine_settings({"preset": "seed", "size": 0, "iterations": 0, "preserve_color": False,
                                  "content_weight": -1}) == {"preset": "seed"}  # unset: the preset's
+    assert plan.engine_settings({"preset": "default", "strength": 0.8}) == {"preset": "default", "strength": 0.8}
 
 
 def test_settings_file_written_privately_and_removed(tmp_path):

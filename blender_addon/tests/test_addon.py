@@ -44,7 +44,7 @@ def test_operator_panel_and_preferences_exist(addon):
     assert panel.bl_region_type == "UI" and panel.bl_category == "Style Transfer"
     assert bpy.ops.sequencer.nst_cancel.get_rna_type().identifier == "SEQUENCER_OT_nst_cancel"
     settings = bpy.context.scene.nst
-    for name in ("style_image", "preset", "size", "content_weight", "style_weight", "temporal_weight",
+    for name in ("style_image", "preset", "size", "strength", "content_weight", "style_weight", "temporal_weight",
                  "preserve_color", "iterations", "use_strip_range", "frame_first", "frame_last", "output_dir"):
         assert name in settings.bl_rna.properties
     assert "python_path" in bpy.context.preferences.addons[ADDON].preferences.bl_rna.properties
@@ -354,7 +354,7 @@ def test_settings_go_to_the_engine_in_a_private_file(edit, prefs, fake_python, m
     path = Path(argv[argv.index("--settings") + 1])
     out = Path(argv[argv.index("--output") + 1])
     assert seen["settings"] == {"preset": "default", "size": 32, "iterations": 2, "warm_iterations": 2,
-                                "content_weight": 1.0, "style_weight": 1.0, "temporal_weight": 0.25}
+                                "content_weight": 1000.0, "style_weight": 6000.0, "temporal_weight": 0.25}
     for flag in ("--size", "--preset", "--iterations", "--temporal-weight", "--preserve-color"):
         assert flag not in argv
     assert argv[argv.index("--frames") + 1] == "3-5" and "--progress" in argv
