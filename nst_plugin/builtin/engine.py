@@ -34,15 +34,15 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
 
     Every frame goes through ``context.stylize_frame`` (so a frame plugin applies) with one shared context,
     so the backbone and the style targets are built once; the frame is steered by typed
-    :class:`~nst_plugin.context.FrameControls`. With ``config.warm_start``, frame t starts from the stylized
-    frame t-1 warped by DIS optical flow; pixels the forward-backward or motion-boundary check marks as
-    occluded start from the previous frame moved by the dominant motion (``occluded_init="background"``),
-    by the flow anyway (``"warped"``) or from the content frame (``"content"``). A warm-started frame stops
-    once its loss without the temporal term is down to the previous frame's (so the look does not drift
-    within a shot), on ``warm_tolerance``, or after ``warm_iterations`` iterations. With a ``temporal`` loss
-    weight, the warped previous output and its trust mask reach the loss terms as ``controls.previous``. A
-    shot cut (PySceneDetect) starts the next frame cold; a cold frame is optimised coarse-to-fine by the frame
-    engine (``config.coarse_to_fine``).
+    :class:`~nst_plugin.context.FrameControls`. With ``config.warm_start``, frame t starts from frame t-1's
+    stylization moved by DIS optical flow: with ``occluded_init="residual"`` (the default preset's), the
+    current frame plus the warped residual (stylized minus content) of frame t-1; otherwise the warped
+    stylized frame itself, its untrusted pixels moved by the dominant motion (``"background"``), by the flow
+    anyway (``"warped"``) or taken from the content frame (``"content"``). A warm frame stops early per
+    ``config.warm_stop`` (see :func:`_warm_targets`), on ``warm_tolerance``, or after ``warm_iterations``
+    iterations. With a ``temporal`` loss weight, the warped previous output and its trust mask reach the loss
+    terms as ``controls.previous``. A shot cut (PySceneDetect) starts the next frame cold; a cold frame is
+    optimised coarse-to-fine by the frame engine (``config.coarse_to_fine``).
 
     Resuming: ``context.resume.frames`` maps frame indices to loaders of already finished stylized frames
     (uint8 RGB); those frames are not stylized again (the sink is not called for them), but they still feed
@@ -100,8 +100,8 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
                 # pixels start from the content frame
                 keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
                 controls = replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
-                                   rounds=1, tolerance=config.warm_tolerance)
-                controls = replace(controls, **_warm_targets(config, previous[2], anchor))
+                                   rounds=1, tolerance=config.warm_tolerance,
+                                   **_warm_targets(config, previous[2], anchor))
                 warm = True
         result = context.stylize_frame(work, styles, config, index, controls)
         objective = _objective(result.stats)
