@@ -501,7 +501,7 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
     """List installed plugins, what each registers, and plugins that failed to load."""
     from .config import PRESETS
     from .plugins import get_host
-    from .registry import SINGULAR
+    from .registry import KINDS, SINGULAR
 
     host = get_host()
     rows = host.info()
@@ -511,9 +511,7 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
         data = {
             "version": __version__,
             "plugins": rows,
-            "losses": {n: e.as_dict() for n, e in registry.losses.items()},
-            "optimizers": {n: e.as_dict() for n, e in registry.optimizers.items()},
-            "backbones": {n: e.as_dict() for n, e in registry.backbones.items()},
+            **{kind: {n: e.as_dict() for n, e in getattr(registry, kind).items()} for kind in KINDS},
             "presets": sorted(PRESETS),
             "failures": failures,
         }

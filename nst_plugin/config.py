@@ -81,6 +81,9 @@ class StyleConfig:
     style_scale: float = setting(1.0, "Size of the style image relative to --size.")
     options: dict[str, object] = setting(None, "Plugin options NAME.KEY=VALUE (see nst plugins).", factory=dict)
     # video (nst_stylize_sequence); a single image ignores these
+    engine: str = setting("lbfgs", "Sequence engine: lbfgs (frame by frame, Gatys et al. + Ruder et al.) or keyframes "
+                          "(a few keyframes stylized, a small network learns them; every frame through it) or a "
+                          "plugin's.", video=True)
     warm_start: bool = setting(True, "Start each frame from the previous stylized frame warped by optical flow "
                                "(default preset: on; seed: off).", flags=("--warm-start/--cold-start",), video=True)
     warm_iterations: int = setting(40, "Iteration cap of a warm-started frame.", video=True)
@@ -434,6 +437,7 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     if not any(name != "temporal" for name in config.active_losses()):  # temporal alone only copies the last frame
         raise UserError("every loss weight is 0: nothing to optimise")
     registry.get("optimizers", config.optimizer)
+    registry.get("engines", config.engine)
     for value, what in ((config.rounds, "rounds"), (config.iterations, "iterations")):
         if not isinstance(value, int) or value < 1:
             raise UserError(f"{what} must be a whole number >= 1, got {value!r}")
@@ -471,7 +475,7 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
 
 def resolve_options(config: StyleConfig, registry) -> StyleConfig:
     """``config`` with its plugin options checked against what the plugins declare and converted to their
-    types: ``w2.eps=1e-5`` needs a loss, optimizer or backbone named ``w2`` that declares ``eps``."""
+    types: ``w2.eps=1e-5`` needs a loss, optimizer, backbone or engine named ``w2`` that declares ``eps``."""
     if not config.options:
         return config
     typed = {}
@@ -479,7 +483,7 @@ def resolve_options(config: StyleConfig, registry) -> StyleConfig:
         name, _, option = str(key).rpartition(".")
         entries = registry.find(name)
         if not entries:
-            raise UserError(f"--option {key}: no loss, optimizer or backbone is named {name!r}")
+            raise UserError(f"--option {key}: no loss, optimizer, backbone or engine is named {name!r}")
         declared = {o.key: o for entry in entries for o in entry.options}
         if option not in declared:
             valid = ", ".join(f"{name}.{k}" for k in sorted(declared)) or "it declares none"

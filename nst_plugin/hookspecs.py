@@ -47,6 +47,18 @@ def nst_register_backbones(register):
     """
 
 
+@hookspec
+def nst_register_engines(register):
+    """Register sequence engines (``--engine NAME``).
+
+    Call ``register(name, factory, description="", options=())``. ``factory(config)`` receives the
+    :class:`nst_plugin.config.StyleConfig` of the run and returns an object with a
+    ``stylize_sequence(frames, styles, config, context, sink)`` method that works as
+    :func:`nst_stylize_sequence` does and returns a :class:`nst_plugin.result.SequenceResult`. The built-in
+    ``nst_stylize_sequence`` runs the engine that ``config.engine`` names (default ``"lbfgs"``).
+    """
+
+
 @hookspec(firstresult=True)
 def nst_stylize_frame(content, styles, config, context):
     """Stylize one RGB frame.

@@ -1,4 +1,4 @@
-"""Named losses, optimizers and backbones, collected from the ``nst_register_*`` hooks.
+"""Named losses, optimizers, backbones and sequence engines, collected from the ``nst_register_*`` hooks.
 
 Registration is cheap and imports nothing heavy: a factory is only called when a run needs it. Each plugin's
 hook implementation gets its own ``register`` callable, so the registry knows who registered what and a
@@ -12,13 +12,13 @@ from typing import Any, Callable
 
 from .errors import PluginError, UserError, suggest
 
-KINDS = ("losses", "optimizers", "backbones")
-SINGULAR = {"losses": "loss", "optimizers": "optimizer", "backbones": "backbone"}
+KINDS = ("losses", "optimizers", "backbones", "engines")
+SINGULAR = {"losses": "loss", "optimizers": "optimizer", "backbones": "backbone", "engines": "engine"}
 
 
 @dataclass(frozen=True)
 class PluginOption:
-    """A setting a plugin's loss, optimizer or backbone accepts: ``--option NAME.KEY=VALUE`` on the command
+    """A setting a plugin's loss, optimizer, backbone or engine accepts: ``--option NAME.KEY=VALUE`` on the command
     line, ``options: {"NAME.KEY": VALUE}`` in a settings file. ``type`` converts and checks the value
     (``float``, ``int``, ``str``, ``bool`` or any callable that raises ``ValueError`` on a bad one)."""
 
@@ -70,6 +70,7 @@ class Registry:
     losses: dict[str, Entry] = field(default_factory=dict)
     optimizers: dict[str, Entry] = field(default_factory=dict)
     backbones: dict[str, Entry] = field(default_factory=dict)
+    engines: dict[str, Entry] = field(default_factory=dict)
 
     def registrar(self, kind: str, plugin: str) -> Callable[..., None]:
         """The ``register`` callable handed to one plugin's ``nst_register_<kind>`` implementation."""

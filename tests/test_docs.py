@@ -42,7 +42,7 @@ def test_no_section_for_a_hook_that_does_not_exist():
     assert documented == set(hook_specs())
 
 
-@pytest.mark.parametrize("kind", ["losses", "optimizers", "backbones"])
+@pytest.mark.parametrize("kind", ["losses", "optimizers", "backbones", "engines"])
 def test_register_examples_run(kind):
     heading = f"`nst_register_{kind}(register)`"
     (code,) = python_blocks(sections(PLUGINS_MD)[heading])

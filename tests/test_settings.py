@@ -111,7 +111,7 @@ def test_plugin_options_are_declared_typed_and_listed():
         prepare(style, loss_weights={"bright": 1.0}, options={"bright.colour": "red"})
     with pytest.raises(UserError, match="bright.level='high'"):
         prepare(style, loss_weights={"bright": 1.0}, options={"bright.level": "high"})
-    with pytest.raises(UserError, match="no loss, optimizer or backbone is named 'dim'"):
+    with pytest.raises(UserError, match="no loss, optimizer, backbone or engine is named 'dim'"):
         prepare(style, options={"dim.level": "1"})
     from nst_plugin.plugins import plugin_info
 

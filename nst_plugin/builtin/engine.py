@@ -1,7 +1,10 @@
-"""Built-in work-hook plugin: the default frame and sequence engines.
+"""Built-in work-hook plugin: the default frame engine, the sequence dispatcher and the ``lbfgs`` sequence
+engine.
 
-Both are registered ``trylast``: a plugin that implements ``nst_stylize_frame`` or ``nst_stylize_sequence``
-and returns a result runs instead of them.
+Both work hooks are registered ``trylast``: a plugin that implements ``nst_stylize_frame`` or
+``nst_stylize_sequence`` and returns a result runs instead of them. The built-in ``nst_stylize_sequence``
+runs the sequence engine that ``config.engine`` names (``nst_register_engines``); this module registers
+``lbfgs``, the frame-by-frame chain of Gatys et al. and Ruder et al.
 """
 
 from __future__ import annotations
@@ -30,6 +33,29 @@ def nst_stylize_frame(content, styles, config, context):
 
 @hookimpl(trylast=True)
 def nst_stylize_sequence(frames, styles, config, context, sink):
+    """Run the sequence engine that ``config.engine`` names (``--engine``; registered through
+    ``nst_register_engines``)."""
+    engine = context.registry.get("engines", config.engine).factory(config)
+    return engine.stylize_sequence(frames, styles, config, context, sink)
+
+
+@hookimpl
+def nst_register_engines(register):
+    register("lbfgs", LbfgsChain, "the Gatys/Ruder frame-by-frame L-BFGS chain (warm starts moved by optical flow)")
+
+
+class LbfgsChain:
+    """The ``lbfgs`` sequence engine: every frame optimised in turn (Gatys et al.), each warm-started from the
+    previous one (Ruder et al.)."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def stylize_sequence(self, frames, styles, config, context, sink):
+        return _chain(frames, styles, config, context, sink)
+
+
+def _chain(frames, styles, config, context, sink):
     """Temporally coherent video after Ruder et al. 2016.
 
     Every frame goes through ``context.stylize_frame`` (so a frame plugin applies) with one shared context,
