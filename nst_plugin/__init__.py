@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from .backbone import Backbone, KerasBackbone, WeightsInfo, keras_layer_extractor, load_keras_weights  # noqa: E402
 from .config import PRESETS, StyleConfig, make_config  # noqa: E402
-from .context import FrameControls, PreviousFrame, Resume, RunContext  # noqa: E402
+from .context import ArtifactStore, FrameControls, PreviousFrame, Resume, RunContext  # noqa: E402
 from .errors import NstError, PluginError, UserError, WeightsUnavailable  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .losses import FrameInputs, LossSettings, LossTerm  # noqa: E402
@@ -37,5 +37,5 @@ __all__ = [
     "stylize_sequence", "__version__",
     # for plugin authors (see docs/plugins.md)
     "Backbone", "KerasBackbone", "WeightsInfo", "keras_layer_extractor", "load_keras_weights", "RunContext", "WeightsUnavailable", "NonFiniteLoss",
-    "Problem", "WeightsFile", "PluginOption", "FrameControls", "PreviousFrame", "Resume",
+    "Problem", "WeightsFile", "PluginOption", "FrameControls", "PreviousFrame", "Resume", "ArtifactStore",
 ]

@@ -10,7 +10,8 @@ failing plugin is named.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 
 def _ignore(event) -> None:
@@ -63,6 +64,27 @@ class Resume:
     anchors: Mapping[int, Mapping[str, float]] = field(default_factory=dict)  # index -> its shot's anchor (engine's)
 
 
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Files a sequence engine keeps with a job's results (a trained network, stylized keyframes), so that a
+    resumed run finds them: ``nst video`` keeps them in the output folder and lists them in its manifest.
+
+    * ``get(name, key)``: the file if the store holds an artifact ``name`` recorded with exactly this
+      ``key`` (what it was made from: a hash of its inputs and settings), else ``None``;
+    * ``put(name, key, write)``: calls ``write(tmp_path)`` with a temporary path in the same folder whose name
+      ends with ``name`` (so its suffixes, ``.weights.h5`` or ``.png``, tell Keras or OpenCV the format),
+      moves the file to ``name`` atomically and records it with ``key``; returns the final path.
+
+    ``name`` is a plain file name (no folder, not hidden, not a name the folder keeps for itself such as
+    ``frame_000001.png`` or ``nst_manifest.json``); anything else is a ``ValueError``. ``--overwrite``
+    deletes the artifacts with the frames; a resumed run with the same settings keeps them.
+    """
+
+    def get(self, name: str, key: str) -> Path | None: ...
+
+    def put(self, name: str, key: str, write: Callable[[Path], None]) -> Path: ...
+
+
 @dataclass
 class RunContext:
     """Lives as long as one run (an image, or a whole sequence).
@@ -71,6 +93,8 @@ class RunContext:
     the run's typed events (:mod:`nst_plugin.events`). ``cache``: a dict a plugin may keep things in across
     the frames of a run (the built-in engine keeps its backbone and style targets there). ``controls`` and
     ``frame_index``: this frame's (see :meth:`for_frame`). ``resume``: frames finished by an earlier run.
+    ``store``: an :class:`ArtifactStore` for files a sequence engine keeps with the results (the video's
+    output folder), or ``None`` where there is none (the Python API, the webcam).
     """
 
     host: Any
@@ -79,6 +103,7 @@ class RunContext:
     controls: FrameControls = field(default_factory=FrameControls)
     frame_index: int | None = None
     resume: Resume = field(default_factory=Resume)
+    store: ArtifactStore | None = None
 
     @property
     def registry(self):

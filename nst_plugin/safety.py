@@ -66,13 +66,16 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
 
 
 def manifest_files(manifest: dict | None) -> set[str]:
-    """File names in the folder that the manifest says this tool wrote (frames, and the manifest itself)."""
+    """File names in the folder that the manifest says this tool wrote (frames, a sequence engine's
+    artifacts, and the manifest itself)."""
     if manifest is None:
         return set()
     names = {MANIFEST}
-    for entry in (manifest.get("frames") or {}).values():
-        if isinstance(entry, dict) and entry.get("file"):
-            names.add(os.path.basename(str(entry["file"])))
+    for table in ("frames", "artifacts"):
+        entries = manifest.get(table) or {}
+        for entry in entries.values() if isinstance(entries, dict) else ():
+            if isinstance(entry, dict) and entry.get("file"):
+                names.add(os.path.basename(str(entry["file"])))
     return names
 
 

@@ -28,9 +28,10 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
                   on_event: Callable[[events.Event], None] = _ignore,
                   emit: Callable[[dict], None] | None = None) -> VideoJob:
     """Stylize ``source`` into the folder ``output`` through ``nst_stylize_sequence``, resuming after the
-    frames a previous run with the same settings finished. ``on_event`` receives every event of the job and
-    of the engine (:mod:`nst_plugin.events`; their wire format is docs/events.md). ``emit``, the older
-    spelling, receives the same events as dicts (``event.to_dict()``)."""
+    frames a previous run with the same settings finished; the folder is the engine's artifact store
+    (``context.store``). ``on_event`` receives every event of the job and of the engine
+    (:mod:`nst_plugin.events`; their wire format is docs/events.md). ``emit``, the older spelling, receives
+    the same events as dicts (``event.to_dict()``)."""
     from ..context import Resume
     from ..plugins import get_host
     from ..safety import video_plan
@@ -43,6 +44,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
             emit(events.as_dict(event))
 
     video_plan(source, [], output, encode, getattr(config, "init", None), overwrite).check()  # before any work
+    host = get_host()
+    host.registry.get("engines", config.engine)  # an unknown engine: refused before the folder is touched
     folder = OutputFolder(output, config, source, styles, overwrite=overwrite)
     job = VideoJob(folder, source)
     wanted = source.indices
@@ -69,9 +72,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
         if stats.get("status") == "nan":
             on_event(events.Warning(f"frame {index}: the loss turned non-finite; kept the best image so far", index))
 
-    host = get_host()
-    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(),
-                                                                  folder.done_anchors()))
+    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(), folder.done_anchors()),
+                               store=folder)
     result = host.stylize_sequence(source.read(on_event), styles, config, context, sink)
     job.sequence_stats = dict(result.stats)
     for index in source.unreadable:

@@ -1,5 +1,6 @@
-"""The resumable output folder: one PNG per frame (``frame_NNNNNN.png``, written atomically) and
-``nst_manifest.json``. Output frame ``i`` is ``frame_{i:06d}.png``."""
+"""The resumable output folder: one PNG per frame (``frame_NNNNNN.png``, written atomically),
+``nst_manifest.json``, and the files a sequence engine keeps there (its artifacts, see
+:class:`~nst_plugin.context.ArtifactStore`). Output frame ``i`` is ``frame_{i:06d}.png``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +23,7 @@ from .sources import FrameSource
 MANIFEST = "nst_manifest.json"
 FRAME_NAME = "frame_{:06d}.png"
 FRAME_RE = re.compile(r"^frame_(\d+)\.png$")
+ARTIFACT_TMP_PREFIX = ".nst-artifact."  # + pid.random. + the artifact's name: its suffixes stay last
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -35,8 +38,10 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 class OutputFolder:
     """One PNG per frame (written atomically) plus ``nst_manifest.json``: the settings hash, the source,
-    the style images' digests, and per frame its status, seconds, loss and evaluations. Re-running with the
-    same settings resumes; other settings on a non-empty folder are refused unless ``overwrite``."""
+    the style images' digests, per frame its status, seconds, loss and evaluations, and the artifacts a
+    sequence engine keeps here (:meth:`get`, :meth:`put`: an :class:`~nst_plugin.context.ArtifactStore`).
+    Re-running with the same settings resumes (artifacts included); other settings on a non-empty folder are
+    refused unless ``overwrite``."""
 
     def __init__(self, path: str | os.PathLike, config, source: FrameSource, styles, overwrite: bool = False,
                  extra: dict | None = None):
@@ -55,6 +60,7 @@ class OutputFolder:
         }
         self.frames: dict[int, dict] = {}
         self.leftovers: dict[int, dict] = {}
+        self.artifacts: dict[str, dict] = {}  # name -> {"file", "key"} (+ "status": "writing" while written)
         self.encoded: list[str] = []
         self._prepare(overwrite)
 
@@ -75,7 +81,8 @@ class OutputFolder:
             raise UserError(f"output folder {str(path)!r} cannot be created: {exc.strerror or exc}") from None
         if not os.access(path, os.W_OK | os.X_OK) or not self._can_write():
             raise UserError(f"output folder {str(path)!r} is not writable")
-        for pattern in (".frame_*.png.*.part", f".{MANIFEST}.*.part"):  # left by a killed process
+        # temporary files left by a killed process: of a frame, of the manifest, of an artifact
+        for pattern in (".frame_*.png.*.part", f".{MANIFEST}.*.part", f"{ARTIFACT_TMP_PREFIX}*"):
             for stale in path.glob(pattern):
                 stale.unlink(missing_ok=True)
         old = read_manifest(path)  # ours, or None
@@ -86,6 +93,11 @@ class OutputFolder:
         self.leftovers = {int(k): e for k, e in ((old or {}).get("frames") or {}).items()
                           if e.get("status") == "writing" and e.get("file")}
         self.encoded = list((old or {}).get("encoded") or [])
+        # artifacts (also one being written when a run was killed: it stays ours), while their files exist
+        recorded = (old or {}).get("artifacts")
+        self.artifacts = {name: e for name, e in (recorded.items() if isinstance(recorded, dict) else ())
+                          if isinstance(e, dict) and e.get("file") == name and _plain_name(name)
+                          and (path / name).is_file()}
         others = [p for p in path.iterdir() if p.name != MANIFEST]
         if old is None and others and not overwrite:
             raise UserError(f"output folder {str(path)!r} is not empty and holds no nst manifest: "
@@ -110,7 +122,7 @@ class OutputFolder:
         if overwrite:  # only what the manifest lists as ours: never a file nst did not write
             for name in sorted(manifest_files(old)):
                 (path / name).unlink(missing_ok=True)
-            self.frames, self.leftovers = {}, {}
+            self.frames, self.leftovers, self.artifacts = {}, {}, {}
         self._write_manifest()
 
     def _can_write(self) -> bool:
@@ -164,6 +176,8 @@ class OutputFolder:
                     frames={str(k): v for k, v in sorted(frames.items())})
         if self.encoded:
             data["encoded"] = self.encoded
+        if self.artifacts:
+            data["artifacts"] = dict(sorted(self.artifacts.items()))
         write_atomic(self.manifest_path, (json.dumps(data, indent=1) + "\n").encode())
 
     def record_encoded(self, path: str | os.PathLike) -> None:
@@ -175,6 +189,65 @@ class OutputFolder:
 
     def finished_paths(self) -> list[tuple[int, Path]]:
         return [(i, self.path / e["file"]) for i, e in sorted(self.frames.items()) if e.get("status") == "done"]
+
+    # -- the artifact store (nst_plugin.context.ArtifactStore) ----------------------------------------------
+
+    def _artifact_path(self, name: str) -> Path:
+        if not _plain_name(name):
+            raise ValueError(f"artifact name {name!r} must be a plain file name: no folder, not hidden, not a "
+                             f"frame_NNNNNN.png or {MANIFEST}")
+        path = self.path / name
+        if os.path.realpath(path) in self.encoded:
+            raise ValueError(f"artifact name {name!r} is the --encode video of this folder")
+        return path
+
+    def get(self, name: str, key: str) -> Path | None:
+        """The artifact ``name`` if it was recorded with exactly ``key`` (and is whole), else None."""
+        path = self._artifact_path(name)
+        entry = self.artifacts.get(name)
+        if entry is None or entry.get("status") == "writing" or entry.get("key") != key or not path.is_file():
+            return None
+        return path
+
+    def put(self, name: str, key: str, write: Callable[[Path], None]) -> Path:
+        """``write(tmp)`` to a hidden temporary file here whose name ends with ``name``, then rename it to
+        ``name`` and record it with ``key``. Listed as "writing" first, so a run killed mid-way leaves nothing
+        that is not known to be ours; a file of that name that nst did not write is never replaced."""
+        path = self._artifact_path(name)
+        if not isinstance(key, str):
+            raise TypeError(f"the key of artifact {name!r} must be text, got {key!r}")
+        before = self.artifacts.get(name)
+        if before is None and os.path.lexists(path):
+            raise UserError(f"output folder {str(self.path)!r} holds {name!r}, which nst did not write: "
+                            "move it away or choose another output folder")
+        self.artifacts[name] = {"file": name, "key": key, "status": "writing"}
+        self._write_manifest()
+        tmp = self.path / f"{ARTIFACT_TMP_PREFIX}{os.getpid()}.{secrets.token_hex(4)}.{name}"
+        try:
+            write(tmp)
+            if not tmp.is_file():
+                raise RuntimeError(f"writing artifact {name!r} left no file at the path it was given ({tmp.name})")
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if before is None:  # nothing was replaced: the manifest says what is there
+                self.artifacts.pop(name, None)
+            else:
+                self.artifacts[name] = before
+            self._write_manifest()
+            raise
+        self.artifacts[name] = {"file": name, "key": key}
+        self._write_manifest()
+        return path
+
+
+def _plain_name(name) -> bool:
+    """A file name an artifact may have: no folder, not hidden, not a frame's or the manifest's name."""
+    return (isinstance(name, str) and name != "" and not name.startswith(".") and "/" not in name
+            and "\\" not in name and "\0" not in name and os.path.basename(name) == name
+            and not FRAME_RE.match(name) and name != MANIFEST)
 
 
 def _finite(value):
