@@ -75,8 +75,12 @@ def nst_stylize_frame(content, styles, config, context):
 def nst_stylize_sequence(frames, styles, config, context, sink):
     """Stylize a sequence of frames.
 
-    ``frames``: iterable of ``(index, rgb uint8 array)``. ``sink(index, FrameResult)`` receives every
-    finished frame in order. Stylize each frame with ``context.stylize_frame(content, styles, config, index,
-    FrameControls(...))``. Return a :class:`nst_plugin.result.SequenceResult`, or ``None`` to let the next
-    implementation run.
+    ``frames``: iterable of ``(index, rgb uint8 array)`` in order. It may be iterated more than once when
+    the source can be read again (a video file or an image sequence: each iteration reads it anew, and an
+    unreadable frame is reported once); a one-pass source (a camera, a generator given to the Python API) is
+    an iterator, ``iter(frames) is frames``, and a second iteration yields nothing. ``sink(index,
+    FrameResult)`` receives every finished frame in order. Stylize each frame with
+    ``context.stylize_frame(content, styles, config, index, FrameControls(...))``; ``context.store`` (an
+    :class:`nst_plugin.context.ArtifactStore`, or ``None``) keeps files with the results. Return a
+    :class:`nst_plugin.result.SequenceResult`, or ``None`` to let the next implementation run.
     """

@@ -4,8 +4,8 @@ and the ``stylize_video`` job that ties them to ``nst_stylize_sequence``.
 | module | holds |
 | --- | --- |
 | ``selection`` | ``--frames`` ranges |
-| ``sources`` | video files, image sequences, cameras as ``(index, rgb)`` frames |
-| ``output`` | the output folder and its manifest (resume, refusal of other settings) |
+| ``sources`` | video files, image sequences, cameras as ``(index, rgb)`` frames (``SourceFrames``: read again) |
+| ``output`` | the output folder and its manifest (resume, refusal of other settings, the engine's artifacts) |
 | ``encode`` | frames to a video file with the source's audio |
 | ``job`` | ``stylize_video``: all of the above around the sequence engine |
 
@@ -17,10 +17,10 @@ from .encode import check_encode_path, encode_video
 from .job import VideoJob, stylize_video
 from .output import FRAME_NAME, FRAME_RE, MANIFEST, OutputFolder, image_digest
 from .selection import parse_range
-from .sources import DEFAULT_SEQUENCE_FPS, IMAGE_SUFFIXES, FrameSource, open_source
+from .sources import DEFAULT_SEQUENCE_FPS, IMAGE_SUFFIXES, FrameSource, SourceFrames, open_source
 
 __all__ = [
     "ShotDetector", "check_encode_path", "encode_video", "VideoJob", "stylize_video", "FRAME_NAME", "FRAME_RE",
     "MANIFEST", "OutputFolder", "image_digest", "parse_range", "DEFAULT_SEQUENCE_FPS", "IMAGE_SUFFIXES",
-    "FrameSource", "open_source",
+    "FrameSource", "SourceFrames", "open_source",
 ]

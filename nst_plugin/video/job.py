@@ -74,7 +74,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
 
     context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(), folder.done_anchors()),
                                store=folder)
-    result = host.stylize_sequence(source.read(on_event), styles, config, context, sink)
+    # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
+    result = host.stylize_sequence(source.frames(on_event), styles, config, context, sink)
     job.sequence_stats = dict(result.stats)
     for index in source.unreadable:
         if index not in folder.frames:

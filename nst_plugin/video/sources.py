@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -35,7 +35,9 @@ class FrameSource:
 
     ``count``: frames in the source (None for a camera); ``selected``: indices that the range and step pick
     (None when unknown). :meth:`read` yields the frames; a frame that cannot be decoded is skipped and
-    reported as a :class:`~nst_plugin.events.Warning` event; ``unreadable`` collects their indices.
+    reported as a :class:`~nst_plugin.events.Warning` event; ``unreadable`` collects their indices. Each
+    problem is reported once, however often the source is read. :meth:`frames` is what a sequence engine
+    gets: readable more than once for a file source, one pass for a camera.
     """
 
     spec: str
@@ -51,6 +53,7 @@ class FrameSource:
     on_warning: Callable[[dict], None] = _ignore
     unreadable: list[int] = field(default_factory=list)
     capture_factory: Callable | None = None  # camera or video: returns a cv2.VideoCapture-like object
+    _reported: set = field(default_factory=set, init=False, repr=False, compare=False)  # (what, index)
 
     @property
     def indices(self) -> list[int] | None:
@@ -87,11 +90,27 @@ class FrameSource:
         else:
             yield from self._iter_capture(on_event)
 
-    def _warn(self, on_event: Callable, index: int, message: str) -> None:
+    def frames(self, on_event: Callable = _ignore) -> Iterable[tuple[int, np.ndarray]]:
+        """The frames for ``nst_stylize_sequence``: a :class:`SourceFrames` (every iteration reads the source
+        anew) for a video file or an image sequence; for a camera, one pass (an iterator: a second iteration
+        yields nothing)."""
+        if self.kind == "camera":
+            return self.read(on_event)
+        return SourceFrames(self, on_event)
+
+    def _report(self, on_event: Callable, index: int | None, message: str, what: str = "stopped") -> None:
+        """Send a Warning event unless this source already reported ``what`` at ``index`` (an earlier pass)."""
         from ..events import Warning
 
-        self.unreadable.append(index)
-        on_event(Warning(message, index))
+        if (what, index) not in self._reported:
+            self._reported.add((what, index))
+            on_event(Warning(message, index))
+
+    def _warn(self, on_event: Callable, index: int, message: str) -> None:
+        """An unreadable frame: listed in ``unreadable`` and reported, once."""
+        if index not in self.unreadable:
+            self.unreadable.append(index)
+        self._report(on_event, index, message, "unreadable")
 
     def _iter_images(self, on_event):
         first_taken = None
@@ -112,8 +131,6 @@ class FrameSource:
 
     def _iter_capture(self, on_event):
         import cv2
-
-        from ..events import Warning
 
         capture = self.capture_factory()
         try:
@@ -139,7 +156,8 @@ class FrameSource:
                     if wanted:  # a bad frame outside the range is none of this run's business
                         self._warn(on_event, index, f"frame {index} of {self.count} could not be decoded: skipped")
                     if failures >= 5:
-                        on_event(Warning(f"stopped reading {self.spec} after frame {index}: 5 frames in a row could not be decoded", index))
+                        self._report(on_event, index, f"stopped reading {self.spec} after frame {index}: 5 frames in "
+                                                      "a row could not be decoded")
                         break
                     continue
                 failures = 0
@@ -147,6 +165,25 @@ class FrameSource:
                     yield index, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         finally:
             capture.release()
+
+
+class SourceFrames:
+    """The selected frames of a video file or an image sequence, readable more than once: each iteration
+    reads the source anew from its first selected frame (a sequence engine may take one pass to choose
+    keyframes and another to stylize every frame). An unreadable frame is reported to ``on_event`` and
+    listed in ``source.unreadable`` once, however many passes there are."""
+
+    def __init__(self, source: FrameSource, on_event: Callable = _ignore):
+        if source.kind == "camera":
+            raise ValueError("a camera cannot be read twice: iterate source.read() once")
+        self.source = source
+        self.on_event = on_event
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        return self.source.read(self.on_event)
+
+    def __repr__(self) -> str:
+        return f"SourceFrames({self.source.spec!r})"
 
 
 def _natural_key(path: Path):
