@@ -21,6 +21,7 @@ def test_builtins_register_through_the_hooks():
     assert "vgg16" in registry.backbones
     assert registry.losses["style"].plugin == "nst_plugin.builtin.losses"
     assert "block5_conv3" in registry.backbones["vgg16"].layers
+    assert registry.engines["lbfgs"].plugin == "nst_plugin.builtin.engine"
 
 
 def test_duplicate_name_names_both_plugins():
@@ -42,6 +43,25 @@ def test_duplicate_from_a_plugin_is_reported_and_the_rest_works():
         registry = plugins.get_registry()
     assert registry.losses["style"].plugin == "nst_plugin.builtin.losses"
     assert any(f.name == "dup-plugin" and "registered twice" in f.error for f in plugins.FAILURES)
+
+
+def test_a_duplicate_engine_name_names_both_plugins():
+    class Chain:
+        def __init__(self, config):
+            pass
+
+    class Dup:
+        @hookimpl
+        def nst_register_engines(self, register):
+            register("lbfgs", Chain, "my own chain")
+
+    plugins.register_plugin(Dup(), name="dup-engine")
+    with pytest.warns(RuntimeWarning, match="dup-engine"):
+        registry = plugins.get_registry()
+    assert registry.engines["lbfgs"].factory.__module__ == "nst_plugin.builtin.engine"  # the first one stays
+    (failure,) = [f for f in plugins.FAILURES if f.name == "dup-engine"]
+    assert failure.error.startswith("engine name 'lbfgs' is registered twice: by plugin 'nst_plugin.builtin.engine' "
+                                    "and by plugin 'dup-engine'")
 
 
 def test_strict_mode_turns_a_broken_plugin_into_an_error(monkeypatch):
