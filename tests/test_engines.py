@@ -9,16 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from nst_plugin import plugins
-from nst_plugin.cli import app
 from nst_plugin.config import make_config
 from nst_plugin.errors import UserError
 from nst_plugin.images import load_image, save_image
 from nst_plugin.testing import tiny_image, write_distribution
-
-runner = CliRunner()
+from test_video import error_lines, events_of, nst
 
 NEGATIVE = """
 import time
@@ -53,18 +50,6 @@ def nst_register_engines(register):
     register("negative", Negative, "every frame's negative, in two passes",
              options=[PluginOption("tag", str, "none", "written into the artifact")])
 """
-
-
-def nst(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def events_of(result):
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 @pytest.fixture
