@@ -330,6 +330,7 @@ class VideoProgress:
         self.enabled = enabled
         self.frames = None
         self.frame = None
+        self.tasks = {}
 
     def __enter__(self):
         self.progress.__enter__()
@@ -338,6 +339,12 @@ class VideoProgress:
     def __exit__(self, *exc):
         self.progress.__exit__(*exc)
 
+    def _task(self, name: str):
+        """A bar made on first use (keyframes, training: the keyframe engine's stages)."""
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=None, note="")
+        return self.tasks[name]
+
     def __call__(self, event) -> None:
         from . import events
 
@@ -345,9 +352,18 @@ class VideoProgress:
             self.frames = self.progress.add_task("frames", total=event.total, completed=event.resumed,
                                                  note=f"{event.resumed} resumed" if event.resumed else "")
         elif isinstance(event, events.FrameDone) and self.frames is not None:
-            loss = event.loss if event.loss is not None else float("nan")
-            self.progress.update(self.frames, completed=event.done,
-                                 note=f"frame {event.index}: {event.seconds:.1f} s, loss {loss:.4g}")
+            loss = f", loss {event.loss:.4g}" if event.loss is not None else ""
+            self.progress.update(self.frames, completed=event.done, note=f"frame {event.index}: {event.seconds:.1f} s{loss}")
+        elif isinstance(event, events.Keyframe):
+            self.progress.update(self._task("keyframes"), completed=event.done, total=event.total,
+                                 note=f"frame {event.index} (shot {event.shot}): "
+                                      + ("resumed" if event.resumed else f"{event.seconds:.0f} s"))
+        elif isinstance(event, events.Training):
+            task = self._task("training")
+            loss = f", loss {event.loss:.4g}" if event.loss is not None else ""
+            self.progress.update(task, completed=event.total if event.stopped else event.step, total=event.total,
+                                 description=f"training shot {event.shot}",
+                                 note=(f"{event.stopped} after {event.step} steps" if event.stopped else f"step {event.step}") + loss)
         elif isinstance(event, events.FrameProgress):
             if self.frame is None:
                 self.frame = self.progress.add_task("frame", total=event.total, note="")

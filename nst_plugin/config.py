@@ -15,7 +15,13 @@ from .errors import UserError, suggest
 VGG_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
 MIN_SIZE = 32  # the longer side; five poolings still leave a map at block5
-MIN_SIDE = 16  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
+MIN_SIDE = 16
+SOURCE_SIZE = 0  # size 0: the source's own resolution (the keyframe engine's default output size)
+# engines whose output is the source's resolution unless --size is given: they stylize a few keyframes with
+# the frame engine at keyframe_size and run a network over every frame at the output size
+SOURCE_SIZE_ENGINES = ("keyframes",)
+# settings an engine records the effect of in each frame's key (see StyleConfig.output_fingerprint)
+FRAME_KEYED_SETTINGS = ("keyframes", "keyframe_interval", "keyframe_size")  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
 INIT_CHOICES = ("noise", "content")
 POOLING_CHOICES = ("max", "avg")
 NORMALIZATION_CHOICES = ("mean", "article", "relative")
@@ -84,6 +90,14 @@ class StyleConfig:
     engine: str = setting("lbfgs", "Sequence engine: lbfgs (frame by frame, Gatys et al. + Ruder et al.) or keyframes "
                           "(a few keyframes stylized, a small network learns them; every frame through it) or a "
                           "plugin's.", video=True)
+    keyframes: tuple[int, ...] | None = setting(None, "Keyframe engine: frame numbers to stylize as keyframes, e.g. "
+                                                "1,48,96 (default: the first frame of every shot, then one per "
+                                                "--keyframe-interval frames where the picture changed most).", video=True)
+    keyframe_size: int | None = setting(None, "Keyframe engine: longer side at which keyframes are stylized (default: "
+                                        "384, at most the output's); --size is the output's (default: the source's).",
+                                        video=True)
+    keyframe_interval: int = setting(48, "Keyframe engine: a shot gets a keyframe at least every this many frames.",
+                                     video=True)
     warm_start: bool = setting(True, "Start each frame from the previous stylized frame warped by optical flow "
                                "(default preset: on; seed: off).", flags=("--warm-start/--cold-start",), video=True)
     warm_iterations: int = setting(40, "Iteration cap of a warm-started frame.", video=True)
@@ -120,6 +134,13 @@ class StyleConfig:
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def output_fingerprint(self) -> str:
+        """The hash an output folder resumes on: the settings without those whose effect an engine records
+        per frame (``FRAME_KEYED_SETTINGS``: the keyframe engine keys every frame by its shot's keyframes), so
+        choosing another keyframe re-makes only the frames it changes."""
+        data = {k: v for k, v in self.to_dict().items() if k not in FRAME_KEYED_SETTINGS}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def content_layer_set(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
         """(layers, weights) of the content loss: ``content_layers`` or, if empty, ``content_layer`` alone."""
         if self.content_layers:
@@ -131,7 +152,10 @@ class StyleConfig:
         return {name: w for name, w in self.loss_weights.items() if w != 0}
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
-        """(height, width) of the image that is optimised for a content image of the given shape."""
+        """(height, width) of the image that is optimised for a content image of the given shape (``size`` 0:
+        the content's own, the keyframe engine's default)."""
+        if self.size == SOURCE_SIZE:
+            return height, width
         if self.square:
             return self.size, self.size
         scale = self.size / max(height, width)
@@ -231,6 +255,8 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
         values["content_layer_weights"] = (1.0,) * len(values["content_layers"])
     if overrides.get("content_layer") is not None and overrides.get("content_layers") is None:
         values["content_layers"], values["content_layer_weights"] = (), ()  # an explicit single layer wins
+    if values.get("engine") in SOURCE_SIZE_ENGINES and overrides.get("size") is None:
+        values["size"] = SOURCE_SIZE
     strength = values.get("strength")
     explicit = set(overrides.get("loss_weights") or {}) & {"content", "style"}
     if strength is not None and not explicit and isinstance(strength, (int, float)) and 0 <= strength <= 1:
@@ -265,6 +291,11 @@ def _coerce(name: str, value):
             raise UserError(f"setting {name!r} must be a list or comma-separated text, got {value!r}")
         if "float" in kind:
             return parse_floats(",".join(str(p) for p in parts), f"setting {name!r}")
+        if "int" in kind:
+            try:
+                return tuple(int(str(p)) for p in parts)
+            except ValueError:
+                raise UserError(f"setting {name!r} must be comma-separated whole numbers, got {value!r}") from None
         return tuple(str(p) for p in parts)
     if kind.startswith("bool"):
         if not isinstance(value, bool):
@@ -470,7 +501,14 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
         raise UserError(f"--occluded-init must be {' or '.join(OCCLUDED_INIT_CHOICES)}, got {config.occluded_init!r}")
     if config.coarse_to_fine is not None and not (0 <= config.coarse_to_fine < 1):
         raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1 (0: off), got {config.coarse_to_fine!r}")
-    check_size(config.size)
+    if config.size != SOURCE_SIZE or config.engine not in SOURCE_SIZE_ENGINES:
+        check_size(config.size)
+    if config.keyframe_size is not None:
+        check_size(config.keyframe_size)
+    if not isinstance(config.keyframe_interval, int) or config.keyframe_interval < 1:
+        raise UserError(f"--keyframe-interval must be a whole number >= 1, got {config.keyframe_interval!r}")
+    if config.keyframes is not None and (not config.keyframes or any(k < 0 for k in config.keyframes)):
+        raise UserError(f"--keyframes must list frame numbers, got {','.join(map(str, config.keyframes)) or 'nothing'}")
 
 
 def resolve_options(config: StyleConfig, registry) -> StyleConfig:

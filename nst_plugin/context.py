@@ -62,6 +62,9 @@ class Resume:
     frames: Mapping[int, Callable[[], Any]] = field(default_factory=dict)  # index -> loader of its uint8 RGB
     objectives: Mapping[int, float] = field(default_factory=dict)  # index -> its loss without the temporal term
     anchors: Mapping[int, Mapping[str, float]] = field(default_factory=dict)  # index -> its shot's anchor (engine's)
+    # index -> the key its engine recorded (the keyframe engine: its shot's network): an engine may make a
+    # finished frame again when the key it would give it now differs
+    keys: Mapping[int, str] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -2,7 +2,8 @@
 displays and ``--progress jsonl`` (whose wire format, ``to_dict()`` plus a time stamp, is documented in
 docs/events.md; a test fails when the two disagree).
 
-Engines emit :class:`FrameProgress` (while a frame is optimised) and :class:`Cut`; the video job adds
+Engines emit :class:`FrameProgress` (while a frame is optimised) and :class:`Cut`, the keyframe engine also
+:class:`Keyframe` and :class:`Training`; the video job adds
 :class:`Start`, :class:`FrameDone`, :class:`Warning`, :class:`Error` and :class:`Done`. Every consumer takes
 one callable, ``on_event(event)``.
 """
@@ -64,6 +65,33 @@ class Cut(Event):
 
 
 @dataclass(frozen=True)
+class Keyframe(Event):
+    """The keyframe engine stylized a keyframe (``resumed``: it was already in the output folder)."""
+
+    kind: ClassVar[str] = "keyframe"
+    index: int
+    shot: int
+    seconds: float
+    done: int
+    total: int
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Training(Event):
+    """The keyframe engine's network of one shot: ``step`` of at most ``total`` training steps and the loss
+    on held patches; ``stopped`` is set on the last event of a shot (plateau, steps, seconds or resumed)."""
+
+    kind: ClassVar[str] = "training"
+    shot: int
+    step: int
+    total: int
+    loss: float | None
+    seconds: float
+    stopped: str | None = None
+
+
+@dataclass(frozen=True)
 class FrameDone(Event):
     kind: ClassVar[str] = "frame_done"
     index: int
@@ -114,7 +142,8 @@ class Done(Event):
         return data
 
 
-EVENT_TYPES: dict[str, type[Event]] = {t.kind: t for t in (Start, FrameProgress, Cut, FrameDone, Warning, Error, Done)}
+EVENT_TYPES: dict[str, type[Event]] = {t.kind: t for t in (Start, FrameProgress, Cut, Keyframe, Training, FrameDone,
+                                                             Warning, Error, Done)}
 
 
 def wire_keys(event_type: type[Event]) -> list[str]:

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS = (
     "nst_plugin.builtin.losses",
     "nst_plugin.builtin.optimizers",
     "nst_plugin.builtin.engine",
+    "nst_plugin.builtin.keyframes",
 )
 
 

@@ -113,7 +113,7 @@ def test_an_unknown_engine_is_one_line_exit_2_before_any_work(negative_engine, c
     folder, style, _ = clip
     result = nst("video", folder, "-s", style, "-o", tmp_path / "out", "--engine", "negatve")
     assert result.exit_code == 2, result.output
-    assert error_lines(result) == ["error: unknown engine 'negatve' (valid: lbfgs, negative)"]
+    assert error_lines(result) == ["error: unknown engine 'negatve' (valid: keyframes, lbfgs, negative)"]
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 

@@ -55,24 +55,23 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     on_event(events.Start(
         source=source.spec, kind_of_source=source.kind, output=str(folder.path), manifest=str(folder.manifest_path),
         fps=source.fps, width=source.width, height=source.height, source_frames=source.count, frames=wanted,
-        total=total, resumed=len(resumed), settings_hash=config.fingerprint(), step=source.step))
+        total=total, resumed=len(resumed), settings_hash=config.output_fingerprint(), step=source.step))
     started = time.perf_counter()
-    done_count = len(resumed)
+    finished = set(resumed)  # an engine may make a finished frame again (the keyframe engine, new keyframes)
 
     def sink(index, result):
-        nonlocal done_count
         path = folder.add(index, result.image, result.stats)
         job.written.append(index)
-        done_count += 1
+        finished.add(index)
         stats = result.stats
         on_event(events.FrameDone(
             index=index, path=str(path), seconds=round(float(stats.get("seconds", 0)), 4), loss=_finite(stats.get("loss")),
             evaluations=stats.get("evaluations"), warm=bool(stats.get("warm")), shot=stats.get("shot"),
-            done=done_count, total=total, status=stats.get("status", "ok")))
+            done=len(finished), total=total, status=stats.get("status", "ok")))
         if stats.get("status") == "nan":
             on_event(events.Warning(f"frame {index}: the loss turned non-finite; kept the best image so far", index))
 
-    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(), folder.done_anchors()),
+    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(), folder.done_anchors(), folder.done_keys()),
                                store=folder)
     # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
     result = host.stylize_sequence(source.frames(on_event), styles, config, context, sink)
@@ -91,7 +90,7 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
         folder.record_encoded(job.encoded["path"])
     on_event(events.Done(
         status="ok" if not source.unreadable else "incomplete", output=str(folder.path), written=len(job.written),
-        resumed=len(resumed), total=total, unreadable=list(source.unreadable),
+        resumed=len(set(resumed) - set(job.written)), total=total, unreadable=list(source.unreadable),
         seconds=round(time.perf_counter() - started, 3), encoded=job.encoded["path"] if job.encoded else None,
         cuts=job.sequence_stats.get("cuts", [])))
     return job

@@ -50,7 +50,7 @@ class OutputFolder:
         self.header = {
             "format": "nst-video-manifest",
             "version": 1,
-            "settings_hash": config.fingerprint(),
+            "settings_hash": config.output_fingerprint(),
             "config": json.loads(json.dumps(config.to_dict(), default=str)),
             "styles": [image_digest(image) for image, _ in styles],
             "source": source.identity(),
@@ -144,6 +144,9 @@ class OutputFolder:
     def done_anchors(self) -> dict[int, dict]:
         return {index: e["anchor"] for index, e in self.frames.items() if e.get("anchor") is not None}
 
+    def done_keys(self) -> dict[int, str]:
+        return {index: e["key"] for index, e in self.frames.items() if e.get("key") is not None}
+
     def add(self, index: int, image: np.ndarray, stats: dict) -> Path:
         path = self.frame_path(index)
         # listed before it exists, so a frame written by a run killed before its manifest update is still ours
@@ -159,6 +162,7 @@ class OutputFolder:
             "evaluations": stats.get("evaluations"),
             "objective": stats.get("objective"),
             "anchor": stats.get("anchor"),
+            "key": stats.get("key"),
             "shot": stats.get("shot"),
             "warm": bool(stats.get("warm")),
             "result": stats.get("status", "ok"),

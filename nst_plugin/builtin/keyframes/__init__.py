@@ -1,0 +1,38 @@
+"""Built-in plugin: the ``keyframes`` sequence engine (``--engine keyframes``).
+
+A few keyframes per shot are stylized by the frame engine (``nst_stylize_frame``: every loss, optimizer and
+backbone plugin applies), a small fully-convolutional network learns them (few-shot patch-based training,
+Texler et al. 2020), and every frame goes through that network at the output size, independently. See
+:mod:`.engine`. Registering it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from ...hookspecs import hookimpl
+from ...registry import PluginOption
+
+OPTIONS = (
+    PluginOption("steps", int, 3000, "Training steps per shot, at most."),
+    PluginOption("seconds", float, None, "Training time per shot in seconds, at most (default: no limit)."),
+    PluginOption("plateau", float, 0.01, "Training stops when the held patches' loss improved by less than "
+                 "this fraction three checks in a row."),
+    PluginOption("patch", int, 48, "Side of a training patch in pixels."),
+    PluginOption("batch", int, 16, "Training patches per step."),
+    PluginOption("learning_rate", float, 1e-3, "Adam's learning rate."),
+    PluginOption("perceptual", float, 0.0, "Weight of a VGG-feature term (block1_conv2, block2_conv2) next to "
+                 "the L1 term (0: L1 alone; measured faster to the same look on a CPU)."),
+    PluginOption("tile", int, 1024, "Frames larger than this many pixels a side go through the network in tiles."),
+    PluginOption("seed", int, 0, "Seed of the network's initial weights and of the patch sampler."),
+)
+
+
+@hookimpl
+def nst_register_engines(register):
+    register("keyframes", _factory, "a few keyframes per shot stylized by the frame engine, a small network "
+             "learns them (Texler et al. 2020), every frame through it at the output size", options=OPTIONS)
+
+
+def _factory(config):
+    from .engine import KeyframeEngine
+
+    return KeyframeEngine(config)

@@ -1,0 +1,168 @@
+"""The keyframe engine (--engine keyframes): keyframes chosen per shot, a small network that learns them,
+every frame through it (in tiles when large), resumable in the output folder.
+
+Tiny sizes and few training steps; the quality and speed measurements live in benchmarks/keyframe_bench.py.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from nst_plugin.builtin.keyframes.network import STRIDE, NetworkShape, build_network, stylize_image
+from nst_plugin.builtin.keyframes.selection import choose_keyframes, make_plan
+from nst_plugin.builtin.keyframes.training import TrainingSettings, train
+from nst_plugin.errors import UserError
+from nst_plugin.images import load_image, resize
+from nst_plugin.testing import tiny_image
+from test_video import error_lines, events_of, nst, write_sequence
+
+
+def moving_square_clip(fish_rgb, first=5, second=4):
+    """A shot of a textured square moving right over a still background, then a cut to another picture."""
+    background = tiny_image(48, 64, seed=1)
+    square = tiny_image(16, 16, seed=2)[:, :, ::-1]
+    frames = []
+    for t in range(first):
+        frame = background.copy()
+        frame[16:32, 4 + 8 * t:20 + 8 * t] = square
+        frames.append(frame)
+    other = resize(fish_rgb, 48, 64)
+    frames += [np.roll(other, 2 * t, axis=1) for t in range(second)]
+    return frames
+
+
+# -- the network ----------------------------------------------------------------------------------------
+
+
+def test_receptive_field_is_within_the_declared_radius():
+    shape = NetworkShape()
+    model = build_network(shape, seed=3)
+    x = np.zeros((1, 128, 128, 3), np.float32)
+    base = np.asarray(model(x))[0]
+    x[0, 64, 64] = 1.0
+    changed = np.abs(np.asarray(model(x))[0] - base).max(axis=-1) > 0
+    ys, xs = np.nonzero(changed)
+    reach = max(64 - ys.min(), ys.max() - 64, 64 - xs.min(), xs.max() - 64)
+    assert 20 < reach <= shape.radius
+
+
+def test_tiles_join_without_a_seam():
+    model = build_network(NetworkShape(), seed=4)
+    image = np.random.default_rng(0).uniform(0, 255, (150, 203, 3)).astype(np.float32)
+    whole = stylize_image(model, image)
+    tiled = stylize_image(model, image, tile=96)  # 3 x 3 tiles of a frame that is not a multiple of the stride
+    assert whole.shape == tiled.shape == image.shape
+    assert np.abs(whole - tiled).max() < 1e-2  # pixel values 0..255: no seam at all
+    # too little overlap makes a seam: the check above can fail
+    cut = stylize_image(model, image, tile=96, margin=STRIDE)
+    assert np.abs(whole - cut).max() > 1.0
+
+
+def test_the_network_learns_its_keyframe():
+    content = tiny_image(48, 64, seed=5)
+    target = np.clip(255.0 - content[:, :, ::-1] * 0.8, 0, 255)  # a colour mapping the network can learn
+    model = build_network(NetworkShape(), seed=0)
+    before = np.abs(stylize_image(model, content) - target).mean()
+    report = train(model, [(content, target)], TrainingSettings(patch=24, batch=8, learning_rate=2e-3,
+                                                                max_steps=150, check_every=25, patience=100))
+    after = np.abs(stylize_image(model, content) - target).mean()
+    assert report.steps == 150 and report.stopped == "steps"
+    assert report.history[-1][1] < 0.5 * report.history[0][1]  # the held patches' loss falls
+    assert after < 0.35 * before and after < 25  # the keyframe's own frame comes out close to the keyframe
+
+
+def test_training_stops_on_a_plateau():
+    content = tiny_image(32, 32, seed=6)
+    report = train(build_network(NetworkShape(), seed=0), [(content, content.astype(np.float32))],
+                   TrainingSettings(patch=16, batch=4, learning_rate=1e-6, max_steps=400, check_every=5, patience=2))
+    assert report.stopped == "plateau" and report.steps < 400
+
+
+# -- keyframes ------------------------------------------------------------------------------------------
+
+
+def test_keyframes_are_the_first_frame_and_the_most_changed_of_each_window():
+    thumbs = {i: np.full((4, 4), float(v), np.float32) for i, v in enumerate([0, 1, 2, 9, 3, 3, 4, 20, 5], start=1)}
+    assert choose_keyframes(list(range(1, 10)), thumbs, interval=3) == [1, 4, 8]
+    assert choose_keyframes(list(range(1, 10)), thumbs, interval=20) == [1]
+
+
+def test_plan_has_a_keyframe_per_shot_and_bad_keyframes_are_one_line(fish_rgb):
+    frames = list(enumerate(moving_square_clip(fish_rgb), start=1))
+    plan = make_plan(frames, cut_threshold=27.0, interval=48)
+    assert [s.frames for s in plan.shots] == [[1, 2, 3, 4, 5], [6, 7, 8, 9]]
+    assert plan.keyframes == [1, 6]
+    plan = make_plan(frames, 27.0, 48, requested=(3, 4))
+    assert [s.keyframes for s in plan.shots] == [[3, 4], [6]]  # a shot the user gave none gets its first frame
+    with pytest.raises(UserError, match=r"--keyframes 12: not among the frames of this run \(1-9\)"):
+        make_plan(frames, 27.0, 48, requested=(1, 12))
+
+
+# -- the engine, end to end -----------------------------------------------------------------------------
+
+KEYFRAMES = ["--engine", "keyframes", "--size", "64", "--keyframe-size", "32", "--iterations", "3",
+             "--weights", "hed", "--option", "keyframes.steps=30", "--option", "keyframes.patch=24",
+             "--progress", "jsonl"]
+
+
+def _kinds(stream, kind):
+    return [e for e in stream if e["event"] == kind]
+
+
+def test_keyframe_engine_resumes_without_retraining_and_a_new_keyframe_retrains_its_shot(tmp_path, fish_rgb, style_rgb):
+    from nst_plugin.images import save_image
+
+    clip = moving_square_clip(fish_rgb)
+    source = write_sequence(tmp_path / "clip", clip)
+    save_image(tmp_path / "style.png", style_rgb)
+    out = tmp_path / "out"
+    run = lambda *more: nst("video", source, "--style", tmp_path / "style.png", "-o", out, *KEYFRAMES, *more)  # noqa: E731
+
+    first = run()
+    assert first.exit_code == 0, first.output
+    stream = events_of(first)
+    assert [e["index"] for e in _kinds(stream, "cut")] == [6]
+    assert [(e["index"], e["shot"], e["resumed"]) for e in _kinds(stream, "keyframe")] == [(1, 0, False), (6, 1, False)]
+    assert [e["stopped"] for e in _kinds(stream, "training") if e["stopped"]] == ["steps", "steps"]
+    assert sorted(e["index"] for e in _kinds(stream, "frame_done")) == list(range(1, 10))
+    manifest = json.loads((out / "nst_manifest.json").read_text())
+    assert set(manifest["artifacts"]) == {"keyframe_000001.png", "keyframe_000006.png",
+                                          "network_shot000.weights.h5", "network_shot001.weights.h5"}
+    frames = {i: load_image(out / f"frame_{i:06d}.png").astype(np.float32) for i in range(1, 10)}
+    assert frames[3].shape == (48, 64, 3)
+    # every frame is stylized (not the content), and frames between keyframes follow their own content
+    for i in range(1, 10):
+        assert np.abs(frames[i] - clip[i - 1]).mean() > 10
+    assert np.abs(frames[3] - frames[1]).mean() > 1
+
+    # a killed run: one frame missing; the next run neither stylizes keyframes nor trains again
+    (out / "frame_000008.png").unlink()
+    second = run()
+    assert second.exit_code == 0, second.output
+    stream = events_of(second)
+    assert all(e["resumed"] for e in _kinds(stream, "keyframe"))
+    assert [e["stopped"] for e in _kinds(stream, "training")] == ["resumed"]  # only shot 1 has work left
+    assert not _kinds(stream, "frame_progress")  # no L-BFGS at all
+    assert [e["index"] for e in _kinds(stream, "frame_done")] == [8]
+
+    # another keyframe in the second shot: only that shot is trained again and made again
+    third = run("--keyframes", "1,8")
+    assert third.exit_code == 0, third.output
+    stream = events_of(third)
+    assert [(e["index"], e["resumed"]) for e in _kinds(stream, "keyframe")] == [(8, False)]
+    assert [(e["shot"], e["stopped"]) for e in _kinds(stream, "training") if e["stopped"]] == [(1, "steps")]
+    assert sorted(e["index"] for e in _kinds(stream, "frame_done")) == [6, 7, 8, 9]
+    assert np.array_equal(load_image(out / "frame_000002.png"), frames[2].astype(np.uint8))
+
+
+def test_keyframe_outside_the_range_is_one_line(tmp_path, fish_rgb, style_rgb):
+    from nst_plugin.images import save_image
+
+    source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb, 3, 0))
+    save_image(tmp_path / "style.png", style_rgb)
+    result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / "out", *KEYFRAMES,
+                 "--keyframes", "2,7")
+    assert result.exit_code == 2
+    assert error_lines(result) == ["error: --keyframes 7: not among the frames of this run (1-3)"]
+    assert not list((tmp_path / "out").glob("frame_*.png"))
