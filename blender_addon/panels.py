@@ -63,7 +63,12 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         col = layout.column()
         col.prop(settings, "style_image")
         col.prop(settings, "preset")
-        col.prop(settings, "size")
+        col.prop(settings, "engine")
+        if settings.engine == "keyframes":
+            col.prop(settings, "source_resolution")
+        row = col.row()
+        row.enabled = settings.engine != "keyframes" or not settings.source_resolution
+        row.prop(settings, "size")
         row = col.row()
         row.enabled = not settings.custom_weights
         row.prop(settings, "strength", slider=True)

@@ -47,6 +47,8 @@ def engine_settings(settings: dict) -> dict:
     out: dict = {}
     if settings.get("preset"):
         out["preset"] = str(settings["preset"])
+    if settings.get("engine"):
+        out["engine"] = str(settings["engine"])
     if settings.get("size"):
         out["size"] = int(settings["size"])
     for key in ("content_weight", "style_weight", "temporal_weight"):

@@ -35,6 +35,14 @@ class NST_Settings(bpy.types.PropertyGroup):
                                 description="The painting (or any image) whose style is transferred")
     preset: EnumProperty(name="Preset", items=preset_items,
                          description="default: quality per second, temporally coherent; seed: the article's exact method")
+    engine: EnumProperty(name="Engine", items=(
+        ("lbfgs", "Frame by frame", "Every frame optimised (Gatys et al.), each started from the previous one: "
+                                    "the article's method, minutes per frame at high resolution"),
+        ("keyframes", "Keyframes", "A few keyframes per shot optimised, a small network learns them and "
+                                   "stylizes every frame: seconds per frame at the strip's resolution")),
+        default="lbfgs", description="How the frames are stylized")
+    source_resolution: BoolProperty(name="Strip's resolution", default=True,
+                                    description="Keyframes engine: frames at the strip's own resolution (off: Size)")
     size: IntProperty(name="Size", default=384, min=32, soft_max=1024,
                       description="Longer side of the stylized frames in pixels")
     strength: FloatProperty(name="Strength", default=0.5, min=0.0, max=1.0, subtype="FACTOR",
@@ -63,7 +71,9 @@ class NST_Settings(bpy.types.PropertyGroup):
 
     def engine_settings(self) -> dict:
         settings = {"preset": self.preset, "size": self.size, "preserve_color": self.preserve_color,
-                    "iterations": self.iterations}
+                    "iterations": self.iterations, "engine": self.engine}
+        if self.engine == "keyframes" and self.source_resolution:
+            del settings["size"]  # the engine's default: the source's resolution
         if abs(self.strength - 0.5) > 1e-6:
             settings["strength"] = round(float(self.strength), 4)
         if self.custom_weights:
@@ -81,6 +91,8 @@ class NST_Settings(bpy.types.PropertyGroup):
         for key in ("size", "iterations"):
             if settings.get(key) is not None:
                 setattr(self, key, int(settings[key]))
+        self.engine = settings.get("engine") if settings.get("engine") in ("lbfgs", "keyframes") else "lbfgs"
+        self.source_resolution = self.engine == "keyframes" and settings.get("size") is None
         self.strength = float(settings.get("strength", 0.5))
         self.preserve_color = bool(settings.get("preserve_color"))
         self.custom_weights = "content_weight" in settings

@@ -491,14 +491,16 @@ def webcam(
     style_settings: dict = None,
     video_settings: dict = None,
 ):
-    """Live preview: stylize a camera's frames, each warm-started from the previous one; honest fps shown."""
+    """Live preview: stylize a camera's frames, each warm-started from the previous one (--engine keyframes: the
+    first frame is learnt, then every frame goes through the network); honest fps shown."""
     from .webcam import open_capture, run_webcam
 
     for path in style:
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
     flat = flat_settings(style_settings, video_settings)
-    flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
+    if flat.get("engine") != "keyframes":  # the keyframe engine's default: the camera's own resolution
+        flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
     config, styles = prepare_run(style, flat)
     capture = open_capture(camera)
 
@@ -506,9 +508,15 @@ def webcam(
         typer.echo(f"frame {event['index']}: {event['seconds']:.2f} s, {event['fps']:.2f} fps"
                    + (" (warm start)" if event["warm"] else ""), err=True)
 
-    summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report)
+    def on_event(event):
+        if event.kind == "keyframe":
+            typer.echo(f"keyframe {event.index} stylized in {event.seconds:.0f} s; the network learns it", err=True)
+        elif event.kind == "training" and event.stopped:
+            typer.echo(f"network trained: {event.step} steps in {event.seconds:.0f} s ({event.stopped}); live", err=True)
+
+    summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report, on_event=on_event)
     typer.echo(f"{summary['frames']} frames in {summary['seconds']:.1f} s: {summary['fps']:.2f} fps overall "
-               f"(size {config.size}, set-up included)")
+               f"(size {config.size or 'the camera' + chr(39) + 's'}, set-up included)")
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """``nst webcam``: a live preview of a camera (or any ``cv2.VideoCapture``-like source), stylized frame by
-frame through ``nst_stylize_sequence``, so every frame after the first is warm-started from the previous
-one. The fps shown is honest: frames finished per second of wall time, stylization included.
+frame through ``nst_stylize_sequence``: with the ``lbfgs`` engine every frame after the first is
+warm-started from the previous one; with ``keyframes`` the first frame is learnt, then every frame goes
+through the network. The fps shown is honest: frames finished per second of wall time, stylization included.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ class FpsMeter:
 
 
 def run_webcam(capture, styles, config, *, show: bool = True, max_frames: int | None = None,
-               report: Callable[[dict], None] = lambda event: None, scale: int = 2) -> dict:
+               report: Callable[[dict], None] = lambda event: None, scale: int = 2,
+               on_event: Callable[[object], None] | None = None) -> dict:
     """Stylize frames from ``capture`` until q/Esc, the window is closed, the source ends or ``max_frames``.
-    ``report`` receives ``{"event": "frame", "index", "seconds", "fps", "warm"}`` per finished frame."""
+    ``report`` receives ``{"event": "frame", "index", "seconds", "fps", "warm"}`` per finished frame;
+    ``on_event`` the engine's events (the keyframe engine's keyframe and training progress)."""
     import cv2
 
     from .plugins import get_host
@@ -88,7 +91,7 @@ def run_webcam(capture, styles, config, *, show: bool = True, max_frames: int | 
     host = get_host()
     started = time.perf_counter()
     try:
-        host.stylize_sequence(frames(), styles, config, host.run_context(), sink)
+        host.stylize_sequence(frames(), styles, config, host.run_context(on_event), sink)
     finally:
         capture.release()
         if show:

@@ -410,6 +410,19 @@ def test_engine_settings_use_the_engines_names():
     assert plan.engine_settings({"preset": "default", "strength": 0.8}) == {"preset": "default", "strength": 0.8}
 
 
+def test_the_keyframe_engine_from_the_panel_runs_at_the_strips_resolution():
+    from nst_plugin.config import make_config, overrides_from_settings
+
+    values = plan.engine_settings({"preset": "default", "engine": "keyframes", "iterations": 0})
+    assert values == {"preset": "default", "engine": "keyframes"}
+    preset, overrides = overrides_from_settings(values)
+    config = make_config(preset, **overrides)
+    assert config.engine == "keyframes" and config.working_shape(576, 768) == (576, 768)
+    _, overrides = overrides_from_settings(plan.engine_settings({"engine": "keyframes", "size": 360}))
+    sized = make_config(**overrides)
+    assert sized.working_shape(576, 768) == (270, 360)
+
+
 def test_settings_file_written_privately_and_removed(tmp_path):
     values = plan.engine_settings(PANEL)
     path = engine_process.write_settings_file(values, tmp_path / "private")

@@ -166,3 +166,15 @@ def test_keyframe_outside_the_range_is_one_line(tmp_path, fish_rgb, style_rgb):
     assert result.exit_code == 2
     assert error_lines(result) == ["error: --keyframes 7: not among the frames of this run (1-3)"]
     assert not list((tmp_path / "out").glob("frame_*.png"))
+
+
+def test_webcam_learns_the_first_frame_then_runs_live(samples):
+    """A one-pass source (a camera; a video file stands in): the first frame is the keyframe, then every frame
+    goes through the network as it arrives, at the camera's resolution unless --size is given."""
+    result = nst("webcam", "-s", samples / "starry_night.jpg", "--camera", samples / "street.avi", "--max-frames", "3",
+                 "--no-window", "--engine", "keyframes", "--size", "64", "--keyframe-size", "32", "--iterations", "3",
+                 "--weights", "hed", "--option", "keyframes.steps=10", "--option", "keyframes.patch=16")
+    assert result.exit_code == 0, result.output
+    assert "keyframe 1 stylized" in result.stderr and "network trained: 10 steps" in result.stderr
+    assert "frame 3:" in result.stderr and "(warm start)" not in result.stderr
+    assert "3 frames in" in result.stdout and "size 64" in result.stdout

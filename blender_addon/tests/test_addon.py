@@ -44,7 +44,7 @@ def test_operator_panel_and_preferences_exist(addon):
     assert panel.bl_region_type == "UI" and panel.bl_category == "Style Transfer"
     assert bpy.ops.sequencer.nst_cancel.get_rna_type().identifier == "SEQUENCER_OT_nst_cancel"
     settings = bpy.context.scene.nst
-    for name in ("style_image", "preset", "size", "strength", "content_weight", "style_weight", "temporal_weight",
+    for name in ("style_image", "preset", "engine", "source_resolution", "size", "strength", "content_weight", "style_weight", "temporal_weight",
                  "preserve_color", "iterations", "use_strip_range", "frame_first", "frame_last", "output_dir"):
         assert name in settings.bl_rna.properties
     assert "python_path" in bpy.context.preferences.addons[ADDON].preferences.bl_rna.properties
@@ -108,6 +108,20 @@ def test_check_engine_reports_what_it_found(prefs):
         assert settings.engine_settings()["extra_losses"] == {props.LOSSES[0]: 0.5}
     settings.extra_loss = "NONE"
     assert "extra_losses" not in settings.engine_settings()
+
+
+def test_engine_choice_and_the_strips_resolution(addon):
+    settings = bpy.context.scene.nst
+    settings.engine, settings.source_resolution, settings.size = "keyframes", True, 300
+    values = settings.engine_settings()
+    assert values["engine"] == "keyframes" and "size" not in values  # the engine's default: the strip's resolution
+    settings.source_resolution = False
+    assert settings.engine_settings()["size"] == 300
+    settings.load({"preset": "default", "engine": "keyframes"})
+    assert settings.engine == "keyframes" and settings.source_resolution
+    settings.load({"preset": "default", "size": 200})
+    assert settings.engine == "lbfgs" and settings.size == 200
+    assert settings.engine_settings()["engine"] == "lbfgs"
 
 
 def stylize(**kwargs):
@@ -353,7 +367,7 @@ def test_settings_go_to_the_engine_in_a_private_file(edit, prefs, fake_python, m
     argv = seen["argv"]
     path = Path(argv[argv.index("--settings") + 1])
     out = Path(argv[argv.index("--output") + 1])
-    assert seen["settings"] == {"preset": "default", "size": 32, "iterations": 2, "warm_iterations": 2,
+    assert seen["settings"] == {"preset": "default", "engine": "lbfgs", "size": 32, "iterations": 2, "warm_iterations": 2,
                                 "content_weight": 1000.0, "style_weight": 6000.0, "temporal_weight": 0.25}
     for flag in ("--size", "--preset", "--iterations", "--temporal-weight", "--preserve-color"):
         assert flag not in argv

@@ -14,7 +14,8 @@
 4. Frames (a third pass): every frame through its shot's network at the output size (``--size``; default
    the source's), in tiles when larger than ``keyframes.tile``. Frames are independent of each other.
 
-A source that can only be read once (a camera) is kept in memory.
+A source that can only be read once (a camera, ``nst webcam``) runs live: its first frame is the keyframe,
+the network learns it, then every following frame goes through the network as it arrives.
 """
 
 from __future__ import annotations
@@ -63,118 +64,172 @@ class KeyframeEngine:
         from ...tf_import import import_tensorflow
 
         import_tensorflow()
-        from .network import NetworkShape, build_network, stylize_image
-        from .training import TrainingSettings, train
-
+        if iter(frames) is frames:
+            return self._live(frames, styles, config, context, sink)
         started = time.perf_counter()
-        options = context.registry.get("engines", "keyframes").option_values(config)
-        if iter(frames) is frames:  # one pass only (a camera): keep the frames
-            frames = list(frames)
         plan = make_plan(frames, config.cut_threshold, config.keyframe_interval, config.keyframes)
         for shot in plan.shots[1:]:
             context.emit(Cut(index=shot.frames[0], shot=shot.number))
-        out_h, out_w = config.working_shape(*plan.shape)
-        key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(out_h, out_w))
-        key_config = replace(config.for_image(), size=key_side)
-        key_h, key_w = key_config.working_shape(*plan.shape)
-        key_fingerprint = key_config.output_fingerprint()  # which keyframes were chosen is not part of it
-        keyframe_key = lambda index: f"{key_fingerprint}:{index}:{key_h}x{key_w}"  # noqa: E731
-        shape = NetworkShape()
-        settings = TrainingSettings(patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
-                                    max_steps=options["steps"], max_seconds=options["seconds"], plateau=options["plateau"],
-                                    perceptual_weight=options["perceptual"], seed=options["seed"])
+        run = _Run(config, styles, context, plan.shape)
         # a shot's network is known by its keyframes and how it learns them; every frame records its
         # network's key, so a finished frame is made again only when its shot's keyframes changed
-        network_keys = {shot.number: _digest([keyframe_key(k) for k in shot.keyframes], [out_h, out_w],
-                                             settings.__dict__, shape.__dict__) for shot in plan.shots}
+        network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
         shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
         done = {i for i in context.resume.frames
                 if i in shot_number and context.resume.keys.get(i) == network_keys[shot_number[i]]}
         todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
         wanted = {k for shot in todo for k in shot.keyframes}
-        store = context.store
-        timings = {"keyframes": 0.0, "training": 0.0, "frames": 0.0}
 
         # 2. keyframes: their source frames (a second pass), then the frame engine
         sources = {index: frame for index, frame in frames if index in wanted}
-        stylized: dict[int, np.ndarray] = {}
-        count = 0
+        stylized = {}
         for shot in todo:
             for index in shot.keyframes:
-                t0 = time.perf_counter()
-                name, key = f"keyframe_{index:06d}.png", keyframe_key(index)
-                path = store.get(name, key) if store is not None else None
-                if path is not None:
-                    stylized[index] = load_image(path, "keyframe")
-                else:
-                    result = context.stylize_frame(resize(sources[index], key_h, key_w), styles, key_config, index,
-                                                   FrameControls(shot=shot.number))
-                    stylized[index] = result.image
-                    if store is not None:
-                        store.put(name, key, lambda p, image=result.image: save_image(p, image))
-                count += 1
-                seconds = time.perf_counter() - t0
-                timings["keyframes"] += seconds
-                context.emit(Keyframe(index=index, shot=shot.number, seconds=round(seconds, 3), done=count,
-                                      total=len(wanted), resumed=path is not None))
-
-        # 3. one network per shot
-        features = None
-        if settings.perceptual_weight:
-            from ..stylizer import get_backbone
-
-            features = get_backbone(context.registry, config).extractor(settings.perceptual_layers)
-        networks, reports, previous = {}, {}, None
+                stylized[index] = run.keyframe(index, shot.number, sources[index], len(wanted))
+        # 3. one network per shot, each starting from the previous shot's
+        networks, previous = {}, None
         for shot in todo:
-            t0 = time.perf_counter()
-            contents = {k: resize(sources[k], out_h, out_w) for k in shot.keyframes}
-            pairs = [(contents[k], training_target(stylized[k], contents[k])) for k in shot.keyframes]
-            name = f"network_shot{shot.number:03d}.weights.h5"
-            key = network_keys[shot.number]
-            model = build_network(shape, seed=settings.seed)
-            path = store.get(name, key) if store is not None else None
-            if path is not None:
-                model.load_weights(str(path))
-                reports[shot.number] = {"stopped": "resumed"}
-                context.emit(Training(shot=shot.number, step=0, total=settings.max_steps, loss=None, seconds=0.0,
-                                      stopped="resumed"))
-            else:
-                if previous is not None:  # the previous shot's network is a better start than random weights
-                    model.set_weights(previous.get_weights())
-
-                def on_check(step, loss, shot=shot, t0=t0):
-                    context.emit(Training(shot=shot.number, step=step, total=settings.max_steps, loss=round(loss, 5),
-                                          seconds=round(time.perf_counter() - t0, 2)))
-
-                report = train(model, pairs, settings, features, on_check)
-                reports[shot.number] = {"steps": report.steps, "seconds": round(report.seconds, 2),
-                                        "loss": report.loss, "stopped": report.stopped}
-                context.emit(Training(shot=shot.number, step=report.steps, total=settings.max_steps,
-                                      loss=round(report.loss, 5), seconds=round(report.seconds, 2),
-                                      stopped=report.stopped))
-                if store is not None:
-                    store.put(name, key, lambda p, model=model: model.save_weights(str(p)))
-            networks[shot.number] = previous = model
-            timings["training"] += time.perf_counter() - t0
-
-        # 4. every frame through its shot's network
+            pairs = {k: (sources[k], stylized[k]) for k in shot.keyframes}
+            networks[shot.number] = previous = run.network(shot.number, pairs, network_keys[shot.number], previous)
+        # 4. every frame through its shot's network (a third pass)
         shot_of = {index: shot for shot in todo for index in shot.frames}
         written = 0
         for index, frame in frames:
             if index in done or index not in shot_of:
                 continue
             shot = shot_of[index]
-            t0 = time.perf_counter()
-            image = stylize_image(networks[shot.number], resize(frame, out_h, out_w), tile=options["tile"], shape=shape)
-            seconds = time.perf_counter() - t0
-            timings["frames"] += seconds
-            sink(index, FrameResult(image=to_uint8(image), stats={
-                "seconds": seconds, "shot": shot.number, "cut": index == shot.frames[0] and shot.number > 0,
-                "warm": False, "keyframe": index in shot.keyframes, "engine": "keyframes", "status": "ok",
-                "key": network_keys[shot.number],
-                "size": [out_h, out_w]}))
+            sink(index, run.frame(frame, networks[shot.number], shot=shot.number, key=network_keys[shot.number],
+                                  cut=index == shot.frames[0] and shot.number > 0, keyframe=index in shot.keyframes))
             written += 1
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
             "skipped": sum(len(s.frames) for s in plan.shots) - written, "cuts": [s.frames[0] for s in plan.shots[1:]],
-            "shots": len(plan.shots), "keyframes": plan.keyframes, "keyframe_size": [key_h, key_w],
-            "size": [out_h, out_w], "training": reports, "timings": {k: round(v, 3) for k, v in timings.items()}})
+            "shots": len(plan.shots), "keyframes": plan.keyframes, **run.summary()})
+
+    def _live(self, frames, styles, config, context, sink):
+        """One pass (a camera): the first frame is the keyframe; the network learns it, then every following
+        frame goes through it as it arrives."""
+        started = time.perf_counter()
+        first = next(frames, None)
+        if first is None:
+            return SequenceResult(seconds=time.perf_counter() - started, stats={"cuts": [], "shots": 0})
+        index, frame = first
+        run = _Run(config, styles, context, frame.shape[:2])
+        stylized = run.keyframe(index, 0, frame, 1)
+        key = run.network_key([index])
+        model = run.network(0, {index: (frame, stylized)}, key, None)
+        sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=True))
+        written = 1
+        for index, frame in frames:
+            sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=False))
+            written += 1
+        return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
+            "skipped": 0, "cuts": [], "shots": 1, "keyframes": [first[0]], **run.summary()})
+
+
+class _Run:
+    """What one run of the engine shares: sizes, settings, the store, and the three steps of a shot."""
+
+    def __init__(self, config, styles, context, source_shape):
+        from .network import NetworkShape
+        from .training import TrainingSettings
+
+        options = context.registry.get("engines", "keyframes").option_values(config)
+        self.styles, self.context, self.store = styles, context, context.store
+        self.tile = options["tile"]
+        self.out_shape = config.working_shape(*source_shape)
+        key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(self.out_shape))
+        self.key_config = replace(config.for_image(), size=key_side)
+        self.key_shape = self.key_config.working_shape(*source_shape)
+        self.key_fingerprint = self.key_config.output_fingerprint()  # which keyframes were chosen is not part of it
+        self.shape = NetworkShape()
+        self.settings = TrainingSettings(
+            patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
+            max_steps=options["steps"], max_seconds=options["seconds"], plateau=options["plateau"],
+            perceptual_weight=options["perceptual"], seed=options["seed"])
+        self.features = None
+        if self.settings.perceptual_weight:
+            from ..stylizer import get_backbone
+
+            self.features = get_backbone(context.registry, config).extractor(self.settings.perceptual_layers)
+        self.timings = {"keyframes": 0.0, "training": 0.0, "frames": 0.0}
+        self.reports: dict[int, dict] = {}
+        self.keyframes_done = 0
+
+    def keyframe_key(self, index: int) -> str:
+        h, w = self.key_shape
+        return f"{self.key_fingerprint}:{index}:{h}x{w}"
+
+    def network_key(self, keyframes) -> str:
+        return _digest([self.keyframe_key(k) for k in keyframes], list(self.out_shape), self.settings.__dict__,
+                       self.shape.__dict__)
+
+    def keyframe(self, index: int, shot: int, frame: np.ndarray, total: int) -> np.ndarray:
+        """A keyframe stylized by the frame engine at the keyframe size (or found in the store)."""
+        t0 = time.perf_counter()
+        name, key = f"keyframe_{index:06d}.png", self.keyframe_key(index)
+        path = self.store.get(name, key) if self.store is not None else None
+        if path is not None:
+            image = load_image(path, "keyframe")
+        else:
+            image = self.context.stylize_frame(resize(frame, *self.key_shape), self.styles, self.key_config, index,
+                                               FrameControls(shot=shot)).image
+            if self.store is not None:
+                self.store.put(name, key, lambda p: save_image(p, image))
+        seconds = time.perf_counter() - t0
+        self.timings["keyframes"] += seconds
+        self.keyframes_done += 1
+        self.context.emit(Keyframe(index=index, shot=shot, seconds=round(seconds, 3), done=self.keyframes_done,
+                                   total=total, resumed=path is not None))
+        return image
+
+    def network(self, shot: int, pairs: dict, key: str, previous):
+        """The shot's network trained on ``pairs`` ({index: (source frame, stylized keyframe)}), or loaded
+        from the store; ``previous``: the network to start from (the previous shot's), or None."""
+        from .network import build_network
+        from .training import train
+
+        t0 = time.perf_counter()
+        settings = self.settings
+        model = build_network(self.shape, seed=settings.seed)
+        name = f"network_shot{shot:03d}.weights.h5"
+        path = self.store.get(name, key) if self.store is not None else None
+        if path is not None:
+            model.load_weights(str(path))
+            self.reports[shot] = {"stopped": "resumed"}
+            self.context.emit(Training(shot=shot, step=0, total=settings.max_steps, loss=None, seconds=0.0,
+                                       stopped="resumed"))
+        else:
+            if previous is not None:  # the previous shot's network is a better start than random weights
+                model.set_weights(previous.get_weights())
+            contents = {k: resize(frame, *self.out_shape) for k, (frame, _) in pairs.items()}
+            examples = [(contents[k], training_target(image, contents[k])) for k, (_, image) in pairs.items()]
+
+            def on_check(step, loss):
+                self.context.emit(Training(shot=shot, step=step, total=settings.max_steps, loss=round(loss, 5),
+                                           seconds=round(time.perf_counter() - t0, 2)))
+
+            report = train(model, examples, settings, self.features, on_check)
+            self.reports[shot] = {"steps": report.steps, "seconds": round(report.seconds, 2), "loss": report.loss,
+                                  "stopped": report.stopped}
+            self.context.emit(Training(shot=shot, step=report.steps, total=settings.max_steps,
+                                       loss=round(report.loss, 5), seconds=round(report.seconds, 2),
+                                       stopped=report.stopped))
+            if self.store is not None:
+                self.store.put(name, key, lambda p: model.save_weights(str(p)))
+        self.timings["training"] += time.perf_counter() - t0
+        return model
+
+    def frame(self, frame: np.ndarray, model, *, shot: int, key: str, cut: bool, keyframe: bool) -> FrameResult:
+        from .network import stylize_image
+
+        t0 = time.perf_counter()
+        image = stylize_image(model, resize(frame, *self.out_shape), tile=self.tile, shape=self.shape)
+        seconds = time.perf_counter() - t0
+        self.timings["frames"] += seconds
+        return FrameResult(image=to_uint8(image), stats={
+            "seconds": seconds, "shot": shot, "cut": cut, "warm": False, "keyframe": keyframe, "engine": "keyframes",
+            "status": "ok", "key": key, "size": list(self.out_shape)})
+
+    def summary(self) -> dict:
+        return {"keyframe_size": list(self.key_shape), "size": list(self.out_shape), "training": self.reports,
+                "timings": {k: round(v, 3) for k, v in self.timings.items()}}
