@@ -25,13 +25,14 @@ class NetworkShape:
 
     filters: tuple[int, int, int] = (16, 32, 64)
     blocks: int = 3
+    upsampling: str = "nearest"  # or "bilinear" (the decoder's two x2 upsamplings)
 
     @property
     def radius(self) -> int:
         """Pixels of context on each side that one output pixel depends on (receptive field radius): 5x5 in
         (2), two stride-2 3x3 (1 + 2), each block two 3x3 at stride 4 (8), the decoder's 3x3 at stride 4, 2
         and 1 (4 + 2 + 1), and the two nearest-neighbour upsamplings (2 + 1)."""
-        return 2 + 1 + 2 + 8 * self.blocks + 4 + 2 + 1 + 3
+        return 2 + 1 + 2 + 8 * self.blocks + 4 + 2 + 1 + (3 if self.upsampling == "nearest" else 6)
 
 
 def build_network(shape: NetworkShape = NetworkShape(), seed: int = 0):
@@ -55,9 +56,9 @@ def build_network(shape: NetworkShape = NetworkShape(), seed: int = 0):
         x = layers.Add()([x, y])
     # decoder: each convolution before its upsampling (cheaper), skip connections from the encoder
     x = layers.ReLU()(layers.Conv2D(f1, 3, padding="same", name="up2")(layers.Concatenate()([x, out2])))
-    x = layers.UpSampling2D(2)(x)
+    x = layers.UpSampling2D(2, interpolation=shape.upsampling)(x)
     x = layers.ReLU()(layers.Conv2D(f0, 3, padding="same", name="up1")(layers.Concatenate()([x, out1])))
-    x = layers.UpSampling2D(2)(x)
+    x = layers.UpSampling2D(2, interpolation=shape.upsampling)(x)
     x = layers.ReLU()(layers.Conv2D(f0, 3, padding="same", name="fuse")(layers.Concatenate()([x, out0, inputs])))
     outputs = layers.Conv2D(3, 1, activation="tanh", name="rgb")(x)
     return keras.Model(inputs, outputs, name="keyframe_network")

@@ -37,6 +37,7 @@ class TrainingSettings:
     perceptual_weight: float = 0.5
     perceptual_layers: tuple[str, ...] = ("block1_conv2", "block2_conv2")
     held_patches: int = 64
+    noise: float = 0.0  # std of Gaussian noise added to the training inputs (0..255 units): robustness to grain
     seed: int = 0
 
 
@@ -116,8 +117,11 @@ def train(model, pairs, settings: TrainingSettings = TrainingSettings(), feature
 
     report = TrainingReport()
     best, stale = math.inf, 0
+    rng = np.random.default_rng(settings.seed + 2)
     for n in range(1, settings.max_steps + 1):
         x, y = sampler.sample(settings.batch)
+        if settings.noise:
+            x = x + rng.normal(0.0, settings.noise / 127.5, x.shape).astype(np.float32)
         step(tf.constant(x), tf.constant(y))
         report.steps = n
         over_time = settings.max_seconds is not None and time.perf_counter() - started >= settings.max_seconds
