@@ -411,11 +411,12 @@ def test_operators_module_holds_only_operators(addon):
 
     assert {name for name, value in vars(operators).items() if isinstance(value, type)
             and issubclass(value, bpy.types.Operator)} == {"SEQUENCER_OT_nst_stylize", "SEQUENCER_OT_nst_cancel",
-                                                           "SEQUENCER_OT_nst_load_settings"}
+                                                           "SEQUENCER_OT_nst_load_settings", "SEQUENCER_OT_nst_preview",
+                                                           "SEQUENCER_OT_nst_preview_cancel"}
     for name in ("start_job", "finish_job", "Job", "JOB", "plan_new", "ensure_result_strip", "PROP"):
         assert not hasattr(operators, name), name
     assert jobs.start_job and result_strip.create and plan.Plan.from_result_strip
-    for name in ("start_setup", "SETUP"):
+    for name in ("start_preview", "finish_preview", "start_setup", "SETUP", "PREVIEW"):
         assert not hasattr(operators, name), name
     import blender_addon.engine_process
     import blender_addon.engine_setup
