@@ -14,14 +14,11 @@ from bpy.props import EnumProperty
 
 from . import jobs, preview
 from .plan import Plan, PlanError
+from .preferences import tag_redraw
 
 
 def _redraw(context) -> None:
-    wm = context.window_manager
-    for window in wm.windows:
-        for area in window.screen.areas:
-            if area.type == "SEQUENCE_EDITOR":
-                area.tag_redraw()
+    tag_redraw("SEQUENCE_EDITOR", context)
 
 
 class SEQUENCER_OT_nst_stylize(bpy.types.Operator):

@@ -57,6 +57,26 @@ def engine_env_folder() -> str:
     return os.path.join(folder, engine_setup.FOLDER_NAME)
 
 
+def tag_redraw(area_type: str, context=None) -> None:
+    """Redraw every area of ``area_type`` (e.g. ``SEQUENCE_EDITOR``, ``PREFERENCES``) in every window."""
+    wm = getattr(context or bpy.context, "window_manager", None)
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == area_type:
+                area.tag_redraw()
+
+
+def follow(job, running: bool, finish, area_type: str, interval: float):
+    """One tick of a ``bpy.app.timers`` timer that follows a background job: redraw the areas that show it;
+    while it runs, the next tick's interval; at its end, ``finish(job)`` (its one line to the console) and
+    None, which stops the timer."""
+    if not running:
+        _level, message = finish(job)
+        print(f"Neural Style Transfer: {message}")
+    tag_redraw(area_type)
+    return interval if running else None
+
+
 # -- the engine -------------------------------------------------------------------------------------------------
 
 def get_preferences(context=None):
@@ -171,26 +191,12 @@ def finish_setup(job: engine_setup.SetupJob) -> tuple[str, str]:
     return level, message
 
 
-def _redraw_preferences() -> None:
-    wm = getattr(bpy.context, "window_manager", None)
-    for window in getattr(wm, "windows", ()):
-        for area in window.screen.areas:
-            if area.type == "PREFERENCES":
-                area.tag_redraw()
-
-
 def setup_tick():
     """The timer that follows a set-up on Blender's main thread: poll (never blocks), redraw, finish."""
     job = SETUP
     if job is None:
         return None
-    if job.poll() == "running":
-        _redraw_preferences()
-        return 0.5
-    level, message = finish_setup(job)
-    print(f"Neural Style Transfer: {message}")
-    _redraw_preferences()
-    return None
+    return follow(job, job.poll() == "running", finish_setup, "PREFERENCES", 0.5)
 
 
 class NST_OT_setup_engine(bpy.types.Operator):

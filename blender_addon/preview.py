@@ -18,7 +18,7 @@ import bpy
 from . import engine_process, jobs
 from . import result_strip as R
 from .plan import PROP, Plan, PlanError, preview_settings
-from .preferences import private_folder
+from .preferences import follow, private_folder
 
 IMAGE_NAME = "NST Preview"
 FILE_NAME = "nst_preview.png"
@@ -146,27 +146,13 @@ def finish_preview(preview: Preview) -> tuple[str, str]:
     return level, message
 
 
-def _redraw() -> None:
-    wm = getattr(bpy.context, "window_manager", None)
-    for window in getattr(wm, "windows", ()):
-        for area in window.screen.areas:
-            if area.type == "SEQUENCE_EDITOR":
-                area.tag_redraw()
-
-
 def preview_tick():
     """The timer that follows a preview on Blender's main thread: poll (never blocks), redraw, finish."""
     preview = PREVIEW
     if preview is None:
         return None
     preview.process.poll()
-    if not preview.process.finished:
-        _redraw()
-        return 0.25
-    level, message = finish_preview(preview)
-    print(f"Neural Style Transfer: {message}")
-    _redraw()
-    return None
+    return follow(preview, not preview.process.finished, finish_preview, "SEQUENCE_EDITOR", 0.25)
 
 
 def cancel() -> None:
