@@ -86,6 +86,9 @@ def test_extension_builds_installs_and_enables(tmp_path):
         folder = Path(sys.modules[module + ".jobs"].settings_folder())  # the jobs' settings files: private
         assert folder.is_dir() and folder.name == "runs" and "nst_style_transfer" in str(folder)
         assert Path(bpy.utils.user_resource("EXTENSIONS")) in folder.parents
+        preferences = sys.modules[module + ".preferences"]  # Set Up Engine and Preview Frame: the same private place
+        assert Path(preferences.engine_env_folder()) == folder.parent / "engine-env"
+        assert Path(preferences.private_folder("preview")) == folder.parent / "preview"
     finally:
         addon_utils.disable(module, default_set=True)
         shutil.rmtree(Path(bpy.utils.user_resource("EXTENSIONS")) / "user_default" / "nst_style_transfer")
