@@ -1,10 +1,11 @@
 """Neural Style Transfer for Blender's Video Sequence Editor (a Blender 4.2+ extension).
 
 Select a movie or image-sequence strip, pick a painting, get a stylized image-sequence strip back. The
-engine (nst-plugin, TensorFlow) runs in its own Python process; this package only needs bpy. The
-modules ``plan``, ``engine_process``, ``progress`` and ``strips`` do not import bpy and are tested without
-Blender; ``result_strip`` and ``jobs`` work on Blender data; ``props``, ``preferences``, ``operators`` and
-``panels`` hold the Blender types.
+engine (nst-plugin, TensorFlow) runs in its own Python process, in an environment that *Set Up Engine*
+makes for it; this package only needs bpy. The modules ``plan``, ``engine_process``, ``engine_setup``,
+``progress`` and ``strips`` do not import bpy and are tested without Blender; ``result_strip``, ``jobs`` and
+``preview`` work on Blender data; ``props``, ``preferences``, ``operators`` and ``panels`` hold the
+Blender types.
 """
 
 _MODULES = ("props", "preferences", "operators", "panels")

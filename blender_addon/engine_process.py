@@ -45,8 +45,9 @@ class EngineInfo:
         return self.error or "engine not found"
 
 
-def _venv_python(folder: Path) -> Path:
-    return folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def venv_python(folder) -> Path:
+    """The interpreter of the virtual environment in ``folder``."""
+    return Path(folder) / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def _shebang_python(script: str) -> str | None:
@@ -73,7 +74,7 @@ def candidate_pythons(configured: str = "", addon_dir: str | os.PathLike | None 
     if addon_dir is not None:
         here = Path(addon_dir).resolve()
         for folder in (here.parent, here.parent.parent):  # a checkout: <repo>/blender_addon, <repo>/.venv
-            found.append((str(_venv_python(folder / ".venv")), f".venv next to the add-on ({folder})"))
+            found.append((str(venv_python(folder / ".venv")), f".venv next to the add-on ({folder})"))
     nst = shutil.which("nst", path=environ.get("PATH"))
     if nst:
         python = _shebang_python(nst)
@@ -123,12 +124,15 @@ def find_engine(configured: str = "", addon_dir=None, environ=None) -> EngineInf
 
 
 def engine_environment(environ=None) -> dict:
-    """The environment of an engine process: Blender's own Python settings removed, quiet TensorFlow."""
+    """The environment of an engine process: Blender's own Python settings removed, quiet TensorFlow, and
+    ``python -m nst_plugin`` never taken from an ``nst_plugin`` folder in the current directory (Python
+    3.11+: ``PYTHONSAFEPATH``), always the environment's own."""
     env = dict(os.environ if environ is None else environ)
     for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
         env.pop(key, None)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
@@ -243,6 +247,11 @@ def accepts_settings_file(python: str, refresh: bool = False, timeout: float = 6
         found = False
     _SETTINGS_SUPPORT[python] = found
     return found
+
+
+def forget_engine(python: str) -> None:
+    """Forget what was asked of ``python`` (an engine that was just installed or updated)."""
+    _SETTINGS_SUPPORT.pop(python, None)
 
 
 def last_error_line(lines) -> str | None:

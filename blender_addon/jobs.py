@@ -14,7 +14,7 @@ from . import engine_process
 from . import result_strip as R
 from . import strips as S
 from .plan import Plan, PlanError
-from .preferences import resolve_engine
+from .preferences import extension_folder, online_access, resolve_engine
 
 JOB = None  # the running Job, if any (one at a time)
 LAST = {}  # summary of the last finished job (for the panel and for scripts)
@@ -69,19 +69,12 @@ def output_folder(plan: Plan) -> str:
 def settings_folder() -> str | None:
     """A private folder for the jobs' settings files: the extension's user folder when the add-on is
     installed as an extension, else None (the system's temporary folder)."""
-    package = __package__ or ""
-    get = getattr(bpy.utils, "extension_path_user", None)
-    if get is None or not package.startswith("bl_ext."):
-        return None
-    try:
-        return get(package, path="runs", create=True)
-    except (ValueError, OSError, TypeError):
-        return None
+    return extension_folder("runs")
 
 
 def engine_env() -> dict:
     env = engine_process.engine_environment()
-    if not getattr(bpy.app, "online_access", True):
+    if not online_access():
         # Blender's "Allow Online Access" is off: no ImageNet download, the engine takes its offline weights.
         env["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/online-access-disabled"
     return env
@@ -112,6 +105,37 @@ def plan_for(context, action: str):
     return plan, strip.name, False
 
 
+def working_engine(context) -> engine_process.EngineInfo:
+    """The engine to run, or PlanError saying why there is none."""
+    info = resolve_engine(context)
+    if not info.ok:
+        raise PlanError(info.describe())
+    return info
+
+
+def write_settings(info: engine_process.EngineInfo, values: dict, folder) -> str | None:
+    """The run's private ``--settings`` file in ``folder`` (None: the system's temporary folder), or None
+    for an engine that does not take one (it gets flags)."""
+    if not engine_process.accepts_settings_file(info.python):
+        return None
+    engine_process.remove_stale_settings_files(folder)  # left by a Blender that crashed
+    try:
+        return engine_process.write_settings_file(values, folder)
+    except OSError as exc:
+        raise PlanError(f"cannot write the job's settings file ({exc.strerror or exc})") from None
+
+
+def launch(info: engine_process.EngineInfo, argv: list, cwd: str, settings_file) -> engine_process.EngineProcess:
+    """Start the engine's process (in ``cwd``, with Blender's online-access policy); PlanError when it
+    cannot start (its settings file is removed then)."""
+    process = engine_process.EngineProcess(argv, cwd=cwd, env=engine_env())
+    try:
+        return process.start()
+    except OSError as exc:
+        engine_process.remove_settings_file(settings_file)
+        raise PlanError(f"engine not found: {info.python} cannot start ({exc}); {engine_process.INSTALL_HINT}") from None
+
+
 def start_job(context, action: str) -> Job:
     """Plan the job for the active strip (``NEW``: a source strip; ``RESUME`` / ``RERUN``: a result strip)
     and start its engine; PlanError with the one-line reason when it cannot start."""
@@ -123,25 +147,11 @@ def start_job(context, action: str) -> Job:
     plan, result_name, overwrite = plan_for(context, action)
     if result_name is None:  # stylizing again into the folder of an existing result strip: reuse that strip
         result_name = R.find_by_output(scene, plan.output)
-    info = resolve_engine(context)
-    if not info.ok:
-        raise PlanError(info.describe())
+    info = working_engine(context)
     output = output_folder(plan)
-    settings_file = None
-    if engine_process.accepts_settings_file(info.python):
-        folder = settings_folder()
-        engine_process.remove_stale_settings_files(folder)  # left by a Blender that crashed
-        try:
-            settings_file = engine_process.write_settings_file(plan.engine_settings(), folder)
-        except OSError as exc:
-            raise PlanError(f"cannot write the job's settings file ({exc.strerror or exc})") from None
+    settings_file = write_settings(info, plan.engine_settings(), settings_folder())
     argv = engine_command(plan, info.python, output, overwrite, settings_file)
-    process = engine_process.EngineProcess(argv, cwd=output, env=engine_env())
-    try:
-        process.start()
-    except OSError as exc:
-        engine_process.remove_settings_file(settings_file)
-        raise PlanError(f"engine not found: {info.python} cannot start ({exc}); {engine_process.INSTALL_HINT}") from None
+    process = launch(info, argv, output, settings_file)
     result = R.find(scene, result_name)
     if result is not None:
         R.update(result, plan, move=action != "RESUME")

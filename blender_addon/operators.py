@@ -1,7 +1,9 @@
-"""Operators: Stylize strip (new, resume, re-run with changes), Cancel, Load settings from a result strip.
+"""Operators: Stylize strip (new, resume, re-run with changes), Cancel, Load settings from a result strip,
+Preview Frame and its Cancel.
 
 Only the operators and their registration live here: the plan is plan.Plan, the result strip is handled by
-result_strip, the job lifecycle (start, step, finish, cancel, the one running job) by jobs. Interactively,
+result_strip, the job lifecycle (start, step, finish, cancel, the one running job) by jobs, the preview's by
+preview. Interactively,
 a modal operator polls the engine from a window timer, so Blender stays responsive; Esc or the panel's
 Cancel button stop it. In background mode (``blender -b``) the operator waits for the engine before
 returning.
@@ -10,16 +12,13 @@ returning.
 import bpy
 from bpy.props import EnumProperty
 
-from . import jobs
+from . import jobs, preview
 from .plan import Plan, PlanError
+from .preferences import tag_redraw
 
 
 def _redraw(context) -> None:
-    wm = context.window_manager
-    for window in wm.windows:
-        for area in window.screen.areas:
-            if area.type == "SEQUENCE_EDITOR":
-                area.tag_redraw()
+    tag_redraw("SEQUENCE_EDITOR", context)
 
 
 class SEQUENCER_OT_nst_stylize(bpy.types.Operator):
@@ -137,18 +136,65 @@ class SEQUENCER_OT_nst_load_settings(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (SEQUENCER_OT_nst_stylize, SEQUENCER_OT_nst_cancel, SEQUENCER_OT_nst_load_settings)
+class SEQUENCER_OT_nst_preview(bpy.types.Operator):
+    """Stylize the frame under the playhead of the active strip with the panel's settings, small and fast
+    (at most 192 px, 10 iterations); the result shows in the Style Transfer panel"""
+
+    bl_idname = "sequencer.nst_preview"
+    bl_label = "Preview Frame"
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None
+
+    def execute(self, context):
+        try:
+            job = preview.start_preview(context)
+        except PlanError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if bpy.app.background or context.window is None:
+            job.process.wait(interval=0.1)
+            level, message = preview.finish_preview(job)
+            self.report({level}, message)
+            return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+        if not bpy.app.timers.is_registered(preview.preview_tick):
+            bpy.app.timers.register(preview.preview_tick, first_interval=0.25)
+        _redraw(context)
+        return {"FINISHED"}
+
+
+class SEQUENCER_OT_nst_preview_cancel(bpy.types.Operator):
+    """Stop the running preview"""
+
+    bl_idname = "sequencer.nst_preview_cancel"
+    bl_label = "Cancel Preview"
+
+    @classmethod
+    def poll(cls, context):
+        return preview.PREVIEW is not None and preview.PREVIEW.process.running
+
+    def execute(self, context):
+        preview.cancel()
+        return {"FINISHED"}
+
+
+classes = (SEQUENCER_OT_nst_stylize, SEQUENCER_OT_nst_cancel, SEQUENCER_OT_nst_load_settings,
+           SEQUENCER_OT_nst_preview, SEQUENCER_OT_nst_preview_cancel)
+_LOAD_HANDLERS = (jobs.cancel_running_job, preview.cancel_running_preview)
 
 
 def register():
     for cls in classes:
         bpy.utils.register_class(cls)
-    bpy.app.handlers.load_pre.append(jobs.cancel_running_job)
+    bpy.app.handlers.load_pre.extend(_LOAD_HANDLERS)
 
 
 def unregister():
     jobs.unregister()
-    if jobs.cancel_running_job in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.remove(jobs.cancel_running_job)
+    preview.unregister()
+    for handler in _LOAD_HANDLERS:
+        if handler in bpy.app.handlers.load_pre:
+            bpy.app.handlers.load_pre.remove(handler)
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

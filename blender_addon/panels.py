@@ -2,8 +2,9 @@
 
 import bpy
 
-from . import jobs
+from . import jobs, preview
 from . import result_strip as R
+from .props import ENGINE_HINTS
 from .plan import PROP, Plan, PlanError
 
 
@@ -64,6 +65,7 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         col.prop(settings, "style_image")
         col.prop(settings, "preset")
         col.prop(settings, "engine")
+        col.label(text=ENGINE_HINTS.get(settings.engine, ""), icon="INFO")
         if settings.engine == "keyframes":
             col.prop(settings, "source_resolution")
         row = col.row()
@@ -95,6 +97,30 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         run.scale_y = 1.4
         run.enabled = job is None
         run.operator("sequencer.nst_stylize", text="Stylize Strip", icon="BRUSH_DATA").action = "NEW"
+        draw_preview(layout.box())
+
+
+def draw_preview(box) -> None:
+    """Preview Frame: the button (or the running preview's progress and its Cancel), the last failure,
+    and the "NST Preview" image."""
+    running = preview.PREVIEW
+    row = box.row(align=True)
+    if running is not None:
+        if hasattr(row, "progress"):
+            row.progress(factor=running.fraction, type="BAR", text=running.summary())
+        else:
+            row.label(text=running.summary())
+        row.operator("sequencer.nst_preview_cancel", text="", icon="CANCEL")
+    else:
+        row.operator("sequencer.nst_preview", text="Preview Frame", icon="HIDE_OFF")
+    last = preview.LAST
+    if last and last.get("status") != "INFO":
+        box.label(text=last.get("message", ""), icon="ERROR" if last.get("status") == "ERROR" else "INFO")
+    image = bpy.data.images.get(preview.IMAGE_NAME)
+    if image is not None and image.preview is not None:
+        box.template_icon(icon_value=image.preview.icon_id, scale=8.0)
+        if last.get("frame") is not None:
+            box.label(text=f"Frame {last['frame']}, {image.size[0]}x{image.size[1]} px")
 
 
 classes = (SEQUENCER_PT_nst,)

@@ -67,6 +67,21 @@ def engine_settings(settings: dict) -> dict:
     return out
 
 
+PREVIEW_SIZE = 192  # Preview Frame: longer side at most this many pixels
+PREVIEW_ITERATIONS = 10  # and at most this many optimizer iterations
+
+
+def preview_settings(settings: dict) -> dict:
+    """The panel's settings (its names) made small and fast for Preview Frame: the frame engine (the
+    keyframe engine's keyframes are made by it too), at most :data:`PREVIEW_SIZE` pixels and
+    :data:`PREVIEW_ITERATIONS` iterations; the look (preset, strength, weights, colour, extra loss) as set."""
+    out = dict(settings)
+    out["engine"] = "lbfgs"
+    out["size"] = min(int(settings.get("size") or PREVIEW_SIZE), PREVIEW_SIZE)
+    out["iterations"] = min(int(settings.get("iterations") or PREVIEW_ITERATIONS), PREVIEW_ITERATIONS)
+    return out
+
+
 # -- where the frames come from ----------------------------------------------------------------------------------
 
 def _source_of(strip, abspath):
@@ -112,9 +127,10 @@ class Plan:
     # -- building ------------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_source_strip(cls, strip, panel, abspath=plain_abspath) -> Plan:
+    def from_source_strip(cls, strip, panel, abspath=plain_abspath, frame: int | None = None) -> Plan:
         """The job for the panel's settings (``scene.nst``, or anything with its attributes) on a source
-        strip: its visible frames, or the panel's range clamped to them."""
+        strip: its visible frames, or the panel's range clamped to them; with ``frame``, that one timeline
+        frame (Preview Frame: the frame under the playhead)."""
         error = S.check_strip_type(strip.type)
         if error:
             raise PlanError(error)
@@ -124,8 +140,13 @@ class Plan:
         if not os.path.isfile(style):
             raise PlanError(f"style image {style} does not exist")
         source, index_of = _source_of(strip, abspath)
+        if frame is not None and not strip.frame_final_start <= frame < strip.frame_final_end:
+            raise PlanError(f"the playhead (frame {frame}) is not over strip {strip.name!r} (frames "
+                            f"{strip.frame_final_start}-{strip.frame_final_end - 1}): move it onto the strip")
         try:
             first, last = (None, None) if panel.use_strip_range else (panel.frame_first, panel.frame_last)
+            if frame is not None:
+                first = last = frame
             lo, hi = S.timeline_range(strip.frame_final_start, strip.frame_final_end, first, last)
         except ValueError as exc:
             raise PlanError(str(exc)) from None

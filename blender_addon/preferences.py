@@ -1,17 +1,83 @@
-"""Add-on preferences: where the engine (a Python with nst-plugin installed) lives, and a Check button."""
+"""Add-on preferences: where the engine (a Python with nst-plugin installed) lives, a Check button, and the
+engine's set-up without a terminal (Set Up Engine / Update / Remove: a private environment made by
+engine_setup, run in the background and followed by a timer)."""
 
 import json
 import os
 import subprocess
+import sys
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
 
-from . import engine_process, props
+from . import engine_process, engine_setup, props
 
 ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
 _ENGINE_CACHE = {}  # configured path -> EngineInfo that worked
+SETUP = None  # the running engine_setup.SetupJob, if any (one at a time)
 
+
+# -- Blender 4.2+ facts the add-on depends on (small, named) ---------------------------------------------------
+
+def online_access() -> bool:
+    """Blender's *Allow Online Access* (4.2+; older Blenders have no such switch: on)."""
+    return bool(getattr(bpy.app, "online_access", True))
+
+
+def extension_folder(name: str):
+    """``name`` in the extension's own user folder, made if missing, when the add-on is installed as an
+    extension; else None."""
+    package = __package__ or ""
+    get = getattr(bpy.utils, "extension_path_user", None)
+    if get is None or not package.startswith("bl_ext."):
+        return None
+    try:
+        return get(package, path=name, create=True)
+    except (ValueError, OSError, TypeError):
+        return None
+
+
+def private_folder(name: str) -> str:
+    """A folder for the add-on's own files (never the add-on's folder, never the user's media): the
+    extension's user folder, or, for an add-on that is not installed as an extension, Blender's user
+    data folder (``.../datafiles/nst_style_transfer/<name>``)."""
+    folder = extension_folder(name)
+    if folder is None:
+        base = bpy.utils.user_resource("DATAFILES", path=engine_setup.ADDON_ID, create=True)
+        folder = os.path.join(base, name)
+        os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def engine_env_folder() -> str:
+    """Where Set Up Engine makes the engine's environment (the folder itself is made by the set-up)."""
+    folder = extension_folder("")
+    if folder is None:
+        folder = bpy.utils.user_resource("DATAFILES", path=engine_setup.ADDON_ID, create=True)
+    return os.path.join(folder, engine_setup.FOLDER_NAME)
+
+
+def tag_redraw(area_type: str, context=None) -> None:
+    """Redraw every area of ``area_type`` (e.g. ``SEQUENCE_EDITOR``, ``PREFERENCES``) in every window."""
+    wm = getattr(context or bpy.context, "window_manager", None)
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == area_type:
+                area.tag_redraw()
+
+
+def follow(job, running: bool, finish, area_type: str, interval: float):
+    """One tick of a ``bpy.app.timers`` timer that follows a background job: redraw the areas that show it;
+    while it runs, the next tick's interval; at its end, ``finish(job)`` (its one line to the console) and
+    None, which stops the timer."""
+    if not running:
+        _level, message = finish(job)
+        print(f"Neural Style Transfer: {message}")
+    tag_redraw(area_type)
+    return interval if running else None
+
+
+# -- the engine -------------------------------------------------------------------------------------------------
 
 def get_preferences(context=None):
     context = context or bpy.context
@@ -46,6 +112,17 @@ def load_plugin_list(python: str) -> dict | None:
         return None
 
 
+def use_engine(prefs, info: engine_process.EngineInfo, listing: dict | None) -> str:
+    """Take a checked engine's plugin list into the panel; the one line that says what was found."""
+    extra = ""
+    if listing:
+        props.set_engine_lists(listing)
+        extra = f"; presets: {', '.join(props.PRESETS)}; losses: {', '.join(sorted(listing.get('losses', {})))}"
+    if prefs is not None:
+        prefs.last_check = info.describe() + extra
+    return info.describe() + extra
+
+
 class NST_OT_check_engine(bpy.types.Operator):
     """Look for the nst-plugin engine and report what was found and its version"""
 
@@ -60,25 +137,172 @@ class NST_OT_check_engine(bpy.types.Operator):
         if not info.ok:
             self.report({"ERROR"}, info.describe())
             return {"CANCELLED"}
-        listing = load_plugin_list(info.python)
-        extra = ""
-        if listing:
-            props.set_engine_lists(listing)
-            extra = f"; presets: {', '.join(props.PRESETS)}; losses: {', '.join(sorted(listing.get('losses', {})))}"
-        if prefs is not None:
-            prefs.last_check = info.describe() + extra
-        self.report({"INFO"}, info.describe() + extra)
+        self.report({"INFO"}, use_engine(prefs, info, load_plugin_list(info.python)))
         return {"FINISHED"}
 
+
+# -- Set Up Engine: the job, followed by a timer ---------------------------------------------------------------
+
+def _setup_source(prefs) -> engine_setup.Source:
+    path = {"WHEEL": prefs.engine_wheel, "CHECKOUT": prefs.engine_checkout}.get(prefs.engine_source, "")
+    return engine_setup.Source(prefs.engine_source, os.path.abspath(bpy.path.abspath(path)) if path else "")
+
+
+def start_setup(context, update: bool = False) -> engine_setup.SetupJob:
+    """Start Set Up Engine (a new environment from the preferences' source) or Update (the source the
+    environment was made from) in the background; SetupError with the one-line reason when it cannot."""
+    global SETUP
+    if SETUP is not None and not SETUP.done:
+        raise engine_setup.SetupError("the engine is being set up already: wait for it or cancel it")
+    prefs = get_preferences(context)
+    folder = engine_env_folder()
+    online = online_access()
+    source = engine_setup.recorded_source(folder) if update else _setup_source(prefs)
+    source.check(online)
+    base = None
+    if not update:
+        configured = bpy.path.abspath(prefs.base_python) if prefs.base_python else ""
+        base = engine_setup.find_base_python(configured, exclude_prefixes=(sys.prefix,))  # never Blender's Python
+    engine_setup.write_marker(folder, source, base)
+    steps = engine_setup.setup_steps(folder, source, online, base, update=update)
+    title = f"{'updating' if update else 'setting up'} the engine from {source.describe()}"
+    SETUP = engine_setup.SetupJob(folder, steps, title=title).start()
+    return SETUP
+
+
+def finish_setup(job: engine_setup.SetupJob) -> tuple[str, str]:
+    """(report level, one line) at the end of a set-up; a working engine becomes the add-on's interpreter."""
+    global SETUP
+    prefs = get_preferences()
+    if job.state == "ok":
+        info = engine_process.EngineInfo(job.python, job.version, "set up by the add-on")
+        engine_process.forget_engine(job.python)  # asked again whether it takes --settings
+        if prefs is not None:
+            prefs.python_path = job.python
+        _ENGINE_CACHE[job.python] = info
+        use_engine(prefs, info, job.listing)
+        level, message = "INFO", job.status_line()
+    else:
+        level, message = ("WARNING" if job.state == "cancelled" else "ERROR"), job.status_line()
+    if prefs is not None:
+        prefs.setup_status = message
+    if SETUP is job:
+        SETUP = None
+    return level, message
+
+
+def setup_tick():
+    """The timer that follows a set-up on Blender's main thread: poll (never blocks), redraw, finish."""
+    job = SETUP
+    if job is None:
+        return None
+    return follow(job, job.poll() == "running", finish_setup, "PREFERENCES", 0.5)
+
+
+class NST_OT_setup_engine(bpy.types.Operator):
+    """Make a private Python environment for the engine and install nst-plugin into it, in the background"""
+
+    bl_idname = "nst.setup_engine"
+    bl_label = "Set Up Engine"
+
+    action: EnumProperty(
+        name="Action",
+        items=[("SETUP", "Set Up Engine", "Make the engine's environment and install nst-plugin from the chosen source"),
+               ("UPDATE", "Update", "Reinstall the engine from the source it was set up from")],
+        default="SETUP")
+
+    def execute(self, context):
+        try:
+            job = start_setup(context, update=self.action == "UPDATE")
+        except engine_setup.SetupError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if bpy.app.background:  # scripts and tests: run to the end
+            job.wait()
+            level, message = finish_setup(job)
+            self.report({level}, message)
+            return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+        if not bpy.app.timers.is_registered(setup_tick):
+            bpy.app.timers.register(setup_tick, first_interval=0.5, persistent=True)
+        self.report({"INFO"}, f"{job.title}: progress in the add-on's preferences")
+        return {"FINISHED"}
+
+
+class NST_OT_cancel_setup(bpy.types.Operator):
+    """Stop the engine's set-up; Remove deletes what it made"""
+
+    bl_idname = "nst.cancel_setup"
+    bl_label = "Cancel Set-Up"
+
+    @classmethod
+    def poll(cls, context):
+        return SETUP is not None and not SETUP.done
+
+    def execute(self, context):
+        SETUP.cancel()
+        return {"FINISHED"}
+
+
+REMOVING = []  # threads deleting removed environments (tests join them)
+
+
+class NST_OT_remove_engine(bpy.types.Operator):
+    """Delete the engine environment that Set Up Engine made (only that folder, and only if it carries the
+    add-on's marker file)"""
+
+    bl_idname = "nst.remove_engine"
+    bl_label = "Remove Engine"
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context):
+        if SETUP is not None and not SETUP.done:
+            self.report({"ERROR"}, "the engine is being set up: cancel it first")
+            return {"CANCELLED"}
+        folder = engine_env_folder()
+        try:
+            REMOVING.append(engine_setup.remove_environment(folder))
+        except engine_setup.SetupError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        prefs = get_preferences(context)
+        if prefs is not None:
+            if prefs.python_path and os.path.abspath(bpy.path.abspath(prefs.python_path)).startswith(folder + os.sep):
+                prefs.python_path = ""  # it pointed into the removed environment
+                prefs.last_check = ""
+            prefs.setup_status = f"removed the engine environment {folder}"
+        _ENGINE_CACHE.clear()
+        self.report({"INFO"}, f"removed the engine environment {folder}")
+        return {"FINISHED"}
+
+
+# -- the preferences --------------------------------------------------------------------------------------------
 
 class NST_AddonPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
     python_path: StringProperty(
         name="Engine interpreter", subtype="FILE_PATH", default="",
-        description="Python of an environment where nst-plugin is installed (e.g. ~/nst-env/bin/python). "
+        description="Python of an environment where nst-plugin is installed (Set Up Engine fills it in). "
                     "Empty: NST_PYTHON, a .venv next to the add-on, or the interpreter of nst on PATH")
     last_check: StringProperty(name="Last check", default="")
+    base_python: StringProperty(
+        name="Base Python", subtype="FILE_PATH", default="",
+        description="A Python 3.10-3.12 of the system to make the engine's environment with. Empty: found on "
+                    "its own (python3.11, python3.12, python3.10, python3 on PATH; never Blender's own)")
+    engine_source: EnumProperty(
+        name="Source", default="INDEX",
+        items=[("INDEX", "Package index", "nst-plugin from PyPI (needs Allow Online Access)"),
+               ("WHEEL", "Wheel file", "A local nst-plugin wheel (.whl); offline, its folder must hold the "
+                                       "wheels of its dependencies too"),
+               ("CHECKOUT", "Checkout", "A local nst-plugin source folder (a git checkout)")],
+        description="Where Set Up Engine installs nst-plugin from")
+    engine_wheel: StringProperty(name="Wheel", subtype="FILE_PATH", default="",
+                                 description="An nst-plugin .whl file")
+    engine_checkout: StringProperty(name="Checkout", subtype="DIR_PATH", default="",
+                                    description="A folder with nst-plugin's source (its pyproject.toml)")
+    setup_status: StringProperty(name="Set-up status", default="")
 
     def draw(self, context):
         layout = self.layout
@@ -87,12 +311,43 @@ class NST_AddonPreferences(bpy.types.AddonPreferences):
         row.operator(NST_OT_check_engine.bl_idname, icon="VIEWZOOM")
         if self.last_check:
             layout.label(text=self.last_check)
-        layout.label(text="Install the engine: python -m venv nst-env && nst-env/bin/pip install nst-plugin")
-        if not getattr(bpy.app, "online_access", True):
+        draw_setup(self, layout.box())
+        layout.label(text="Or by hand: python3 -m venv nst-env && nst-env/bin/pip install nst-plugin, then set "
+                          "Engine interpreter to nst-env/bin/python")
+        if not online_access():
             layout.label(text="Online access is off: the engine uses its offline fallback weights", icon="INFO")
 
 
-classes = (NST_OT_check_engine, NST_AddonPreferences)
+def draw_setup(prefs, box) -> None:
+    """The Set Up Engine box: base Python, source, the buttons, and the running set-up's status line."""
+    box.label(text="Set up the engine: a private Python environment with nst-plugin", icon="SETTINGS")
+    col = box.column()
+    col.prop(prefs, "base_python")
+    col.row().prop(prefs, "engine_source", expand=True)
+    if prefs.engine_source == "WHEEL":
+        col.prop(prefs, "engine_wheel")
+    elif prefs.engine_source == "CHECKOUT":
+        col.prop(prefs, "engine_checkout")
+    elif not online_access():
+        col.label(text="Online access is off: allow it in Preferences > System, or pick a wheel or checkout",
+                  icon="ERROR")
+    job = SETUP
+    running = job is not None and not job.done
+    row = box.row(align=True)
+    row.enabled = not running
+    row.operator(NST_OT_setup_engine.bl_idname, text="Set Up Engine", icon="IMPORT").action = "SETUP"
+    row.operator(NST_OT_setup_engine.bl_idname, text="Update", icon="FILE_REFRESH").action = "UPDATE"
+    row.operator(NST_OT_remove_engine.bl_idname, text="Remove", icon="TRASH")
+    if running:
+        row = box.row()
+        row.label(text=job.status_line(), icon="SORTTIME")
+        row.operator(NST_OT_cancel_setup.bl_idname, text="", icon="CANCEL")
+    elif prefs.setup_status:
+        box.label(text=prefs.setup_status, icon="CHECKMARK" if prefs.setup_status.startswith("engine ready") else "INFO")
+    box.label(text=f"Folder: {engine_env_folder()}")
+
+
+classes = (NST_OT_check_engine, NST_OT_setup_engine, NST_OT_cancel_setup, NST_OT_remove_engine, NST_AddonPreferences)
 
 
 def register():
@@ -101,6 +356,13 @@ def register():
 
 
 def unregister():
+    global SETUP
+    if SETUP is not None:
+        SETUP.cancel()
+        SETUP.wait(timeout=10)
+        SETUP = None
+    if bpy.app.timers.is_registered(setup_tick):
+        bpy.app.timers.unregister(setup_tick)
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)
     _ENGINE_CACHE.clear()

@@ -1,6 +1,7 @@
 """The Blender add-on's bpy-free parts, without Blender: the engine runner (against a fake engine: progress,
 cancel, crash, garbage on stdout), the jsonl progress parser, engine discovery, the plan (built from a
-stand-in strip, stored and read back as JSON), the settings file and the strip helpers.
+stand-in strip, stored and read back as JSON; Preview Frame's), the settings file, the strip helpers, and
+the engine's set-up (base Python, pip command lines, marker, Remove, the step runner, pip's progress).
 The add-on inside Blender is tested by blender_addon/tests (run by ``make test`` with the bpy venv)."""
 
 import json
@@ -16,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from blender_addon import engine_process, plan, strips  # noqa: E402
+from blender_addon import engine_process, engine_setup, plan, strips  # noqa: E402
 from blender_addon.engine_process import EngineProcess, build_command, find_engine, last_error_line  # noqa: E402
 from blender_addon.plan import Plan, PlanError  # noqa: E402
 from blender_addon.progress import Progress, format_duration, parse_line  # noqa: E402
@@ -484,3 +485,247 @@ def test_settings_file_is_accepted_by_the_cli(tmp_path):
     argv = build_command("/py", str(tmp_path / "missing.avi"), STYLE, str(tmp_path / "out"), settings_file=path)
     result = CliRunner().invoke(app, argv[3:])
     assert result.exit_code == 2 and "No such option" not in result.output and "missing.avi" in result.output
+
+
+# -- Preview Frame's plan ---------------------------------------------------------------------------------------
+
+def test_a_plan_for_the_frame_under_the_playhead():
+    one = Plan.from_source_strip(trimmed_movie(), panel(use_strip_range=False, frame_first=1, frame_last=2), frame=13)
+    assert one.timeline == (13, 13) and one.indices == [4] and one.frames == (4, 4)
+    with pytest.raises(PlanError, match=r"^the playhead \(frame 15\) is not over strip 'street' \(frames 12-14\): "
+                                        r"move it onto the strip$"):
+        Plan.from_source_strip(trimmed_movie(), panel(), frame=15)
+
+
+def test_preview_settings_are_small_and_fast():
+    assert plan.preview_settings({"preset": "default", "size": 384, "iterations": 0, "engine": "keyframes",
+                                  "strength": 0.8}) == {"preset": "default", "size": 192, "iterations": 10,
+                                                        "engine": "lbfgs", "strength": 0.8}
+    assert plan.preview_settings({"size": 64, "iterations": 3}) == {"size": 64, "iterations": 3, "engine": "lbfgs"}
+    assert plan.preview_settings({"engine": "keyframes"})["size"] == 192  # the strip's resolution: capped too
+
+
+# -- the engine's set-up ------------------------------------------------------------------------------------------
+
+from blender_addon.engine_setup import SetupError, SetupJob, Source, Step  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "blender_addon" / "tests"))
+from fake_engine_package import make_wheel, write_checkout  # noqa: E402
+
+
+def fake_interpreter(folder, name, version, prefix="/usr", fails=False):
+    """An executable that answers the base-Python probe like an interpreter of ``version``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    answer = json.dumps({"version": list(version), "executable": f"/opt/{name}", "prefix": prefix})
+    body = "echo 'ModuleNotFoundError: No module named venv' >&2; exit 1" if fails else f"echo '{answer}'"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_find_base_python_takes_the_first_310_to_312_that_is_not_blenders(tmp_path):
+    bin_ = tmp_path / "bin"
+    fake_interpreter(bin_, "python3.11", (3, 11), fails=True)  # no venv module
+    fake_interpreter(bin_, "python3.12", (3, 13))  # a shim that runs another version
+    fake_interpreter(bin_, "python3.10", (3, 10), prefix=str(tmp_path / "blender" / "python"))  # Blender's own
+    fake_interpreter(bin_, "python3", (3, 12))
+    found = engine_setup.find_base_python(exclude_prefixes=[str(tmp_path / "blender" / "python")],
+                                          environ={"PATH": str(bin_)})
+    assert (found.executable, found.version, found.how) == ("/opt/python3", (3, 12), "python3 on PATH")
+    with pytest.raises(SetupError, match=r"^no Python 3.10-3.12 found on PATH \(python3.11, python3.12, python3.10, "
+                                         r"python3\): install one, or set Base Python"):
+        engine_setup.find_base_python(environ={"PATH": str(tmp_path / "empty")})
+    with pytest.raises(SetupError, match=r"^Base Python: .*python3.12 is Python 3.13; the engine needs 3.10-3.12$"):
+        engine_setup.find_base_python(str(bin_ / "python3.12"), environ={"PATH": str(bin_)})  # no fall-back
+    with pytest.raises(SetupError, match=r"^Base Python: .*python3.11 is not a usable Python with venv and "
+                                         r"ensurepip \(ModuleNotFoundError: No module named venv\)$"):
+        engine_setup.find_base_python(str(bin_ / "python3.11"))
+    with pytest.raises(SetupError, match="is Blender's own Python"):
+        engine_setup.find_base_python(str(bin_ / "python3.10"), exclude_prefixes=[str(tmp_path / "blender" / "python")])
+    with pytest.raises(SetupError, match="cannot run"):
+        engine_setup.find_base_python(str(tmp_path / "missing"))
+    real = engine_setup.find_base_python(sys.executable)  # a real one answers for itself
+    assert real.version == sys.version_info[:2] and Path(real.executable).exists()
+
+
+def test_sources_are_checked_before_anything_runs(tmp_path):
+    with pytest.raises(SetupError, match=r"^the package index needs online access: allow it in Preferences > "
+                                         r"System > Network \(Allow Online Access\), or pick a local wheel or checkout"):
+        Source("INDEX").check(online=False)
+    Source("INDEX").check(online=True)
+    with pytest.raises(SetupError, match="choose the engine's wheel file"):
+        Source("WHEEL").check(online=True)
+    with pytest.raises(SetupError, match=r"wheel .*engine.zip is not a \.whl file"):
+        Source("WHEEL", str(tmp_path / "engine.zip")).check(online=True)
+    with pytest.raises(SetupError, match="checkout .*nowhere is not a folder"):
+        Source("CHECKOUT", str(tmp_path / "nowhere")).check(online=False)
+    Source("WHEEL", str(make_wheel(tmp_path))).check(online=False)
+    Source("CHECKOUT", str(tmp_path)).check(online=False)  # whether it is a project: pip says
+    assert Source.from_dict(Source("WHEEL", "/w.whl").to_dict()) == Source("WHEEL", "/w.whl")
+    assert Source.from_dict({"kind": "FTP"}) is None and Source.from_dict(None) is None
+
+
+def test_pip_command_lines():
+    pip = ["/env/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+    assert engine_setup.pip_commands("/env/bin/python", Source("INDEX"), online=True) == [pip + ["nst-plugin"]]
+    assert engine_setup.pip_commands("/env/bin/python", Source("INDEX"), online=True, update=True) == [
+        pip + ["--upgrade", "nst-plugin"]]
+    assert engine_setup.pip_commands("/env/bin/python", Source("WHEEL", "/wh/nst_plugin-1-py3-none-any.whl"), online=False) == [
+        pip + ["--no-index", "--find-links", "/wh", "/wh/nst_plugin-1-py3-none-any.whl"]]
+    # a checkout: the user's own ``pip install /path/to/nst-plugin``, also for the real project
+    assert engine_setup.pip_commands("/env/bin/python", Source("CHECKOUT", str(ROOT)), online=True) == [pip + [str(ROOT)]]
+    update = engine_setup.pip_commands("/env/bin/python", Source("CHECKOUT", "/src/nst"), online=False, update=True)
+    assert update == [pip + ["--no-index", "--upgrade", "/src/nst"],
+                      pip + ["--no-index", "--force-reinstall", "--no-deps", "/src/nst"]]
+
+
+def test_setup_steps(tmp_path):
+    base = engine_setup.BasePython("/usr/bin/python3.11", (3, 11), "python3.11 on PATH")
+    steps = engine_setup.setup_steps(tmp_path / "env", Source("WHEEL", "/wh/x.whl"), online=False, base=base)
+    python = str(tmp_path / "env" / "bin" / "python")
+    assert [s.label for s in steps] == ["creating the environment", "installing the engine", "checking the engine"]
+    assert steps[0].argv == ["/usr/bin/python3.11", "-m", "venv", str(tmp_path / "env")]
+    assert steps[1].argv[0] == python and steps[1].argv[-1] == "/wh/x.whl"
+    assert steps[2] == Step("checking the engine", [python, "-m", "nst_plugin", "plugins", "--json"], capture="plugins.json")
+    update = engine_setup.setup_steps(tmp_path / "env", Source("WHEEL", "/wh/x.whl"), online=False, update=True)
+    assert [s.label for s in update] == ["installing the engine", "reinstalling the engine", "checking the engine"]
+
+
+def test_the_marker_and_remove(tmp_path):
+    folder = tmp_path / "engine-env"
+    engine_setup.write_marker(folder, Source("CHECKOUT", "/src/nst"),
+                              engine_setup.BasePython("/usr/bin/python3.11", (3, 11), "x"))
+    marker = engine_setup.read_marker(folder)
+    assert marker["made_by"] == "nst_style_transfer" and marker["base_python"] == "/usr/bin/python3.11"
+    assert engine_setup.recorded_source(folder) == Source("CHECKOUT", "/src/nst")
+    engine_setup.write_marker(folder, Source("WHEEL", "/w.whl"))  # set up again: ours, the new source
+    assert engine_setup.recorded_source(folder) == Source("WHEEL", "/w.whl")
+    assert engine_setup.read_marker(folder)["base_python"] == "/usr/bin/python3.11"
+    (folder / "bin").mkdir()
+    (folder / "bin" / "python").write_text("")
+    engine_setup.remove_environment(folder).join(30)
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
+
+    foreign = tmp_path / "engine-env"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep me")
+    with pytest.raises(SetupError, match=r"was not made by the add-on \(no \.nst-engine-env file\): nothing removed$"):
+        engine_setup.remove_environment(foreign)
+    with pytest.raises(SetupError, match="already exists and was not made by the add-on"):
+        engine_setup.write_marker(foreign, Source("INDEX"))
+    (foreign / ".nst-engine-env").write_text(json.dumps({"made_by": "someone else"}))
+    with pytest.raises(SetupError, match="was not made by the add-on"):
+        engine_setup.remove_environment(foreign)
+    with pytest.raises(SetupError, match="press Set Up Engine"):
+        engine_setup.recorded_source(foreign)
+    link = tmp_path / "link"
+    link.symlink_to(foreign)
+    (foreign / ".nst-engine-env").write_text(json.dumps({"made_by": "nst_style_transfer"}))
+    with pytest.raises(SetupError, match="is not an engine environment folder: nothing removed"):
+        engine_setup.remove_environment(link)
+    with pytest.raises(SetupError, match="is not an engine environment folder"):
+        engine_setup.remove_environment(tmp_path / "nothing-here")
+    assert (foreign / "thesis.tex").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("line, words", [
+    ("Collecting tensorflow>=2.16 (from nst-plugin==0.1.0)", "collecting tensorflow>=2.16"),
+    ("  Downloading tensorflow-2.20.0-cp311-cp311-manylinux_2_17_x86_64.whl (620.6 MB)",
+     "downloading tensorflow-2.20.0-cp311-cp311-manylinux_2_17_x86_64.whl"),
+    ("Processing /home/me/wheels/nst_plugin-0.1.0-py3-none-any.whl", "unpacking nst_plugin-0.1.0-py3-none-any.whl"),
+    ("  Building wheel for nst-plugin (pyproject.toml): started", "building nst-plugin"),
+    ("Installing collected packages: numpy, keras, tensorflow, nst-plugin", "installing 4 packages"),
+    ("Successfully installed nst-plugin-0.1.0", "installed nst-plugin-0.1.0"),
+    ("Requirement already satisfied: numpy in ./lib/python3.11/site-packages", "already there: numpy"),
+    ("  Stored in directory: /tmp/x", None), ("", None), ("WARNING: something", None)])
+def test_pip_activity(line, words):
+    assert engine_setup.pip_activity(line) == words
+
+
+def test_log_error():
+    assert engine_setup.log_error(["Processing /x", "ERROR: Could not find a version that satisfies tensorflow",
+                                   "ERROR: No matching distribution found for tensorflow>=2.16", ""]) == \
+        "No matching distribution found for tensorflow>=2.16"
+    assert engine_setup.log_error(["Traceback", "ModuleNotFoundError: No module named 'nst_plugin'"]) == \
+        "ModuleNotFoundError: No module named 'nst_plugin'"
+
+
+def python_step(label, code, capture=None):
+    return Step(label, [sys.executable, "-c", code], capture=capture)
+
+
+CHECK_ANSWER = "import json; print(json.dumps({'version': '9.9', 'presets': ['default']}))"
+
+
+def test_setup_job_runs_its_steps_in_order_without_blocking(tmp_path):
+    now = [0.0]
+    steps = [python_step("creating the environment", "import time; time.sleep(0.3)"),
+             python_step("installing the engine", "import time; print('Collecting nst-plugin'); "
+                         "print('Successfully installed nst-plugin-9.9', flush=True); time.sleep(0.5)"),
+             python_step("checking the engine", CHECK_ANSWER, capture=engine_setup.CHECK_NAME)]
+    job = SetupJob(tmp_path / "env", steps, clock=lambda: now[0]).start()
+    assert job.status_line() == "creating the environment (step 1/3, 0:00)"
+    slowest, lines = 0.0, set()
+    while True:
+        started = time.perf_counter()
+        state = job.poll()
+        slowest = max(slowest, time.perf_counter() - started)
+        lines.add(job.status_line())
+        if state != "running":
+            break
+        now[0] += 1
+        time.sleep(0.02)
+    assert slowest < 0.2 and state == "ok" and (job.version, job.listing["presets"]) == ("9.9", ["default"])
+    assert any(line.startswith("installing the engine (step 2/3, 0:") and line.endswith(": installed nst-plugin-9.9")
+               for line in lines), lines
+    assert job.status_line() == f"engine ready: nst-plugin 9.9 in {tmp_path / 'env' / 'bin' / 'python'}"
+    log = (tmp_path / "env" / "setup.log").read_text()
+    assert log.index("time.sleep") < log.index("Collecting nst-plugin") < log.index("# ok")
+    assert "'version': '9.9'" not in log  # the check's answer goes to its own file
+
+
+def test_setup_job_failure_is_one_line_naming_the_log(tmp_path):
+    steps = [python_step("installing the engine", "import sys; print('Collecting nst-plugin'); "
+                         "print('ERROR: No matching distribution found for nst-plugin.', file=sys.stderr); sys.exit(1)"),
+             python_step("checking the engine", CHECK_ANSWER, capture=engine_setup.CHECK_NAME)]
+    job = SetupJob(tmp_path / "env", steps).start()
+    assert job.wait(timeout=60) == "failed"
+    log = tmp_path / "env" / "setup.log"
+    assert job.error == f"installing the engine failed: No matching distribution found for nst-plugin; full log: {log}"
+    assert job.status_line() == job.error and "\n" not in job.error
+    assert not (tmp_path / "env" / engine_setup.CHECK_NAME).exists()  # the check never ran
+
+    missing = SetupJob(tmp_path / "env2", [Step("creating the environment", [str(tmp_path / "no-python"), "-m", "venv"])]).start()
+    assert missing.state == "failed" and missing.error.startswith("cannot start ")
+
+    mute = SetupJob(tmp_path / "env3", [python_step("checking the engine", "print('not json')", capture=engine_setup.CHECK_NAME)])
+    assert mute.start().wait(timeout=60) == "failed"
+    assert mute.error == f"the environment's nst_plugin did not answer 'plugins --json'; full log: {tmp_path / 'env3' / 'setup.log'}"
+
+
+def test_setup_job_cancel(tmp_path):
+    job = SetupJob(tmp_path / "env", [python_step("installing the engine", "import time; time.sleep(60)")]).start()
+    job.poll()
+    job.cancel()
+    assert job.status_line().startswith("cancelling: installing the engine")
+    assert job.wait(timeout=30) == "cancelled"
+    assert job.error == f"setting up the engine cancelled; log: {tmp_path / 'env' / 'setup.log'}"
+
+
+def test_set_up_from_a_checkout_offline_makes_a_working_environment(tmp_path, monkeypatch):
+    """The whole set-up without Blender: a venv made with a real base Python, the stand-in engine's checkout
+    installed by pip offline (its usual isolated build; nothing downloaded), checked."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(name, raising=False)
+    base = engine_setup.find_base_python(getattr(sys, "_base_executable", sys.executable))
+    source = Source("CHECKOUT", str(write_checkout(tmp_path / "checkout")))
+    folder = tmp_path / "engine-env"
+    engine_setup.write_marker(folder, source, base)
+    job = SetupJob(folder, engine_setup.setup_steps(folder, source, online=False, base=base)).start()
+    assert job.wait(timeout=300) == "ok", job.error
+    assert job.version == "0.0.1" and "stand_in_loss" in job.listing["losses"]
+    version, why = engine_process.engine_version(job.python)
+    assert version == "0.0.1" and why is None
+    assert "Successfully installed nst-plugin-0.0.1" in (folder / "setup.log").read_text()

@@ -76,3 +76,57 @@ def edit(addon, tmp_path):
     settings.size = 32
     settings.iterations = 2
     return scene
+
+
+# -- drawing the panel and the preferences with a stand-in layout ---------------------------------------------
+
+class StubLayout:
+    """Stands in for a UILayout: accepts only UILayout's functions, checks props and operators exist."""
+
+    FUNCTIONS = {f.identifier for f in bpy.types.UILayout.bl_rna.functions}
+
+    def __init__(self, log):
+        object.__setattr__(self, "log", log)
+
+    def __getattr__(self, name):
+        if name not in self.FUNCTIONS:
+            raise AttributeError(f"UILayout has no {name}")
+
+        def call(*args, **kwargs):
+            if name == "prop":
+                assert args[1] in args[0].bl_rna.properties, args[1]
+            if name == "operator":
+                module, op = args[0].split(".")
+                getattr(getattr(bpy.ops, module), op).get_rna_type()
+            if name == "label":
+                self.log.append(kwargs.get("text", ""))
+            if name == "progress":
+                self.log.append("progress: " + kwargs.get("text", ""))
+            if name == "template_icon":
+                self.log.append(f"icon {kwargs.get('icon_value')}")
+            return StubLayout(self.log)
+
+        return call
+
+    def __setattr__(self, name, value):
+        assert name in ("enabled", "scale_y", "action", "active", "alert"), name
+
+
+def draw_panel():
+    from types import SimpleNamespace
+
+    log = []
+    panel = SimpleNamespace(layout=StubLayout(log))
+    context = SimpleNamespace(scene=bpy.context.scene, space_data=SimpleNamespace(view_type="SEQUENCER"))
+    assert bpy.types.SEQUENCER_PT_nst.poll(context)
+    bpy.types.SEQUENCER_PT_nst.draw(panel, context)
+    return log
+
+
+def draw_preferences(prefs):
+    from types import SimpleNamespace
+
+    log = []
+    values = {name: getattr(prefs, name) for name in prefs.bl_rna.properties.keys() if name != "rna_type"}
+    type(prefs).draw(SimpleNamespace(layout=StubLayout(log), bl_rna=prefs.bl_rna, **values), bpy.context)
+    return log

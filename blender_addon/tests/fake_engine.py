@@ -2,11 +2,12 @@
 or ``fake_engine.py -m nst_plugin ...`` (as a fake interpreter; the mode comes from ``NST_FAKE_MODE``).
 
 Modes: ok (3 frames, garbage mixed into stdout), slow (frames 0.5 s apart), hang (one frame, then waits;
-SIGINT ends it like the engine: a ``done interrupted`` event and exit 130), stubborn (ignores SIGINT and
+SIGINT ends it like the engine: a ``done interrupted`` event and exit 130), busy (at step 5 of its first
+frame, then waits), stubborn (ignores SIGINT and
 SIGTERM), crash (a Python traceback on stderr, exit 1), error (an ``error`` event and ``error:`` line, exit 2).
 As a fake interpreter it answers ``video --help`` (listing ``--settings`` unless ``NST_FAKE_NO_SETTINGS``),
 refuses a ``--settings`` file that is not a JSON object (exit 2), and with ``NST_FAKE_RECORD=PATH`` writes
-its arguments and the settings it read to PATH.
+its arguments and the settings it read to PATH. Its frames are real 8x6 PNGs.
 """
 
 import json
@@ -55,10 +56,23 @@ def emit(**event):
     sys.stdout.flush()
 
 
+def png(width=8, height=6) -> bytes:
+    """A real RGB PNG (a grey ramp), so that Blender can load the frames."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\0" + bytes((x * 30) % 256 for x in range(width) for _ in range(3)) for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def frame(index, done, total):
     path = os.path.join(out, f"frame_{index:06d}.png")
     with open(path, "wb") as handle:
-        handle.write(b"png")
+        handle.write(png())
     emit(event="frame_progress", index=index, step=5, total=10, loss=10.0)
     emit(event="frame_done", index=index, path=path, seconds=0.01, loss=1.5, evaluations=3, warm=index > 1,
          shot=0, done=done, total=total, status="ok")
@@ -94,6 +108,10 @@ elif mode == "slow":
         time.sleep(0.5)
         frame(i, done, total)
     emit(event="done", status="ok", written=total, resumed=0, total=total, output=out)
+elif mode == "busy":  # optimising its first frame, forever
+    emit(event="frame_progress", index=FRAMES[0], step=5, total=10, loss=10.0)
+    while True:
+        time.sleep(0.05)
 elif mode in ("hang", "stubborn"):
     frame(FRAMES[0], 1, total)
     while True:

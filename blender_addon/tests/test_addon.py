@@ -8,7 +8,7 @@ from pathlib import Path
 import addon_utils
 import bpy
 import pytest
-from conftest import ADDON, ENGINE_PYTHON, ROOT, SAMPLES
+from conftest import ADDON, ENGINE_PYTHON, ROOT, SAMPLES, draw_panel, draw_preferences
 
 needs_engine = pytest.mark.skipif(not ENGINE_PYTHON.exists(), reason="the engine venv .venv is missing (make test creates it)")
 
@@ -27,6 +27,7 @@ def test_register_and_unregister_cleanly_twice():
     from blender_addon import jobs
 
     assert jobs.cancel_running_job not in bpy.app.handlers.load_pre
+    assert not any(getattr(h, "__module__", "").startswith("blender_addon") for h in bpy.app.handlers.load_pre)
 
 
 def test_registration_does_not_import_tensorflow(addon):
@@ -85,6 +86,9 @@ def test_extension_builds_installs_and_enables(tmp_path):
         folder = Path(sys.modules[module + ".jobs"].settings_folder())  # the jobs' settings files: private
         assert folder.is_dir() and folder.name == "runs" and "nst_style_transfer" in str(folder)
         assert Path(bpy.utils.user_resource("EXTENSIONS")) in folder.parents
+        preferences = sys.modules[module + ".preferences"]  # Set Up Engine and Preview Frame: the same private place
+        assert Path(preferences.engine_env_folder()) == folder.parent / "engine-env"
+        assert Path(preferences.private_folder("preview")) == folder.parent / "preview"
     finally:
         addon_utils.disable(module, default_set=True)
         shutil.rmtree(Path(bpy.utils.user_resource("EXTENSIONS")) / "user_default" / "nst_style_transfer")
@@ -217,47 +221,6 @@ def test_result_strip_follows_a_new_plan_and_is_reused(edit, tmp_path):
     assert (result.frame_final_start, result.frame_final_duration) == (20, 2)
 
 
-class StubLayout:
-    """Stands in for a UILayout: accepts only UILayout's functions, checks props and operators exist."""
-
-    FUNCTIONS = {f.identifier for f in bpy.types.UILayout.bl_rna.functions}
-
-    def __init__(self, log):
-        object.__setattr__(self, "log", log)
-
-    def __getattr__(self, name):
-        if name not in self.FUNCTIONS:
-            raise AttributeError(f"UILayout has no {name}")
-
-        def call(*args, **kwargs):
-            if name == "prop":
-                assert args[1] in args[0].bl_rna.properties, args[1]
-            if name == "operator":
-                module, op = args[0].split(".")
-                getattr(getattr(bpy.ops, module), op).get_rna_type()
-            if name == "label":
-                self.log.append(kwargs.get("text", ""))
-            if name == "progress":
-                self.log.append("progress: " + kwargs.get("text", ""))
-            return StubLayout(self.log)
-
-        return call
-
-    def __setattr__(self, name, value):
-        assert name in ("enabled", "scale_y", "action", "active", "alert"), name
-
-
-def draw_panel():
-    from types import SimpleNamespace
-
-    log = []
-    panel = SimpleNamespace(layout=StubLayout(log))
-    context = SimpleNamespace(scene=bpy.context.scene, space_data=SimpleNamespace(view_type="SEQUENCER"))
-    assert bpy.types.SEQUENCER_PT_nst.poll(context)
-    bpy.types.SEQUENCER_PT_nst.draw(panel, context)
-    return log
-
-
 def test_panel_draws_every_state(edit, prefs):
     editor = edit.sequence_editor
     assert "street (movie)" in draw_panel()
@@ -270,12 +233,9 @@ def test_panel_draws_every_state(edit, prefs):
     editor.active_strip = result
     log = draw_panel()
     assert "Result of street, frames 12-14" in log and "Last run: interrupted, 1/3 frames" in log
-    from types import SimpleNamespace
+    prefs.last_check = "nst-plugin 0.1.0 in /x"
+    assert "nst-plugin 0.1.0 in /x" in draw_preferences(prefs)
 
-    prefs_log = []
-    type(prefs).draw(SimpleNamespace(layout=StubLayout(prefs_log), last_check="nst-plugin 0.1.0 in /x",
-                                     python_path="", bl_rna=prefs.bl_rna), bpy.context)
-    assert "nst-plugin 0.1.0 in /x" in prefs_log
 
 
 def test_image_sequence_strip_maps_file_numbers(edit, tmp_path):
@@ -454,8 +414,15 @@ def test_operators_module_holds_only_operators(addon):
 
     assert {name for name, value in vars(operators).items() if isinstance(value, type)
             and issubclass(value, bpy.types.Operator)} == {"SEQUENCER_OT_nst_stylize", "SEQUENCER_OT_nst_cancel",
-                                                           "SEQUENCER_OT_nst_load_settings"}
+                                                           "SEQUENCER_OT_nst_load_settings", "SEQUENCER_OT_nst_preview",
+                                                           "SEQUENCER_OT_nst_preview_cancel"}
     for name in ("start_job", "finish_job", "Job", "JOB", "plan_new", "ensure_result_strip", "PROP"):
         assert not hasattr(operators, name), name
     assert jobs.start_job and result_strip.create and plan.Plan.from_result_strip
-    assert "bpy" not in vars(plan) and "bpy" not in vars(__import__("blender_addon.engine_process").engine_process)
+    for name in ("start_preview", "finish_preview", "start_setup", "SETUP", "PREVIEW"):
+        assert not hasattr(operators, name), name
+    import blender_addon.engine_process
+    import blender_addon.engine_setup
+
+    for module in (plan, blender_addon.engine_process, blender_addon.engine_setup):
+        assert "bpy" not in vars(module), module.__name__
