@@ -229,7 +229,7 @@ def test_resume_after_an_interrupted_run_gives_the_same_frames(tmp_path, samples
         assert np.array_equal(load_image(tmp_path / "whole" / name), load_image(tmp_path / "cut" / name)), name
     manifest = json.loads((tmp_path / "cut" / "nst_manifest.json").read_text())
     assert [manifest["frames"][str(n)]["status"] for n in range(1, 5)] == ["done"] * 4
-    assert manifest["settings_hash"] == config.fingerprint()
+    assert manifest["settings_hash"] == config.output_fingerprint()
     assert all(manifest["frames"][str(n)]["warm"] for n in (2, 3, 4))
 
 
