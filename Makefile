@@ -42,6 +42,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/drift_bench.py --clip samples/face.avi --style samples/starry_night.jpg --frames 40
 	$(BIN)/python benchmarks/video_bench.py --source samples/face.avi --style samples/baboon.jpg --frames 12 \
 		--seed-frames 1 --weights hed --out benchmarks/results/video_face
+	$(BIN)/python benchmarks/keyframe_bench.py  # needs opencv-doc (vtest.avi, Megamind.avi) or NST_CLIPS
 
 clean:
 	rm -rf $(VENV) $(BLENDER_VENV) out

@@ -1,8 +1,9 @@
 """The keyframe engine against the L-BFGS engine on a clip with people moving and a cut, in one run.
 
-The clip: ``--first`` (default: OpenCV's vtest.avi, people walking, 768x576) frames 1-N joined to
-``--second`` (default: OpenCV's Megamind.avi, resized to the first's size) frames 215..: a hard cut in the
-middle. Neither was used to tune the keyframe engine (tuned on samples/face.avi, Megamind frames 161-208).
+The clip: ``--first`` (default: OpenCV's vtest.avi, people walking, 768x576) frames 400-447 joined to
+``--second`` (default: OpenCV's Megamind.avi, resized to the first's size) frames 100-147: a hard cut in the
+middle. The keyframe network's settings were chosen on other frames of the same footage (vtest 1-48 +
+Megamind 215-262: ``--first-start 1 --second-start 215``); these frames are the report's.
 
 Measured (2 CPU cores unless the machine line says otherwise):
 * keyframe engine, all in (plan + keyframes + training + every frame), at ``--size`` (360) and at the
@@ -14,7 +15,7 @@ Measured (2 CPU cores unless the machine line says otherwise):
 * scores from ``nst_plugin.metrics`` (a fixed VGG16, not an objective): E_warp against the source clip's own,
   moving-content and edge correlation against the cold frames, style distance against the keyframes' own.
 
-Writes benchmarks/results/keyframes/: the clip (clip/, PNG), the engine's output folders (keyframes_360/,
+Writes benchmarks/results/keyframes_report/ (``--out``): the clip (clip/, PNG), the engine's output folders (keyframes_360/,
 keyframes_source/: frames, keyframes, weights, manifest; not committed), table.md, results.json, strip.jpg (source / L-BFGS / keyframes at
 360 / keyframes at source resolution, frames around the cut and a moving person).
 
@@ -42,7 +43,8 @@ from machine import describe as describe_machine  # noqa: E402  (benchmarks/mach
 from video_bench import ewarp_series  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIP_DIRS = ("/usr/share/doc/opencv-doc/examples/data", "/tmp/ocvdoc/usr/share/doc/opencv-doc/examples/data")
+# opencv-doc's sample clips (Debian: apt-get install opencv-doc; or NST_CLIPS=<folder holding them>)
+CLIP_DIRS = tuple(p for p in (os.environ.get("NST_CLIPS"), "/usr/share/doc/opencv-doc/examples/data") if p)
 
 
 def find_clip(name: str) -> str:
@@ -120,16 +122,16 @@ def run_job(name, folder: Path, out: Path, style, **settings):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--first", default=None, help="first piece (default: opencv-doc vtest.avi)")
-    parser.add_argument("--first-start", type=int, default=1)
+    parser.add_argument("--first-start", type=int, default=400)
     parser.add_argument("--second", default=None, help="second piece (default: opencv-doc Megamind.avi)")
-    parser.add_argument("--second-start", type=int, default=215)
+    parser.add_argument("--second-start", type=int, default=100)
     parser.add_argument("--frames", type=int, default=48, help="frames of each piece")
     parser.add_argument("--size", type=int, default=360)
     parser.add_argument("--style", default=str(ROOT / "samples/starry_night.jpg"))
     parser.add_argument("--weights", default="hed")
     parser.add_argument("--source-resolution", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--set", action="append", default=[], help="setting or engine option key=value")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/keyframes"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/keyframes_report"))
     args = parser.parse_args()
 
     out = Path(args.out)
