@@ -51,6 +51,7 @@ class Progress:
     steps: int | None = None
     loss: float | None = None
     status: str = "starting"  # starting | running | ok | incomplete | interrupted | error
+    stage: str | None = None  # the keyframe engine's work before its first frame (keyframes, training)
     error: str | None = None
     warnings: list = field(default_factory=list)
     garbage: list = field(default_factory=list)  # the last few lines that were not events
@@ -86,6 +87,13 @@ class Progress:
                 frames = event.get("frames")
                 self.frame_indices = [int(i) for i in frames] if isinstance(frames, list) else None
                 self.started_at = self.clock()
+            elif kind == "keyframe":
+                self.stage = f"keyframe {_int(event.get('done'))}/{_int(event.get('total'))} ready"
+            elif kind == "training":
+                shot, step, steps = _int(event.get("shot")), _int(event.get("step")), _int(event.get("total"))
+                stopped = event.get("stopped")
+                self.stage = (f"shot {shot} network {'loaded' if stopped == 'resumed' else 'trained'}" if stopped
+                              else f"training shot {shot}, step {step}/{steps}")
             elif kind == "frame_progress":
                 self.current = _int(event.get("index"))
                 self.step = _int(event.get("step"))
@@ -101,7 +109,7 @@ class Progress:
                 if index is not None:
                     self.finished[index] = event.get("path")
                 self.loss = _float(event.get("loss"))
-                self.current, self.step, self.steps = None, None, None
+                self.current, self.step, self.steps, self.stage = None, None, None, None
                 self.frame_times.append(self.clock())
                 seconds = _float(event.get("seconds"))
                 if seconds is not None:
@@ -160,6 +168,8 @@ class Progress:
             parts.append(f"{spf:.1f} s/frame")
             if self.status == "running":
                 parts.append(f"{format_duration(self.seconds_left)} left")
+        elif self.status == "running" and self.stage:
+            parts.append(self.stage)
         elif self.status == "running":
             parts.append("first frame" + (f" step {self.step}/{self.steps}" if self.step is not None else ""))
         if self.status not in ("running", "starting"):

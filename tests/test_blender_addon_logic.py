@@ -729,3 +729,22 @@ def test_set_up_from_a_checkout_offline_makes_a_working_environment(tmp_path, mo
     version, why = engine_process.engine_version(job.python)
     assert version == "0.0.1" and why is None
     assert "Successfully installed nst-plugin-0.0.1" in (folder / "setup.log").read_text()
+
+
+def test_progress_names_the_keyframe_engines_work_before_its_first_frame():
+    progress = Progress()
+    for event in ({"event": "start", "total": 9, "resumed": 0, "output": "/o"},
+                  {"event": "frame_progress", "index": 1, "step": 3, "total": 40, "loss": 1.0},
+                  {"event": "keyframe", "index": 1, "shot": 0, "seconds": 60.0, "done": 1, "total": 2, "resumed": False}):
+        progress.feed(json.dumps(event))
+    assert progress.summary() == "0/9 frames, keyframe 1/2 ready"
+    progress.feed(json.dumps({"event": "training", "shot": 0, "step": 150, "total": 3000, "loss": 0.2, "seconds": 20.0,
+                              "stopped": None}))
+    assert progress.summary() == "0/9 frames, training shot 0, step 150/3000"
+    progress.feed(json.dumps({"event": "training", "shot": 1, "step": 0, "total": 3000, "loss": None, "seconds": 0.0,
+                              "stopped": "resumed"}))
+    assert progress.summary() == "0/9 frames, shot 1 network loaded"
+    progress.feed(json.dumps({"event": "frame_done", "index": 1, "path": "/o/frame_000001.png", "seconds": 0.4,
+                              "loss": None, "evaluations": None, "warm": False, "shot": 0, "done": 1, "total": 9,
+                              "status": "ok"}))
+    assert progress.stage is None and progress.summary().startswith("1/9 frames, 0.4 s/frame")

@@ -178,3 +178,14 @@ def test_webcam_learns_the_first_frame_then_runs_live(samples):
     assert "keyframe 1 stylized" in result.stderr and "network trained: 10 steps" in result.stderr
     assert "frame 3:" in result.stderr and "(warm start)" not in result.stderr
     assert "3 frames in" in result.stdout and "size 64" in result.stdout
+
+
+def test_a_keyframes_option_out_of_range_is_one_line(tmp_path, fish_rgb, style_rgb):
+    from nst_plugin.images import save_image
+
+    source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb, 2, 0))
+    save_image(tmp_path / "style.png", style_rgb)
+    result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / "out", *KEYFRAMES,
+                 "--option", "keyframes.patch=4")
+    assert result.exit_code == 2
+    assert error_lines(result) == ["error: --option keyframes.patch must be at least 16, got 4"]

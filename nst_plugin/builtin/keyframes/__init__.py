@@ -20,7 +20,7 @@ OPTIONS = (
     PluginOption("batch", int, 16, "Training patches per step."),
     PluginOption("learning_rate", float, 1e-3, "Adam's learning rate."),
     PluginOption("perceptual", float, 0.0, "Weight of a VGG-feature term (block1_conv2, block2_conv2) next to "
-                 "the L1 term (0: L1 alone; measured faster to the same look on a CPU)."),
+                 "the L1 term (0: L1 alone; measured on a CPU: more texture per second of training without it)."),
     PluginOption("tile", int, 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", int, 0, "Seed of the network's initial weights and of the patch sampler."),
 )
