@@ -156,14 +156,19 @@ def test_keyframe_engine_resumes_without_retraining_and_a_new_keyframe_retrains_
     assert np.array_equal(load_image(out / "frame_000002.png"), frames[2].astype(np.uint8))
 
 
-def test_keyframe_outside_the_range_is_one_line(tmp_path, fish_rgb, style_rgb):
+def _refused(tmp_path, fish_rgb, style_rgb, frames, *more):
+    """``nst video`` with the keyframe engine on a short clip of ``frames`` frames, expected to be refused."""
     from nst_plugin.images import save_image
 
-    source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb, 3, 0))
+    source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb, frames, 0))
     save_image(tmp_path / "style.png", style_rgb)
-    result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / "out", *KEYFRAMES,
-                 "--keyframes", "2,7")
+    result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / "out", *KEYFRAMES, *more)
     assert result.exit_code == 2
+    return result
+
+
+def test_keyframe_outside_the_range_is_one_line(tmp_path, fish_rgb, style_rgb):
+    result = _refused(tmp_path, fish_rgb, style_rgb, 3, "--keyframes", "2,7")
     assert error_lines(result) == ["error: --keyframes 7: not among the frames of this run (1-3)"]
     assert not list((tmp_path / "out").glob("frame_*.png"))
 
@@ -181,11 +186,5 @@ def test_webcam_learns_the_first_frame_then_runs_live(samples):
 
 
 def test_a_keyframes_option_out_of_range_is_one_line(tmp_path, fish_rgb, style_rgb):
-    from nst_plugin.images import save_image
-
-    source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb, 2, 0))
-    save_image(tmp_path / "style.png", style_rgb)
-    result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / "out", *KEYFRAMES,
-                 "--option", "keyframes.patch=4")
-    assert result.exit_code == 2
+    result = _refused(tmp_path, fish_rgb, style_rgb, 2, "--option", "keyframes.patch=4")
     assert error_lines(result) == ["error: --option keyframes.patch must be at least 16, got 4"]
