@@ -515,8 +515,9 @@ def webcam(
             typer.echo(f"network trained: {event.step} steps in {event.seconds:.0f} s ({event.stopped}); live", err=True)
 
     summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report, on_event=on_event)
+    size = config.size or "the camera's"  # 0: the keyframe engine at the camera's resolution
     typer.echo(f"{summary['frames']} frames in {summary['seconds']:.1f} s: {summary['fps']:.2f} fps overall "
-               f"(size {config.size or 'the camera' + chr(39) + 's'}, set-up included)")
+               f"(size {size}, set-up included)")
 
 
 @app.command()

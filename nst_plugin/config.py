@@ -129,17 +129,16 @@ class StyleConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def fingerprint(self) -> str:
-        """A short hash of the settings, stable across runs."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    def fingerprint(self, leave_out: tuple[str, ...] = ()) -> str:
+        """A short hash of the settings (without the fields named in ``leave_out``), stable across runs."""
+        data = {k: v for k, v in self.to_dict().items() if k not in leave_out}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def output_fingerprint(self) -> str:
         """The hash an output folder resumes on: the settings without those whose effect an engine records
         per frame (``FRAME_KEYED_SETTINGS``: the keyframe engine keys every frame by its shot's keyframes), so
         choosing another keyframe re-makes only the frames it changes."""
-        data = {k: v for k, v in self.to_dict().items() if k not in FRAME_KEYED_SETTINGS}
-        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return self.fingerprint(leave_out=FRAME_KEYED_SETTINGS)
 
     def content_layer_set(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
         """(layers, weights) of the content loss: ``content_layers`` or, if empty, ``content_layer`` alone."""
