@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class WeightsInfo:
@@ -25,6 +27,13 @@ class Backbone:
     layers: tuple[str, ...] = ()
     weights: WeightsInfo = WeightsInfo("none")
 
+    @property
+    def variables(self) -> tuple:
+        """The Keras variables (weights) the extractors read. The JAX backend passes their values into its
+        compiled step as arguments; a backbone that returns none still works there (its weights become
+        constants of the compiled program, which compiles slower)."""
+        return ()
+
     def extractor(self, layers: tuple[str, ...]) -> Callable[[Any], Mapping[str, Any]]:
         raise NotImplementedError
 
@@ -34,16 +43,17 @@ CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
 def keras_layer_extractor(base, layer_order, layers, pooling: str = "max", bgr_mean=CAFFE_BGR_MEAN):
-    """``f(images) -> {layer: activation}`` for a sequential Keras model such as ``keras.applications.VGG16``.
+    """``f(images) -> {layer: activation}`` for a sequential Keras model such as ``keras.applications.VGG16``,
+    on any Keras backend (``keras.ops``); ``images`` may be an array or a tensor of the backend.
 
     ``base``: the Keras model (built with ``input_shape=(None, None, 3)``); ``layer_order``: its layer names,
     shallow to deep; ``layers``: the ones to return. The model is cut after the deepest layer asked for. With
     ``pooling="avg"`` every layer whose name ends in ``_pool`` becomes average pooling (Gatys et al.).
     Images are RGB 0..255; they are converted to BGR minus ``bgr_mean`` (Keras' "caffe" preprocessing).
-    Imports TensorFlow: call it from :meth:`Backbone.extractor`, not at import time.
+    Imports Keras: call it from :meth:`Backbone.extractor`, not at import time.
     """
     import keras
-    import tensorflow as tf
+    from keras import ops
 
     layers = tuple(dict.fromkeys(layers))
     deepest = max(layer_order.index(name) for name in layers)
@@ -57,10 +67,10 @@ def keras_layer_extractor(base, layer_order, layers, pooling: str = "max", bgr_m
             x = base.get_layer(name)(x)
         outputs[name] = x
     model = keras.Model(inputs, [outputs[name] for name in layers])
-    mean = tf.constant(bgr_mean, tf.float32)
+    mean = np.asarray(bgr_mean, np.float32)
 
     def extract(images):
-        bgr = tf.reverse(tf.cast(images, tf.float32), axis=[-1]) - mean
+        bgr = ops.subtract(ops.flip(ops.convert_to_tensor(images, "float32"), axis=-1), ops.convert_to_tensor(mean))
         out = model(bgr, training=False)
         if not isinstance(out, (list, tuple)):
             out = [out]
@@ -85,6 +95,10 @@ class KerasBackbone(Backbone):
         self.pooling = pooling
         self.weights = weights
         self._extractors: dict[tuple[str, ...], Callable] = {}
+
+    @property
+    def variables(self) -> tuple:
+        return tuple(self._base.weights)
 
     def extractor(self, layers):
         layers = tuple(dict.fromkeys(layers))

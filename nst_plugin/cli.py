@@ -61,12 +61,36 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def _version(value: bool):
     if value:
-        typer.echo(f"nst-plugin {__version__}")
+        from .backends import describe
+
+        try:
+            runtime = describe()
+        except NstError as exc:
+            _error(str(exc), getattr(exc, "exit_code", 1))
+        typer.echo(f"nst-plugin {__version__}; Keras {runtime['keras']} on {runtime['backend']} "
+                   f"{runtime['version']}, device {runtime['device']}")
         raise typer.Exit()
 
 
+def _backend(name: Optional[str]):
+    if name is not None:
+        from .backends import use_backend
+
+        try:
+            use_backend(name)
+        except NstError as exc:
+            _error(str(exc), getattr(exc, "exit_code", 1))
+    return name
+
+
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")):
+def _root(
+    backend: Optional[str] = typer.Option(
+        None, "--backend", callback=_backend, is_eager=True, metavar="NAME",
+        help="Keras backend: tensorflow (default), jax or torch; the same as KERAS_BACKEND=NAME."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version, the Keras backend and the device it computes on."),
+):
     """Neural style transfer for images and video."""
 
 

@@ -10,9 +10,9 @@ TensorFlow failure.
 | 4 | the loss turned NaN; the best image so far was kept |
 | 130 | interrupted (Ctrl-C) |
 
-A loss, optimizer or backbone that a plugin registered runs inside the engine's compiled ``tf.function``:
-when it fails at tracing or run time, TensorFlow raises an error whose traceback holds no frame of the
-plugin, so :meth:`nst_plugin.plugins.PluginHost.blame` cannot name it. :func:`attribute_step_failure` finds the culprit
+A loss, optimizer or backbone that a plugin registered runs inside the engine's compiled step (a
+``tf.function``, a jitted JAX function): when it fails at tracing or run time, the backend raises an error
+whose traceback holds no frame of the plugin, so :meth:`nst_plugin.plugins.PluginHost.blame` cannot name it. :func:`attribute_step_failure` finds the culprit
 by running each part once eagerly and marks the exception (``nst_plugin``: the plugin's name,
 ``nst_description``: one line); the plugin host (:meth:`nst_plugin.plugins.PluginHost.call`) then raises the project's
 :class:`~nst_plugin.errors.PluginError` naming it, or, with ``NST_STRICT_PLUGINS=1``, the original exception.
@@ -100,18 +100,71 @@ def attribute_backbone_failure(exc: BaseException, stylizer) -> None:
         mark(exc, entry.plugin, f"backbone {entry.name!r} failed: {clean_message(exc)}")
 
 
+def _uses_tensorflow(value, exc: BaseException | None = None) -> bool:
+    """A loss's value is a TensorFlow tensor, or its failure came out of TensorFlow's code."""
+    if type(value).__module__.startswith("tensorflow"):
+        return True
+    tb = exc.__traceback__ if exc is not None else None
+    while tb is not None:
+        if "/tensorflow/" in tb.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _run_term_alone(term, x, features, targets, backend: str) -> None:
+    """One loss term, eagerly, on the active backend: raises if it fails, returns no scalar, or (off the
+    TensorFlow backend) answers with TensorFlow tensors."""
+    from keras import ops
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = term.loss(x, features, targets)
+        if value is None or int(tf.size(value)) != 1:
+            raise ValueError(f"loss() must return a scalar tensor, got {value!r:.80}")
+        tape.gradient(value, x)
+        return
+    try:
+        value = term.loss(x, features, targets)
+    except Exception as inner:
+        if _uses_tensorflow(None, inner):
+            raise TensorFlowOnlyLoss(backend) from inner
+        raise
+    if _uses_tensorflow(value):
+        raise TensorFlowOnlyLoss(backend)
+    if value is None or int(ops.size(value)) != 1:
+        raise ValueError(f"loss() must return a scalar tensor, got {value!r:.80}")
+
+
+class TensorFlowOnlyLoss(Exception):
+    def __init__(self, backend: str):
+        super().__init__(f"it uses TensorFlow ops, which run only on the tensorflow backend (this run: {backend}); "
+                         "write it with keras.ops (docs/plugins.md, 'Backends') or run with --backend tensorflow")
+
+
 def attribute_step_failure(exc: BaseException, stylizer, x, targets) -> None:
     """The compiled loss-and-gradient step failed (tracing or run time): find the part that fails when run
     eagerly, once, and mark ``exc`` with its plugin if a third-party plugin registered it. Built-in parts
-    are never blamed; when nothing fails eagerly and exactly one third-party loss takes part, it is named."""
-    import tensorflow as tf
+    are never blamed; when nothing fails eagerly and exactly one third-party loss takes part, it is named.
+    A loss written with TensorFlow ops (before the Keras 3 backends) works on the TensorFlow backend; on
+    another one it is named with that reason."""
+    import keras
 
+    from .gradients import to_tensors
     from .plugins import get_host
 
-    if getattr(exc, "nst_plugin", None) is not None or get_host().blame(exc) is not None:
+    backend = keras.backend.backend()
+    named = getattr(exc, "nst_plugin", None) or get_host().blame(exc)
+    if named is not None:
+        if backend != "tensorflow" and _uses_tensorflow(None, exc):  # TensorFlow ops met a JAX/PyTorch tensor
+            mark(exc, named, str(TensorFlowOnlyLoss(backend)))
         return  # already named: a plain Python raise in a plugin's code keeps its own message
     registry, config = stylizer.registry, stylizer.config
     backbone = registry.backbones.get(config.backbone)
+    x = to_tensors(x)
     try:
         features = stylizer.extract(x)
     except Exception as inner:  # noqa: BLE001 - any failure of the extractor is the backbone's
@@ -125,12 +178,10 @@ def attribute_step_failure(exc: BaseException, stylizer, x, targets) -> None:
             continue
         foreign.append(entry)
         try:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                value = term.loss(x, features, targets[name])
-            if value is None or int(tf.size(value)) != 1:
-                raise ValueError(f"loss() must return a scalar tensor, got {value!r:.80}")
-            tape.gradient(value, x)
+            _run_term_alone(term, x, features, targets[name], backend)
+        except TensorFlowOnlyLoss as inner:
+            mark(exc, entry.plugin, f"loss {name!r} failed: {inner}")
+            return
         except Exception as inner:  # noqa: BLE001 - this term fails on its own: it is the culprit
             mark(exc, entry.plugin, f"loss {name!r} failed: {clean_message(inner)}")
             return

@@ -43,19 +43,19 @@ _extractors: dict[str, object] = {}
 def _extractor(weights: str):
     if weights not in _extractors:
         from .builtin.vgg16 import VGG16Backbone
-        from .tf_import import import_tensorflow
+        from .backends import import_keras
 
-        import_tensorflow()
+        import_keras()
         _extractors[weights] = VGG16Backbone(weights=weights, pooling="max").extractor(
             tuple(dict.fromkeys((*VGG_STYLE_LAYERS, *PROFILE_LAYERS, *OTHER_STYLE_LAYERS))))
     return _extractors[weights]
 
 
 def _features(image: np.ndarray, weights: str) -> dict[str, np.ndarray]:
-    import tensorflow as tf
+    from keras import ops
 
-    out = _extractor(weights)(tf.constant(np.asarray(image, np.float32)[None]))
-    return {name: value.numpy()[0] for name, value in out.items()}
+    out = _extractor(weights)(np.asarray(image, np.float32)[None])
+    return {name: ops.convert_to_numpy(value)[0] for name, value in out.items()}
 
 
 def _gram(features: np.ndarray) -> np.ndarray:

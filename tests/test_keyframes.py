@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from nst_plugin.builtin.keyframes.network import STRIDE, NetworkShape, build_network, stylize_image
+from nst_plugin.builtin.keyframes.network import STRIDE, NetworkShape, build_network, predict, stylize_image
 from nst_plugin.builtin.keyframes.selection import choose_keyframes, make_plan
 from nst_plugin.builtin.keyframes.training import TrainingSettings, train
 from nst_plugin.errors import UserError
@@ -39,9 +39,9 @@ def test_receptive_field_is_within_the_declared_radius():
     shape = NetworkShape()
     model = build_network(shape, seed=3)
     x = np.zeros((1, 128, 128, 3), np.float32)
-    base = np.asarray(model(x))[0]
+    base = predict(model, x)[0]
     x[0, 64, 64] = 1.0
-    changed = np.abs(np.asarray(model(x))[0] - base).max(axis=-1) > 0
+    changed = np.abs(predict(model, x)[0] - base).max(axis=-1) > 0
     ys, xs = np.nonzero(changed)
     reach = max(64 - ys.min(), ys.max() - 64, 64 - xs.min(), xs.max() - 64)
     assert 20 < reach <= shape.radius

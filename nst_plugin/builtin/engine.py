@@ -18,9 +18,9 @@ from ..result import SequenceResult
 
 @hookimpl(trylast=True)
 def nst_stylize_frame(content, styles, config, context):
-    from ..tf_import import import_tensorflow
+    from ..backends import import_keras
 
-    import_tensorflow()
+    import_keras()
     from .stylizer import Stylizer
 
     key = ("nst_plugin.builtin.engine", config.fingerprint())

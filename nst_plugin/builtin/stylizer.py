@@ -1,7 +1,8 @@
 """The built-in frame engine: one backbone forward pass per evaluation feeds every loss term; loss and
-gradient come from one compiled ``tf.function``; a registered optimizer moves the pixels.
+gradient come from one compiled function of the active Keras backend (:mod:`nst_plugin.gradients`); a
+registered optimizer moves the pixels.
 
-Imported only when a frame is stylized (it imports TensorFlow).
+Imported only when a frame is stylized (it imports Keras on the selected backend).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import time
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
 from ..config import StyleConfig
 from ..errors import NstError
 from ..events import FrameProgress
+from ..gradients import input_gradient, to_tensors
 from ..images import combine_luminance, load_image, luminance_rgb, resize, to_uint8
 from ..losses import FrameInputs, LossSettings
 from ..optim import NonFiniteLoss, Problem
@@ -67,20 +68,16 @@ class Stylizer:
     def _compile(self):
         terms, weights, extract = self.terms, self.weights, self.extract
 
-        @tf.function(reduce_retracing=True)
-        def step(x, targets):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                features = extract(x)
-                parts = {name: term.loss(x, features, targets[name]) for name, term in terms.items()}
-                total = tf.add_n([tf.cast(weights[name], tf.float32) * parts[name] for name in terms])
-            return total, parts, tape.gradient(total, x)
+        def objective(x, targets):
+            features = extract(x)
+            parts = {name: term.loss(x, features, targets[name]) for name, term in terms.items()}
+            return sum(weights[name] * parts[name] for name in terms), parts
 
-        return step
+        return input_gradient(objective, self.backbone.variables)
 
     def features(self, image: np.ndarray) -> dict:
         try:
-            return self.extract(tf.constant(image[None], tf.float32))
+            return self.extract(np.asarray(image, np.float32)[None])
         except Exception as exc:  # a plugin's backbone: name it
             from ..failures import attribute_backbone_failure
 
@@ -120,7 +117,9 @@ class Stylizer:
         config = self.config
         started = time.perf_counter()
         if config.seed is not None:
-            tf.random.set_seed(config.seed)
+            import keras
+
+            keras.utils.set_random_seed(config.seed)
         controls = context.controls
         coarse = None
         if config.coarse_to_fine and controls.init is None and controls.working_shape is None:
@@ -147,10 +146,7 @@ class Stylizer:
         if not self._styles_ready:
             self._prepare_styles(content)
         frame = FrameInputs(content=content, content_features=self.features(content), controls=controls)
-        targets = {
-            name: tf.nest.map_structure(lambda t: tf.convert_to_tensor(t, tf.float32), term.frame_targets(frame))
-            for name, term in self.terms.items()
-        }
+        targets = {name: to_tensors(term.frame_targets(frame)) for name, term in self.terms.items()}
 
         best = {"loss": math.inf, "x": None, "parts": None}
         history: list[dict] = []
@@ -187,21 +183,20 @@ class Stylizer:
                 cached = (start["total"], start["grad"])
                 start.clear()
                 return cached
-            image = tf.constant(x[None])
+            image = np.asarray(x, np.float32)[None]
             try:
                 total, parts, grad = self._step(image, targets)
-            except Exception as exc:  # a plugin's loss or backbone failing in the graph: name it
+            except Exception as exc:  # a plugin's loss or backbone failing in the compiled step: name it
                 from ..failures import attribute_step_failure
 
                 attribute_step_failure(exc, self, image, targets)
                 raise
-            total = float(total)
-            grad = grad.numpy()[0]
+            grad = grad[0]
             counters["evaluations"] += 1
             if not math.isfinite(total) or not np.isfinite(grad).all():
                 raise NonFiniteLoss(f"the loss turned {total} at evaluation {counters['evaluations']}")
             if total < best["loss"]:
-                best.update(loss=total, x=x.copy(), parts={k: float(v) for k, v in parts.items()})
+                best.update(loss=total, x=x.copy(), parts=dict(parts))
             return total, grad
 
         def callback(iteration: int, loss: float) -> bool:

@@ -76,10 +76,10 @@ class KeyframeEngine:
         self.config = config
 
     def stylize_sequence(self, frames, styles, config, context, sink):
-        from ...tf_import import import_tensorflow
+        from ...backends import import_keras
 
         check_options(context.registry.get("engines", "keyframes").option_values(config))
-        import_tensorflow()
+        import_keras()
         if iter(frames) is frames:
             return self._live(frames, styles, config, context, sink)
         started = time.perf_counter()

@@ -4,8 +4,7 @@ residual blocks at a quarter of the resolution, a decoder with skip connections,
 that a picture cut into tiles gives the same pixels as the whole).
 
 Images go in and come out as float RGB 0..255; inside, the network works on [-1, 1]. Keras is imported
-inside the functions (any Keras 3 backend builds it; the training step is backend-specific, see
-``training.py``).
+inside the functions: any Keras 3 backend builds, trains (``training.py``) and runs it.
 """
 
 from __future__ import annotations
@@ -93,10 +92,12 @@ def _starts(length: int, tile: int, margin: int) -> list[int]:
     return sorted(set(starts))
 
 
-def _run(model, batch: np.ndarray) -> np.ndarray:
+def predict(model, batch: np.ndarray) -> np.ndarray:
+    """The network on a batch (N, H, W, 3) in [-1, 1], as a NumPy array: Keras' compiled inference step on
+    every backend (no gradient bookkeeping on PyTorch, jitted on JAX)."""
     from keras import ops
 
-    return ops.convert_to_numpy(model(batch, training=False))
+    return ops.convert_to_numpy(model.predict_on_batch(batch))
 
 
 def stylize_image(model, image: np.ndarray, tile: int | None = None, margin: int | None = None,
@@ -110,7 +111,7 @@ def stylize_image(model, image: np.ndarray, tile: int | None = None, margin: int
     """
     padded, h, w = _padded(to_unit(image), STRIDE)
     if tile is None or max(padded.shape[:2]) <= tile:
-        out = _run(model, padded[None])[0]
+        out = predict(model, padded[None])[0]
         return from_unit(out[:h, :w])
     margin = margin if margin is not None else -(-shape.radius // STRIDE) * STRIDE
     tile = max(tile, 2 * margin + 4 * STRIDE) // STRIDE * STRIDE
@@ -120,7 +121,7 @@ def stylize_image(model, image: np.ndarray, tile: int | None = None, margin: int
     for iy, y0 in enumerate(ys):
         for ix, x0 in enumerate(xs):
             y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
-            piece = _run(model, padded[None, y0:y1, x0:x1])[0]
+            piece = predict(model, padded[None, y0:y1, x0:x1])[0]
             # keep the centre: from the middle of the overlap with the previous tile to the middle of the
             # overlap with the next one (the frame's own border at the ends)
             top = 0 if iy == 0 else (ys[iy - 1] + tile + y0) // 2 - y0

@@ -2,8 +2,8 @@
 al. 2020: an L1 term on the pixels plus a perceptual term on shallow VGG features of the run's backbone, Adam,
 stopped when a fixed set of held patches stops improving (a measured plateau), or at a step or time cap.
 
-The training step is written for the TensorFlow backend of Keras (``tf.GradientTape``); the network itself
-is plain Keras.
+The network is plain Keras and trains with Keras' own training step (``compile`` + ``train_on_batch``), so
+it trains on any Keras 3 backend.
 """
 
 from __future__ import annotations
@@ -84,36 +84,30 @@ def train(model, pairs, settings: TrainingSettings = TrainingSettings(), feature
     at every measurement (progress events).
     """
     import keras
-    import tensorflow as tf
+    from keras import ops
 
     started = time.perf_counter()
     sampler = PatchSampler(pairs, settings.patch, settings.seed)
-    held_x, held_y = (tf.constant(a) for a in PatchSampler(pairs, settings.patch, settings.seed + 1).sample(settings.held_patches))
-    optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
+    held_x, held_y = PatchSampler(pairs, settings.patch, settings.seed + 1).sample(settings.held_patches)
     weight = float(settings.perceptual_weight) if features is not None else 0.0
 
-    def loss_of(x, y):
-        prediction = model(x, training=True)
-        loss = tf.reduce_mean(tf.abs(prediction - y))
+    def loss_of(y, prediction):
+        loss = ops.mean(ops.abs(prediction - y))
         if weight:
             got = features((prediction + 1.0) * 127.5)
             want = features((y + 1.0) * 127.5)
             for layer in settings.perceptual_layers:
-                scale = tf.reduce_mean(tf.abs(want[layer])) + 1e-6
-                loss += weight / len(settings.perceptual_layers) * tf.reduce_mean(tf.abs(got[layer] - want[layer])) / scale
+                scale = ops.mean(ops.abs(want[layer])) + 1e-6
+                loss = loss + weight / len(settings.perceptual_layers) * ops.mean(ops.abs(got[layer] - want[layer])) / scale
         return loss
 
-    @tf.function(reduce_retracing=True)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_of(x, y)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    # Keras' own training step on every backend; on TensorFlow without XLA (as fast here, compiles at once)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate), loss=loss_of,
+                  jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
 
-    @tf.function(reduce_retracing=True)
-    def held_loss():
-        return loss_of(held_x, held_y)
+    def held_loss() -> float:
+        value = model.test_on_batch(held_x, held_y)
+        return float(value[0] if isinstance(value, (list, tuple)) else value)
 
     report = TrainingReport()
     best, stale = math.inf, 0
@@ -122,11 +116,11 @@ def train(model, pairs, settings: TrainingSettings = TrainingSettings(), feature
         x, y = sampler.sample(settings.batch)
         if settings.noise:
             x = x + rng.normal(0.0, settings.noise / 127.5, x.shape).astype(np.float32)
-        step(tf.constant(x), tf.constant(y))
+        model.train_on_batch(x, y)
         report.steps = n
         over_time = settings.max_seconds is not None and time.perf_counter() - started >= settings.max_seconds
         if n % settings.check_every == 0 or n == settings.max_steps or over_time:
-            loss = float(held_loss())
+            loss = held_loss()
             report.loss = loss
             report.history.append((n, loss))
             if on_check is not None:
