@@ -102,8 +102,9 @@ def plan_for(context, action: str):
         fresh = None
         if source is not None and S.check_strip_type(source.type) is None:
             fresh = Plan.from_source_strip(source, scene.nst, R.abspath)
-        plan = plan.rerun(scene.nst.engine_settings(), R.abspath(scene.nst.style_image), fresh)
-        return plan, strip.name, True
+        stored, plan = plan, plan.rerun(scene.nst.engine_settings(), R.abspath(scene.nst.style_image), fresh)
+        # only keyframed values changed: the engine keeps the frames whose values did not (no --overwrite)
+        return plan, strip.name, not plan.same_run(stored)
     return plan, strip.name, False
 
 

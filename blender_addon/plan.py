@@ -255,6 +255,12 @@ class Plan:
             values["frame_settings"] = dict(self.frame_settings)
         return values
 
+    def same_run(self, other: Plan) -> bool:
+        """Whether ``other`` makes the same frames as this plan but for keyframed values (``frame_settings``):
+        the same source, frames, style, settings and folder."""
+        return (self.source, self.indices, self.style, self.settings, self.output) == (
+            other.source, other.indices, other.style, other.settings, other.output)
+
     def rerun(self, settings: dict, style: str, source_plan: Plan | None = None) -> Plan:
         """Re-run with changes: the panel's settings (and, when the source strip still exists, its frames
         as they are now: ``source_plan``) into this plan's output folder."""

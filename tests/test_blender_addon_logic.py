@@ -482,6 +482,10 @@ def test_rerun_plan():
     fresh = Plan.from_source_strip(trimmed_movie(), panel(settings={"size": 40}))
     again = old.rerun({"size": 40}, "/art/wave.jpg", fresh)
     assert again.output == old.output and again.settings == {"size": 40} and again.style == STYLE
+    assert not again.same_run(old) and old.same_run(old)
+    from dataclasses import replace
+
+    assert old.same_run(replace(old, frame_settings={"3": {"strength": 0.2}}))  # only keyframed values: no overwrite
     orphan = old.rerun({"size": 48}, "/art/wave.jpg")  # the source strip is gone: its stored frames
     assert (orphan.settings, orphan.style, orphan.indices, orphan.output) == ({"size": 48}, "/art/wave.jpg",
                                                                               [3, 4, 5], old.output)

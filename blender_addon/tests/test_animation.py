@@ -133,5 +133,14 @@ def test_a_changed_curve_remakes_only_the_frames_it_changed_with_the_real_engine
     manifest = json.loads((out / "nst_manifest.json").read_text())
     assert manifest["frames"]["5"]["settings"]["strength"] == 0.9
     assert [s.name for s in edit.sequence_editor.strips if s.get("nst")] == ["NST starry_night"]
+
+    key(edit, "strength", {12: 0.3})  # Re-run with Changes from the result strip: the same, by its frame only
+    stamps = {i: frames[i].stat().st_mtime_ns for i in (3, 4, 5)}
+    edit.sequence_editor.active_strip = result
+    assert bpy.ops.sequencer.nst_stylize(action="RERUN") == {"FINISHED"}
+    run = json.loads(result["nst_last_run"])
+    assert (run["status"], run["written"], run["resumed"]) == ("ok", 1, 2)
+    assert {i: frames[i].stat().st_mtime_ns == stamps[i] for i in (3, 4, 5)} == {3: False, 4: True, 5: True}
+    assert json.loads(result["nst"])["frame_settings"]["3"] == {"strength": 0.3}
     width = 32  # the panel's size: 32 px frames over the 384 px source
     assert width * result.transform.scale_x == pytest.approx(384 * edit.sequence_editor.strips["street"].transform.scale_x)
