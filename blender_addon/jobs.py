@@ -104,7 +104,8 @@ def plan_for(context, action: str):
             fresh = Plan.from_source_strip(source, scene.nst, R.abspath)
         stored, plan = plan, plan.rerun(scene.nst.engine_settings(), R.abspath(scene.nst.style_image), fresh)
         # only keyframed values changed: the engine keeps the frames whose values did not (no --overwrite)
-        return plan, strip.name, not plan.same_run(stored)
+        animation_only = plan.same_run(stored) and plan.frame_settings != stored.frame_settings
+        return plan, strip.name, not animation_only
     return plan, strip.name, False
 
 
