@@ -23,12 +23,14 @@ _ORPHANS = []  # cancelled jobs whose settings file goes once their engine has s
 
 class Job:
     def __init__(self, scene, plan: Plan, process: engine_process.EngineProcess, result_name: str | None,
-                 settings_file: str | None = None):
+                 settings_file: str | None = None, place: bool = True):
         self.scene_name = scene.name
         self.plan = plan
         self.process = process
         self.result_name = result_name
         self.settings_file = settings_file
+        self.place = place  # size and place the result strip over its source (not on Resume: the editor's)
+        self.placed = False
 
     @property
     def progress(self):
@@ -100,8 +102,10 @@ def plan_for(context, action: str):
         fresh = None
         if source is not None and S.check_strip_type(source.type) is None:
             fresh = Plan.from_source_strip(source, scene.nst, R.abspath)
-        plan = plan.rerun(scene.nst.engine_settings(), R.abspath(scene.nst.style_image), fresh)
-        return plan, strip.name, True
+        stored, plan = plan, plan.rerun(scene.nst.engine_settings(), R.abspath(scene.nst.style_image), fresh)
+        # only keyframed values changed: the engine keeps the frames whose values did not (no --overwrite)
+        animation_only = plan.same_run(stored) and plan.frame_settings != stored.frame_settings
+        return plan, strip.name, not animation_only
     return plan, strip.name, False
 
 
@@ -150,13 +154,16 @@ def start_job(context, action: str) -> Job:
     info = working_engine(context)
     output = output_folder(plan)
     settings_file = write_settings(info, plan.engine_settings(), settings_folder())
+    if settings_file is None and plan.frame_settings:
+        raise PlanError(f"keyframed settings need an engine that takes a settings file; {info.describe()} does not: "
+                        "update it (Update in the add-on's preferences)")
     argv = engine_command(plan, info.python, output, overwrite, settings_file)
     process = launch(info, argv, output, settings_file)
     result = R.find(scene, result_name)
     if result is not None:
         R.update(result, plan, move=action != "RESUME")
         result_name = result.name  # renamed after a new style
-    JOB = Job(scene, plan, process, result_name, settings_file)
+    JOB = Job(scene, plan, process, result_name, settings_file, place=action != "RESUME")
     return JOB
 
 
@@ -184,8 +191,13 @@ def step_job(job: Job) -> bool:
             job.process.progress.error = str(exc)
             job.process.request_cancel()
             strip = None
-        if strip is not None and not bpy.app.background:
-            R.refresh(strip)
+        if strip is not None:
+            if job.place and not job.placed and job.progress.written:  # this run's first frame is there
+                job.placed = R.cover(job.scene(), strip, job.plan, job.progress.source_size)
+            if not bpy.app.background:
+                R.refresh(strip)
+    if strip_shown := R.find(job.scene(), job.result_name):
+        job.result_name = R.show_progress(strip_shown, job.plan, job.progress.name_suffix())
     return job.process.finished
 
 
@@ -199,6 +211,10 @@ def finish_job(job: Job) -> tuple[str, str]:
         strip = ensure_result_strip(job)
     except PlanError as exc:
         strip, progress.error = None, str(exc)
+    if strip is not None:
+        job.result_name = R.show_progress(strip, job.plan, "")  # the name without the progress
+        if job.place:
+            R.cover(job.scene(), strip, job.plan, progress.source_size)
     summary = {"status": progress.status, "written": progress.written, "resumed": progress.resumed,
                "total": progress.total, "done": progress.done, "error": progress.error,
                "returncode": job.process.returncode, "strip": job.result_name}

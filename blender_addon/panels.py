@@ -82,6 +82,9 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         sub.prop(settings, "content_weight")
         sub.prop(settings, "style_weight")
         sub.prop(settings, "temporal_weight")
+        animated = settings.animated()
+        if animated:  # keyframed: the engine gets each frame's value
+            col.label(text=f"Keyframed, per frame: {', '.join(n.replace('_', ' ') for n in animated)}", icon="KEYFRAME")
         row = col.row(align=True)
         row.prop(settings, "extra_loss")
         sub = row.row(align=True)

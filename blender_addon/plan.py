@@ -10,8 +10,11 @@ The stored JSON format, version 1 (the only one so far; written by every release
 
     {"version": 1, "source_strip": "street", "source": "/clips/street.avi", "source_type": "MOVIE",
      "source_channel": 2, "style": "/art/starry_night.jpg", "settings": {...the panel's...},
-     "timeline": [12, 14], "indices": [3, 4, 5], "output": "//nst/street_starry_night/"}
+     "timeline": [12, 14], "indices": [3, 4, 5], "output": "//nst/street_starry_night/",
+     "frame_settings": {"3": {"strength": 0.2}, "4": {"strength": 0.35}, "5": {"strength": 0.5}}}
 
+``frame_settings`` (only when a setting is keyframed) holds the animated settings' values per engine frame
+index: the engine's ``frame_settings`` (nst_plugin.schedule), sent in the ``--settings`` file.
 ``settings`` uses the panel's names (see props.NST_Settings.engine_settings); :func:`engine_settings` turns
 them into the engine's setting names, the keys of an ``nst video --settings`` file.
 """
@@ -65,6 +68,18 @@ def engine_settings(settings: dict) -> dict:
     if settings.get("iterations"):
         out["iterations"] = out["warm_iterations"] = int(settings["iterations"])
     return out
+
+
+def frame_schedule(indices, animation: dict) -> dict:
+    """The engine's per-frame settings (``{"3": {"strength": 0.2}, ...}``) from the animated settings'
+    values at each timeline frame of a plan (``animation``: name -> one value per entry of ``indices``)."""
+    schedule: dict = {}
+    for name, values in animation.items():
+        if len(values) != len(indices):
+            raise ValueError(f"{name}: {len(values)} values for {len(indices)} frames")
+        for index, value in zip(indices, values):
+            schedule.setdefault(str(int(index)), {})[name] = float(value)
+    return schedule
 
 
 PREVIEW_SIZE = 192  # Preview Frame: longer side at most this many pixels
@@ -123,6 +138,7 @@ class Plan:
     indices: list[int] = field(default_factory=list)  # the engine's frame index at each timeline frame
     output: str = ""  # as the user gave it: may be relative to the .blend (``//nst/...``)
     version: int = VERSION
+    frame_settings: dict = field(default_factory=dict)  # engine index (text) -> the animated settings' values
 
     # -- building ------------------------------------------------------------------------------------------------
 
@@ -130,7 +146,9 @@ class Plan:
     def from_source_strip(cls, strip, panel, abspath=plain_abspath, frame: int | None = None) -> Plan:
         """The job for the panel's settings (``scene.nst``, or anything with its attributes) on a source
         strip: its visible frames, or the panel's range clamped to them; with ``frame``, that one timeline
-        frame (Preview Frame: the frame under the playhead)."""
+        frame (Preview Frame: the frame under the playhead, with the settings' values there). Settings
+        keyframed on the timeline (the panel's ``animated()`` names, their values per timeline frame from
+        ``animation(frames)``) go to the engine frame by frame (``frame_settings``), not as constants."""
         error = S.check_strip_type(strip.type)
         if error:
             raise PlanError(error)
@@ -152,9 +170,15 @@ class Plan:
             raise PlanError(str(exc)) from None
         indices = [index_of(frame) for frame in range(lo, hi + 1)]
         output = panel.output_dir or S.default_output_dir(strip.name, style)
+        animated = list(panel.animated()) if frame is None and hasattr(panel, "animated") else []
+        settings = dict(panel.engine_settings(leave_out=animated) if animated else panel.engine_settings())
+        if animated and settings.get("engine") == "keyframes":
+            raise PlanError(f"{' and '.join(n.replace('_', ' ') for n in animated)} keyframed on the timeline: the "
+                            "Keyframes engine takes one value per run; choose Frame by frame, or remove the keyframes")
+        schedule = frame_schedule(indices, panel.animation(range(lo, hi + 1))) if animated else {}
         return cls(source_strip=strip.name, source=source, source_type=strip.type,
-                   source_channel=int(strip.channel), style=style, settings=dict(panel.engine_settings()),
-                   timeline=(lo, hi), indices=indices, output=output)
+                   source_channel=int(strip.channel), style=style, settings=settings,
+                   timeline=(lo, hi), indices=indices, output=output, frame_settings=schedule)
 
     @classmethod
     def from_result_strip(cls, strip) -> Plan:
@@ -187,18 +211,22 @@ class Plan:
             lo, hi = (int(v) for v in data["timeline"])
             indices = [int(i) for i in data["indices"]]
             settings = data.get("settings") or {}
-            if not isinstance(settings, dict) or not isinstance(data["source"], str) or not indices:
+            frame_settings = data.get("frame_settings") or {}
+            if (not isinstance(settings, dict) or not isinstance(frame_settings, dict)
+                    or not isinstance(data["source"], str) or not indices):
                 raise TypeError
             return cls(source_strip=str(data.get("source_strip") or ""), source=data["source"],
                        source_type=str(data.get("source_type") or ""), source_channel=int(data.get("source_channel") or 0),
                        style=str(data.get("style") or ""), settings=settings, timeline=(lo, hi), indices=indices,
-                       output=str(data.get("output") or ""), version=VERSION)
+                       output=str(data.get("output") or ""), version=VERSION, frame_settings=frame_settings)
         except (KeyError, TypeError, ValueError):
             raise damaged from None
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["timeline"] = list(self.timeline)
+        if not self.frame_settings:  # nothing keyframed: the format as it always was
+            del data["frame_settings"]
         return data
 
     def to_json(self) -> str:
@@ -221,11 +249,21 @@ class Plan:
         return S.result_strip_name(self.style)
 
     def engine_settings(self) -> dict:
-        return engine_settings(self.settings)
+        """The ``--settings`` file's content: the constant settings, and the animated ones per frame."""
+        values = engine_settings(self.settings)
+        if self.frame_settings:
+            values["frame_settings"] = dict(self.frame_settings)
+        return values
+
+    def same_run(self, other: Plan) -> bool:
+        """Whether ``other`` makes the same frames as this plan but for keyframed values (``frame_settings``):
+        the same source, frames, style, settings and folder."""
+        return (self.source, self.indices, self.style, self.settings, self.output) == (
+            other.source, other.indices, other.style, other.settings, other.output)
 
     def rerun(self, settings: dict, style: str, source_plan: Plan | None = None) -> Plan:
         """Re-run with changes: the panel's settings (and, when the source strip still exists, its frames
         as they are now: ``source_plan``) into this plan's output folder."""
         if source_plan is not None:
             return replace(source_plan, output=self.output)
-        return replace(self, settings=dict(settings), style=style)
+        return replace(self, settings=dict(settings), style=style, frame_settings={})

@@ -37,6 +37,20 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def format_short(seconds: float | None) -> str:
+    """A duration for a strip's name: ``45`` -> ``"45s"``, ``185`` -> ``"3m"``, ``3900`` -> ``"1h05m"``;
+    None -> ``"?"``."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = int(round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 @dataclass
 class Progress:
     """What a UI shows about a running job, updated by :meth:`feed` (one stdout line) or :meth:`apply`."""
@@ -57,6 +71,7 @@ class Progress:
     garbage: list = field(default_factory=list)  # the last few lines that were not events
     finished: dict = field(default_factory=dict)  # index -> path of frames written by this run
     frame_indices: list | None = None
+    source_size: tuple | None = None  # (width, height) of the source's frames, as the engine reads them
     started_at: float | None = None
     frame_times: list = field(default_factory=list)  # wall-clock (monotonic) time of each frame_done
     frame_seconds: list = field(default_factory=list)  # the engine's optimisation seconds per frame
@@ -86,6 +101,8 @@ class Progress:
                 self.output = event.get("output")
                 frames = event.get("frames")
                 self.frame_indices = [int(i) for i in frames] if isinstance(frames, list) else None
+                width, height = _int(event.get("width")), _int(event.get("height"))
+                self.source_size = (width, height) if width and height else None
                 self.started_at = self.clock()
             elif kind == "keyframe":
                 self.stage = f"keyframe {_int(event.get('done'))}/{_int(event.get('total'))} ready"
@@ -156,6 +173,15 @@ class Progress:
         if spf is None or self.total is None:
             return None
         return max(self.total - self.done, 0) * spf
+
+    def name_suffix(self) -> str:
+        """What a running job's result strip shows after its name: ``"42% 3m left"`` (``"42%"`` before the
+        time left is known); empty once the job has ended."""
+        if self.status not in ("starting", "running"):
+            return ""
+        text = f"{int(self.fraction * 100)}%"
+        left = self.seconds_left
+        return f"{text} {format_short(left)} left" if left is not None else text
 
     def summary(self) -> str:
         """One line for the status bar and the panel, e.g. ``"12/40 frames, 3.2 s/frame, 1:30 left"``."""

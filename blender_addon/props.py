@@ -3,6 +3,8 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from . import compat
+
 # Filled by the preferences' Check button from ``nst plugins --json``; kept alive at module level because
 # Blender does not copy the strings of dynamic enum items.
 PRESETS = ["default", "seed"]
@@ -11,6 +13,10 @@ BUILTIN_LOSSES = ("content", "style", "tv", "temporal")
 _PRESET_ITEMS = []
 _LOSS_ITEMS = []
 
+
+# settings that may be keyframed on the timeline and reach the engine frame by frame (nst_plugin.schedule's
+# FRAME_SETTING_KEYS): the strength, or with Custom weights the style and temporal weights
+ANIMATABLE = {False: ("strength",), True: ("style_weight", "temporal_weight")}
 
 ENGINE_HINTS = {  # the panel's one-line trade-off under the engine choice (the enum's tooltips say more)
     "lbfgs": "Best quality, every frame optimised: minutes per frame",
@@ -75,16 +81,37 @@ class NST_Settings(bpy.types.PropertyGroup):
     output_dir: StringProperty(name="Output folder", subtype="DIR_PATH", default="",
                                description="Where the frames go; empty: //nst/<strip>_<style>/ next to the .blend")
 
-    def engine_settings(self) -> dict:
+    def animated(self) -> list:
+        """The settings a run uses that have an F-curve (keyframes on the timeline): the strength, or with
+        Custom weights the style and temporal weights."""
+        return [name for name in ANIMATABLE[bool(self.custom_weights)] if self._fcurve(name) is not None]
+
+    def animation(self, frames) -> dict:
+        """name -> its value at each timeline frame in ``frames``, evaluated from its F-curve (the playhead
+        does not move; drivers and NLA strips are not evaluated), kept within the setting's limits and
+        rounded to 4 decimals so that an unchanged curve gives the same values again."""
+        values = {}
+        for name in self.animated():
+            curve, rna = self._fcurve(name), self.bl_rna.properties[name]
+            values[name] = [round(min(max(float(curve.evaluate(frame)), rna.hard_min), rna.hard_max), 4)
+                            for frame in frames]
+        return values
+
+    def _fcurve(self, name):
+        return compat.fcurve(self.id_data, f"{self.path_from_id()}.{name}")
+
+    def engine_settings(self, leave_out=()) -> dict:
+        """The panel's settings for a run (plan.engine_settings turns them into the engine's names);
+        ``leave_out``: the animated ones, which go to the engine frame by frame."""
         settings = {"preset": self.preset, "size": self.size, "preserve_color": self.preserve_color,
                     "iterations": self.iterations, "engine": self.engine}
         if self.engine == "keyframes" and self.source_resolution:
             del settings["size"]  # the engine's default: the source's resolution
-        if abs(self.strength - 0.5) > 1e-6:
+        if abs(self.strength - 0.5) > 1e-6 and "strength" not in leave_out:
             settings["strength"] = round(float(self.strength), 4)
         if self.custom_weights:
-            settings.update(content_weight=self.content_weight, style_weight=self.style_weight,
-                            temporal_weight=self.temporal_weight)
+            settings.update({name: getattr(self, name) for name in ("content_weight", "style_weight", "temporal_weight")
+                             if name not in leave_out})
         if self.extra_loss and self.extra_loss != "NONE":
             settings["extra_losses"] = {self.extra_loss: self.extra_loss_weight}
         return settings

@@ -11,6 +11,7 @@ import os
 
 import bpy
 
+from . import compat
 from . import strips as S
 from .plan import LAST_RUN, PROP, Plan, PlanError
 
@@ -24,7 +25,7 @@ def find(scene, name):
     """The strip called ``name`` anywhere in the scene's sequencer (inside metastrips too), or None."""
     if not name or scene is None or scene.sequence_editor is None:
         return None
-    for strip in S.all_strips(scene.sequence_editor):
+    for strip in compat.all_strips(scene.sequence_editor):
         if strip.name == name:
             return strip
     return None
@@ -35,7 +36,7 @@ def find_by_output(scene, output: str):
     if scene is None or scene.sequence_editor is None:
         return None
     wanted = abspath(output)
-    for strip in S.all_strips(scene.sequence_editor):
+    for strip in compat.all_strips(scene.sequence_editor):
         if strip.get(PROP):
             try:
                 if abspath(json.loads(strip[PROP]).get("output", "")) == wanted:
@@ -54,11 +55,11 @@ def create(scene, plan: Plan):
         return None
     editor = scene.sequence_editor_create()
     lo, hi = plan.timeline
-    occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in S.strips_of(editor)]
+    occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in compat.strips_of(editor)]
     channel = S.first_free_channel(occupied, plan.source_channel, lo, hi + 1)
     if channel is None:
         raise PlanError("no free channel above the source strip for the result")
-    strip = S.new_image(editor, plan.strip_name, os.path.join(output, files[0]), channel, lo)
+    strip = compat.new_image(editor, plan.strip_name, os.path.join(output, files[0]), channel, lo)
     for name in files[1:]:
         strip.elements.append(name)
     if bpy.data.filepath:
@@ -85,6 +86,54 @@ def update(strip, plan: Plan, move: bool) -> None:
         strip.frame_start = plan.timeline[0] - strip.frame_offset_start
     strip.name = plan.strip_name
     store_plan(strip, plan)
+
+
+def placement(strip) -> dict:
+    """A strip's placement on the preview (see strips.cover_placement)."""
+    transform, crop = strip.transform, strip.crop
+    return {"scale_x": transform.scale_x, "scale_y": transform.scale_y, "offset_x": transform.offset_x,
+            "offset_y": transform.offset_y, "rotation": transform.rotation, "origin": tuple(transform.origin),
+            "flip_x": strip.use_flip_x, "flip_y": strip.use_flip_y,
+            "crop": (crop.min_x, crop.max_x, crop.min_y, crop.max_y)}
+
+
+def source_size(strip, known=None):
+    """(width, height) of a source strip's frames as Blender shows them (what it read of its first
+    element), else ``known`` (the engine's, from its start event), else None."""
+    element = strip.elements[0] if len(getattr(strip, "elements", ())) else None
+    size = (getattr(element, "orig_width", 0), getattr(element, "orig_height", 0)) if element is not None else (0, 0)
+    if all(size):
+        return size
+    return tuple(known) if known else None
+
+
+def cover(scene, strip, plan: Plan, known_size=None) -> bool:
+    """Size and place the result strip so that it covers its source strip at the source's resolution: the
+    source's scale times source/result size, its offset, rotation, pivot, flips and crop. False when the
+    source strip is gone or a size is unknown (the strip is left as it is)."""
+    source = find(scene, plan.source_strip)
+    size = source_size(source, known_size) if source is not None else None
+    result = next((S.png_size(os.path.join(abspath(plan.output), name)) for name in plan.files
+                   if os.path.isfile(os.path.join(abspath(plan.output), name))), None)
+    if size is None or result is None:
+        return False
+    place = S.cover_placement(placement(source), size, result)
+    transform, crop = strip.transform, strip.crop
+    transform.scale_x, transform.scale_y = place["scale_x"], place["scale_y"]
+    transform.offset_x, transform.offset_y = place["offset_x"], place["offset_y"]
+    transform.rotation, transform.origin = place["rotation"], place["origin"]
+    strip.use_flip_x, strip.use_flip_y = place["flip_x"], place["flip_y"]
+    crop.min_x, crop.max_x, crop.min_y, crop.max_y = place["crop"]
+    return True
+
+
+def show_progress(strip, plan: Plan, suffix: str) -> str:
+    """Name the strip after its style plus ``suffix`` (a running job's ``"42% 3m left"``; empty: the plain
+    name again); returns the name Blender gave it."""
+    name = f"{plan.strip_name} {suffix}" if suffix else plan.strip_name
+    if strip.name != name:
+        strip.name = name
+    return strip.name
 
 
 def store_plan(strip, plan: Plan) -> None:

@@ -1,5 +1,6 @@
-"""Strip helpers: the Blender 4.2-4.5 / 5.0 compatibility layer and pure functions for channels, frame
-mapping and names. Functions here take plain values or duck-typed strips; nothing imports bpy."""
+"""Strip helpers: pure functions for channels, frame mapping, names and the result strip's placement.
+Functions here take plain values or duck-typed strips; nothing imports bpy (the differences between Blender
+versions are in compat)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,6 @@ SUPPORTED_TYPES = ("MOVIE", "IMAGE")
 SUPPORTED_TEXT = "movie strips and image-sequence strips"
 MAX_CHANNEL = 128
 FRAME_NAME = "frame_{:06d}.png"  # the engine's file names (docs/events.md)
-
-
-# -- 4.2-4.5 vs 5.0 -------------------------------------------------------------------------------------------
-
-def strips_of(sequence_editor):
-    """Top-level strips collection: ``strips`` (Blender 5.0) or ``sequences`` (4.2-4.5)."""
-    return sequence_editor.strips if hasattr(sequence_editor, "strips") else sequence_editor.sequences
-
-
-def all_strips(sequence_editor):
-    """Every strip, inside metastrips too: ``strips_all`` (5.0) or ``sequences_all`` (4.2-4.5)."""
-    return sequence_editor.strips_all if hasattr(sequence_editor, "strips_all") else sequence_editor.sequences_all
-
-
-def new_image(sequence_editor, name: str, filepath: str, channel: int, frame_start: int):
-    return strips_of(sequence_editor).new_image(name=name, filepath=filepath, channel=channel, frame_start=frame_start)
-
-
-def new_movie(sequence_editor, name: str, filepath: str, channel: int, frame_start: int):
-    return strips_of(sequence_editor).new_movie(name=name, filepath=filepath, channel=channel, frame_start=frame_start)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------------
@@ -107,3 +88,32 @@ def result_strip_name(style_path: str) -> str:
 
 def frame_files(indices) -> list[str]:
     return [FRAME_NAME.format(int(i)) for i in indices]
+
+
+# -- the result strip over its source ------------------------------------------------------------------------
+
+def png_size(path) -> tuple[int, int] | None:
+    """(width, height) of a PNG file from its header, or None when it is not a readable PNG."""
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def cover_placement(source: dict, source_size, result_size) -> dict:
+    """Where the result strip's picture goes so that it covers the source strip's exactly, whatever its
+    resolution: ``source`` is the source strip's placement (``scale_x``, ``scale_y``, ``offset_x``,
+    ``offset_y``, ``rotation``, ``origin``, ``flip_x``, ``flip_y``, ``crop``: min_x, max_x, min_y, max_y in
+    its pixels); the result's scale is the source's times source/result size, its crop in its own pixels,
+    the rest the same. Blender shows a strip's picture at its pixel size times its scale, so both show the
+    same size at the same place."""
+    fx, fy = source_size[0] / result_size[0], source_size[1] / result_size[1]
+    min_x, max_x, min_y, max_y = source["crop"]
+    return dict(source, scale_x=source["scale_x"] * fx, scale_y=source["scale_y"] * fy,
+                crop=(round(min_x / fx), round(max_x / fx), round(min_y / fy), round(max_y / fy)))

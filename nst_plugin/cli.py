@@ -449,6 +449,9 @@ def video(
     progress: str = typer.Option("bar", help="bar (human, on stderr), jsonl (one JSON event per line on stdout) or none."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace frames made with other settings in OUTPUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (same as --progress none)."),
+    frame_settings: Optional[Path] = typer.Option(None, "--frame-settings", help="JSON file of per-frame values "
+                                                  "(animated settings): {\"12\": {\"strength\": 0.3}}; keys strength, "
+                                                  "style_weight, temporal_weight. A re-run re-makes the frames whose values changed."),
     style_settings: dict = None,
     video_settings: dict = None,
 ):
@@ -459,7 +462,8 @@ def video(
 
     reporter = JsonlProgress() if progress == "jsonl" else VideoProgress(enabled=progress == "bar" and not quiet)
     try:
-        _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings)
+        _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
+                   frame_settings)
     except NstError as exc:
         if progress == "jsonl":
             reporter(events.Error(message=str(exc), code=getattr(exc, "exit_code", 1)))
@@ -476,8 +480,10 @@ def video(
         raise
 
 
-def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings):
+def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
+               frame_settings=None):
     from .safety import video_plan
+    from .schedule import load_frame_schedule
     from .video import open_source, stylize_video
 
     for path in style:
@@ -485,12 +491,13 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
             raise UserError(f"style image {str(path)!r} does not exist")
     frame_source = open_source(source, frames=frames, step=step, fps=fps)
     flat = flat_settings(style_settings, video_settings)
+    schedule = load_frame_schedule(flat, frame_settings)
     video_plan(frame_source, style, output, encode, flat.get("init"), overwrite, style_settings.get("settings")).check()
     encode = encode.expanduser() if encode is not None else None
     config, styles = prepare_run(style, flat)
     with reporter:
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
-                            on_event=reporter)
+                            on_event=reporter, schedule=schedule)
     if isinstance(reporter, VideoProgress):
         written = len(job.written)
         resumed = len(job.output.frames) - written

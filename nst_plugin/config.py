@@ -222,6 +222,12 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def strength_style_weight(style_weight: float, strength: float) -> float:
+    """The style weight at ``strength`` (0..1) for a preset's ``style_weight``: the one formula of the
+    strength, for a run (:func:`make_config`) and for one frame of an animated strength (nst_plugin.schedule)."""
+    return style_weight * 10 ** (STRENGTH_DECADES * (strength - 0.5))
+
+
 def make_config(preset: str = "default", **overrides) -> StyleConfig:
     """A preset with overrides applied. ``None`` means "keep the preset's value".
 
@@ -260,7 +266,7 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
     explicit = set(overrides.get("loss_weights") or {}) & {"content", "style"}
     if strength is not None and not explicit and isinstance(strength, (int, float)) and 0 <= strength <= 1:
         weights = dict(values["loss_weights"])
-        weights["style"] = weights.get("style", 0.0) * 10 ** (STRENGTH_DECADES * (strength - 0.5))
+        weights["style"] = strength_style_weight(weights.get("style", 0.0), strength)
         values["loss_weights"] = weights
     return StyleConfig(preset=preset, **values)
 

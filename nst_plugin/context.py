@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
+from .schedule import NO_SCHEDULE, FrameSchedule
+
 
 def _ignore(event) -> None:
     pass
@@ -97,7 +99,9 @@ class RunContext:
     the frames of a run (the built-in engine keeps its backbone and style targets there). ``controls`` and
     ``frame_index``: this frame's (see :meth:`for_frame`). ``resume``: frames finished by an earlier run.
     ``store``: an :class:`ArtifactStore` for files a sequence engine keeps with the results (the video's
-    output folder), or ``None`` where there is none (the Python API, the webcam).
+    output folder), or ``None`` where there is none (the Python API, the webcam). ``schedule``: per-frame
+    values of the animated settings (:class:`~nst_plugin.schedule.FrameSchedule`; empty: none), which a
+    sequence engine applies with ``schedule.config_at(config, index)``.
     """
 
     host: Any
@@ -107,6 +111,7 @@ class RunContext:
     frame_index: int | None = None
     resume: Resume = field(default_factory=Resume)
     store: ArtifactStore | None = None
+    schedule: FrameSchedule = NO_SCHEDULE
 
     @property
     def registry(self):

@@ -17,10 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from blender_addon import engine_process, engine_setup, plan, strips  # noqa: E402
+from blender_addon import compat, engine_process, engine_setup, plan, strips  # noqa: E402
 from blender_addon.engine_process import EngineProcess, build_command, find_engine, last_error_line  # noqa: E402
 from blender_addon.plan import Plan, PlanError  # noqa: E402
-from blender_addon.progress import Progress, format_duration, parse_line  # noqa: E402
+from blender_addon.progress import Progress, format_duration, format_short, parse_line  # noqa: E402
 
 FAKE = ROOT / "blender_addon" / "tests" / "fake_engine.py"
 ENGINE_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -90,6 +90,23 @@ def test_progress_keeps_an_error_and_ignores_odd_values():
 
 def test_format_duration():
     assert format_duration(75) == "1:15" and format_duration(3725) == "1:02:05" and format_duration(None) == "?"
+    assert [format_short(s) for s in (45, 185, 3900, None, -1)] == ["45s", "3m", "1h05m", "?", "?"]
+
+
+def test_the_strip_names_suffix_shows_percent_and_time_left():
+    now = [0.0]
+    progress = Progress(clock=lambda: now[0])
+    assert progress.name_suffix() == "0%"  # starting
+    progress.apply({"event": "start", "total": 12, "resumed": 0, "width": 384, "height": 288})
+    assert progress.name_suffix() == "0%" and progress.source_size == (384, 288)
+    for i, t in ((1, 30.0), (2, 60.0), (3, 90.0)):
+        now[0] = t
+        progress.apply({"event": "frame_done", "index": i, "seconds": 30.0, "done": i, "total": 12})
+    assert progress.name_suffix() == "25% 4m left"  # 9 frames of 30 s
+    progress.apply({"event": "frame_progress", "index": 4, "step": 5, "total": 10, "loss": 1.0})
+    assert progress.name_suffix() == "29% 4m left"
+    progress.apply({"event": "done", "status": "ok"})
+    assert progress.name_suffix() == ""  # ended: the plain name again
 
 
 # -- the runner -----------------------------------------------------------------------------------------------
@@ -285,8 +302,45 @@ def test_compatibility_layer():
     class V4:
         sequences, sequences_all = "top4", "all4"
 
-    assert strips.strips_of(V5()) == "top" and strips.all_strips(V5()) == "all"
-    assert strips.strips_of(V4()) == "top4" and strips.all_strips(V4()) == "all4"
+    assert compat.strips_of(V5()) == "top" and compat.all_strips(V5()) == "all"
+    assert compat.strips_of(V4()) == "top4" and compat.all_strips(V4()) == "all4"
+
+
+class FakeCurves(dict):
+    def find(self, data_path, index=0):
+        return self.get((data_path, index))
+
+
+def test_compatibility_fcurves_of_42_and_of_layered_actions():
+    """4.2-4.3: ``action.fcurves``; 4.4+ (the only way in 5.0): the channel bag of the ID's slot."""
+    from types import SimpleNamespace as NS
+
+    curve = object()
+    old = NS(animation_data=NS(action=NS(fcurves=FakeCurves({("nst.strength", 0): curve}))))
+    assert compat.fcurve(old, "nst.strength") is curve and compat.fcurve(old, "nst.size") is None
+    slot, other = object(), object()
+    bags = {slot: NS(fcurves=FakeCurves({("nst.strength", 0): curve})), other: NS(fcurves=FakeCurves())}
+    layered = NS(layers=[NS(strips=[NS(channelbag=lambda s: None)]), NS(strips=[NS(channelbag=bags.get)])])
+    assert compat.fcurve(NS(animation_data=NS(action=layered, action_slot=slot)), "nst.strength") is curve
+    assert compat.fcurve(NS(animation_data=NS(action=layered, action_slot=other)), "nst.strength") is None
+    for nothing in (NS(), NS(animation_data=None), NS(animation_data=NS(action=None, action_slot=None))):
+        assert compat.fcurve(nothing, "nst.strength") is None
+
+
+def test_the_result_strip_covers_the_source(tmp_path):
+    source = {"scale_x": 2.0, "scale_y": 1.5, "offset_x": 30.0, "offset_y": -20.0, "rotation": 0.25,
+              "origin": (0.5, 0.5), "flip_x": True, "flip_y": False, "crop": (96, 0, 0, 48)}
+    half = strips.cover_placement(source, (1920, 1080), (960, 540))  # made at half the resolution
+    assert (960 * half["scale_x"], 540 * half["scale_y"]) == (1920 * 2.0, 1080 * 1.5)  # the same size on screen
+    assert half["crop"] == (48, 0, 0, 24) and {k: half[k] for k in ("offset_x", "offset_y", "rotation", "origin",
+                                                                      "flip_x")} == {k: source[k] for k in (
+        "offset_x", "offset_y", "rotation", "origin", "flip_x")}
+    assert strips.cover_placement(source, (1920, 1080), (1920, 1080)) == source
+    png = tmp_path / "f.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\x80\0\0\x01\x20" + b"\0" * 20)
+    assert strips.png_size(png) == (384, 288)
+    (tmp_path / "x.png").write_bytes(b"GIF89a" + b"\0" * 30)
+    assert strips.png_size(tmp_path / "x.png") is None and strips.png_size(tmp_path / "missing.png") is None
 
 
 # -- the plan -------------------------------------------------------------------------------------------------
@@ -345,6 +399,43 @@ def test_plan_from_a_trimmed_strip():
         Plan.from_source_strip(trimmed_movie(type="SOUND"), panel())
 
 
+def animated_panel(animation, **more):
+    """A panel whose settings in ``animation`` (name -> {timeline frame: value}) are keyframed."""
+    made = panel(**more)
+    made.animated = lambda: list(animation)
+    made.animation = lambda frames: {name: [values[f] for f in frames] for name, values in animation.items()}
+    made.engine_settings = lambda leave_out=(): {k: v for k, v in made.settings.items() if k not in leave_out}
+    return made
+
+
+def test_keyframed_settings_go_to_the_engine_per_frame():
+    strength = {12: 0.2, 13: 0.5, 14: 0.8}
+    made = Plan.from_source_strip(trimmed_movie(), animated_panel(
+        {"strength": strength}, settings={"preset": "default", "size": 32, "strength": 0.3}))
+    assert made.frame_settings == {"3": {"strength": 0.2}, "4": {"strength": 0.5}, "5": {"strength": 0.8}}
+    assert "strength" not in made.settings  # not a constant: the output folder's hash does not follow the curve
+    values = made.engine_settings()
+    assert values["frame_settings"] == made.frame_settings and "strength" not in values
+    assert Plan.from_json(made.to_json()) == made  # stored on the result strip: Resume sends the same
+    one = Plan.from_source_strip(trimmed_movie(), animated_panel({"strength": strength}), frame=13)
+    assert one.frame_settings == {} and "frame_settings" not in json.loads(one.to_json())  # Preview: the value at the playhead
+    with pytest.raises(PlanError, match=r"^strength keyframed on the timeline: the Keyframes engine takes one value"):
+        Plan.from_source_strip(trimmed_movie(), animated_panel({"strength": strength},
+                                                               settings={"preset": "default", "engine": "keyframes"}))
+    assert plan.frame_schedule([7, 8], {"style_weight": [1.0, 2.0], "temporal_weight": [0.0, 0.5]}) == {
+        "7": {"style_weight": 1.0, "temporal_weight": 0.0}, "8": {"style_weight": 2.0, "temporal_weight": 0.5}}
+
+
+def test_keyframed_settings_are_what_the_engine_reads():
+    from nst_plugin.schedule import load_frame_schedule
+
+    made = Plan.from_source_strip(trimmed_movie(), animated_panel({"strength": {12: 0.2, 13: 0.5, 14: 0.8}}))
+    values = made.engine_settings()
+    schedule = load_frame_schedule(values)
+    assert schedule.values == {3: {"strength": 0.2}, 4: {"strength": 0.5}, 5: {"strength": 0.8}}
+    assert "frame_settings" not in values  # taken out: the rest are the run's constant settings
+
+
 def test_plan_round_trip():
     made = Plan.from_source_strip(trimmed_movie(), panel(output_dir="/renders/out/"))
     assert Plan.from_json(made.to_json()) == made
@@ -391,6 +482,10 @@ def test_rerun_plan():
     fresh = Plan.from_source_strip(trimmed_movie(), panel(settings={"size": 40}))
     again = old.rerun({"size": 40}, "/art/wave.jpg", fresh)
     assert again.output == old.output and again.settings == {"size": 40} and again.style == STYLE
+    assert not again.same_run(old) and old.same_run(old)
+    from dataclasses import replace
+
+    assert old.same_run(replace(old, frame_settings={"3": {"strength": 0.2}}))  # only keyframed values: no overwrite
     orphan = old.rerun({"size": 48}, "/art/wave.jpg")  # the source strip is gone: its stored frames
     assert (orphan.settings, orphan.style, orphan.indices, orphan.output) == ({"size": 48}, "/art/wave.jpg",
                                                                               [3, 4, 5], old.output)

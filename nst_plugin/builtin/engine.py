@@ -23,9 +23,11 @@ def nst_stylize_frame(content, styles, config, context):
     import_keras()
     from .stylizer import Stylizer
 
-    key = ("nst_plugin.builtin.engine", config.fingerprint())
+    # one stylizer per config apart from the weights an animated setting changes frame by frame (a new one
+    # when they change), so a long animated run does not keep a stylizer per frame
+    key = ("nst_plugin.builtin.engine", config.fingerprint(leave_out=("strength", "loss_weights")))
     stylizer = context.cache.get(key)
-    if stylizer is None or stylizer.styles_source is not styles:
+    if stylizer is None or stylizer.styles_source is not styles or stylizer.config != config:
         stylizer = Stylizer(config, styles, context.registry)
         context.cache[key] = stylizer
     return stylizer.run(content, context)
@@ -74,6 +76,11 @@ def _chain(frames, styles, config, context, sink):
     (uint8 RGB); those frames are not stylized again (the sink is not called for them), but they still feed
     the cut detector and the warm start of the next frame, so a resumed run gives the same frames as an
     uninterrupted one.
+
+    Animated settings: ``context.schedule`` gives a frame its own strength / style / temporal weight
+    (``schedule.config_at``); the frame records its key (``schedule.key``), and a finished frame whose
+    recorded key differs from it is made again (the frames after it keep theirs). A warm frame aims at the
+    objective of its shot's cold frame or of the previous frame only when those had the same weights.
     """
     import numpy as np
 
@@ -85,11 +92,12 @@ def _chain(frames, styles, config, context, sink):
 
     started = time.perf_counter()
     done, done_objectives, done_anchors = context.resume.frames, context.resume.objectives, context.resume.anchors
+    done_keys, schedule = context.resume.keys, context.schedule
     detector = ShotDetector(config.cut_threshold)
-    temporal = config.loss_weights.get("temporal", 0) != 0
     warm_cap = min(config.warm_iterations, config.iterations * config.rounds)
-    previous = None  # (working-size content, stylized output or a callable that loads it, its objective)
-    anchor = None  # the shot's cold frame: {"objective": ..., "content": ...} (warm_stop="anchored")
+    previous = None  # (working-size content, stylized output or a callable that loads it, its objective, key)
+    # the shot's cold frame: {"objective": ..., "content": ...} (warm_stop="anchored"; "key": its animated weights)
+    anchor = None
     count = skipped = shot = 0
     cuts = []
     for index, frame in frames:
@@ -100,11 +108,14 @@ def _chain(frames, styles, config, context, sink):
             shot += 1
             cuts.append(index)
             context.emit(Cut(index=index, shot=shot))
-        if index in done:
-            previous = (work, done[index], done_objectives.get(index))
+        key = schedule.key(config, index)
+        if index in done and done_keys.get(index) == key:
+            previous = (work, done[index], done_objectives.get(index), key)
             anchor = done_anchors.get(index)
             skipped += 1
             continue
+        frame_config = schedule.config_at(config, index)
+        temporal = frame_config.loss_weights.get("temporal", 0) != 0
         controls = FrameControls(shot=shot)
         warm = False
         if previous is not None and not cut and previous[0].shape == work.shape and (config.warm_start or temporal):
@@ -127,15 +138,17 @@ def _chain(frames, styles, config, context, sink):
                 keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
                 controls = replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
                                    rounds=1, tolerance=config.warm_tolerance,
-                                   **_warm_targets(config, previous[2], anchor))
+                                   **_warm_targets(config, previous[2] if previous[3] == key else None,
+                                                   anchor if anchor is not None and anchor.get("key") == key else None))
                 warm = True
-        result = context.stylize_frame(work, styles, config, index, controls)
+        result = context.stylize_frame(work, styles, frame_config, index, controls)
         objective = _objective(result.stats)
         if not warm:  # a cold frame sets the shot's level of fidelity that its warm frames must keep
-            anchor = _anchor(result.stats, objective)
-        result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective, anchor=anchor)
+            anchor = _anchor(result.stats, objective, key)
+        result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective, anchor=anchor, key=key,
+                            frame_settings=schedule.record(config, index))
         sink(index, result)
-        previous = (work, result.image, objective)
+        previous = (work, result.image, objective, key)
         count += 1
     return SequenceResult(frames=count, seconds=time.perf_counter() - started,
                           stats={"skipped": skipped, "cuts": cuts, "shots": shot + 1})
@@ -159,11 +172,14 @@ def _warm_targets(config, previous_objective, anchor) -> dict:
     return {}
 
 
-def _anchor(stats: dict, objective) -> dict | None:
+def _anchor(stats: dict, objective, key=None) -> dict | None:
     losses, weights = stats.get("losses") or {}, stats.get("weights") or {}
     if objective is None or "content" not in losses:
         return None
-    return {"objective": float(objective), "content": float(weights.get("content", 0.0) * losses["content"])}
+    anchor = {"objective": float(objective), "content": float(weights.get("content", 0.0) * losses["content"])}
+    if key is not None:  # made with animated weights: only frames with the same weights aim at it
+        anchor["key"] = key
+    return anchor
 
 
 def _objective(stats: dict):

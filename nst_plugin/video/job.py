@@ -26,15 +26,20 @@ class VideoJob:
 def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike, *, overwrite: bool = False,
                   encode: str | os.PathLike | None = None,
                   on_event: Callable[[events.Event], None] = _ignore,
-                  emit: Callable[[dict], None] | None = None) -> VideoJob:
+                  emit: Callable[[dict], None] | None = None, schedule=None) -> VideoJob:
     """Stylize ``source`` into the folder ``output`` through ``nst_stylize_sequence``, resuming after the
     frames a previous run with the same settings finished; the folder is the engine's artifact store
     (``context.store``). ``on_event`` receives every event of the job and of the engine
     (:mod:`nst_plugin.events`; their wire format is docs/events.md). ``emit``, the older spelling, receives
-    the same events as dicts (``event.to_dict()``)."""
+    the same events as dicts (``event.to_dict()``). ``schedule``: per-frame values of the animated settings
+    (:class:`~nst_plugin.schedule.FrameSchedule`); a finished frame whose values changed is made again."""
     from ..context import Resume
     from ..plugins import get_host
     from ..safety import video_plan
+    from ..schedule import NO_SCHEDULE, SCHEDULE_ENGINES, check_engine
+
+    schedule = schedule or NO_SCHEDULE
+    check_engine(schedule, config.engine)  # before the folder is touched
 
     if emit is not None:
         typed = on_event
@@ -51,6 +56,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     wanted = source.indices
     wanted_set = None if wanted is None else set(wanted)
     resumed = sorted(i for i in folder.frames if wanted_set is None or i in wanted_set)
+    if config.engine in SCHEDULE_ENGINES:  # frames whose animated values changed are made again
+        resumed = [i for i in resumed if folder.frames[i].get("key") == schedule.key(config, i)]
     total = len(wanted) if wanted is not None else None
     on_event(events.Start(
         source=source.spec, kind_of_source=source.kind, output=str(folder.path), manifest=str(folder.manifest_path),
@@ -72,7 +79,7 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
             on_event(events.Warning(f"frame {index}: the loss turned non-finite; kept the best image so far", index))
 
     context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(), folder.done_anchors(), folder.done_keys()),
-                               store=folder)
+                               store=folder, schedule=schedule)
     # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
     result = host.stylize_sequence(source.frames(on_event), styles, config, context, sink)
     job.sequence_stats = dict(result.stats)

@@ -167,6 +167,8 @@ class OutputFolder:
             "warm": bool(stats.get("warm")),
             "result": stats.get("status", "ok"),
         }
+        if stats.get("frame_settings") is not None:  # the values of an animated setting this frame was made with
+            self.frames[index]["settings"] = stats["frame_settings"]
         self._write_manifest()
         return path
 
