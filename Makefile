@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make demo   create .venv, install nst-plugin, stylize the sample clip into out/street/ and out/street.mp4
-#   make test   create .venv, install nst-plugin with its test dependencies, run the tests
+#   make test   create .venv, install nst-plugin with its test dependencies (JAX and PyTorch too), run the
+#               tests, then the engine's tests marked "backends" again on JAX and on PyTorch
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -23,8 +24,17 @@ blender-venv: $(BLENDER_VENV)/bin/.installed
 $(BIN)/.installed: pyproject.toml $(wildcard hooks/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	$(BIN)/pip install --quiet -e hooks/nst-w2-loss -e hooks/nst-adam-ema -e hooks/nst-vgg19
+	touch $@
+
+# the tests also run the engine on the JAX and PyTorch backends (tests marked "backends"). TORCH names the
+# PyTorch to install: the CPU build 2.13.0 where pip's find-links has it (CI, this project's machines); on a
+# machine without it, pip takes PyPI's build of that version (with CUDA: several GB). TORCH= leaves PyTorch out.
+TORCH ?= torch==2.13.0
+
+$(BIN)/.installed-test: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[test,jax]' $(TORCH)
 	touch $@
 
 demo: $(BIN)/.installed
@@ -32,8 +42,12 @@ demo: $(BIN)/.installed
 		-o out/street/ --encode out/street.mp4
 	@echo "frames: out/street/frame_000001.png ... (manifest: out/street/nst_manifest.json); video: out/street.mp4"
 
-test: $(BIN)/.installed blender-venv
+test: $(BIN)/.installed-test blender-venv
 	$(BIN)/python -m pytest
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends -p no:cacheprovider
+	if $(BIN)/python -c "import torch" 2>/dev/null; then \
+		KERAS_BACKEND=torch $(BIN)/python -m pytest -m backends -p no:cacheprovider; \
+	else echo "PyTorch not installed (TORCH=): the backends tests ran on TensorFlow and JAX only"; fi
 
 bench: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
@@ -42,6 +56,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/drift_bench.py --clip samples/face.avi --style samples/starry_night.jpg --frames 40
 	$(BIN)/python benchmarks/video_bench.py --source samples/face.avi --style samples/baboon.jpg --frames 12 \
 		--seed-frames 1 --weights hed --out benchmarks/results/video_face
+	$(BIN)/python benchmarks/backend_bench.py
 	$(BIN)/python benchmarks/keyframe_bench.py  # needs opencv-doc (vtest.avi, Megamind.avi) or NST_CLIPS
 
 clean:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def describe() -> str:
-    """CPU cores and model, GPUs if TensorFlow sees any, TensorFlow's version."""
+    """CPU cores and model, the Keras backend and the device it computes on (a GPU if it sees one)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -17,7 +17,7 @@ def describe() -> str:
                 break
     except OSError:
         pass
-    import tensorflow as tf
+    from nst_plugin.backends import describe as runtime
 
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"{os.cpu_count()} CPU cores ({cpu}), {f'{len(gpus)} GPU' if gpus else 'no GPU'}, TensorFlow {tf.__version__}"
+    r = runtime()
+    return f"{os.cpu_count()} CPU cores ({cpu}), Keras {r['keras']} on {r['backend']} {r['version']}, device {r['device']}"

@@ -11,6 +11,8 @@ Nothing here imports a backend at module import time (``nst --help`` stays fast)
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import os
 import sys
@@ -27,6 +29,20 @@ BACKENDS = {"tensorflow": ("tensorflow", "nst-plugin"), "jax": ("jax", "nst-plug
 def requested() -> str:
     """The backend this process will use (or uses): ``KERAS_BACKEND``, else TensorFlow."""
     return os.environ.get(ENV, "").strip() or DEFAULT
+
+
+def installed() -> dict[str, str | None]:
+    """Backend name -> the installed version of its package, or None; without importing any of them (``nst
+    plugins`` stays fast)."""
+    from importlib import metadata
+
+    versions = {}
+    for name, (module, _) in BACKENDS.items():
+        try:
+            versions[name] = metadata.version(module)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _loaded() -> str | None:
@@ -103,11 +119,15 @@ def device() -> str:
     return "cpu"
 
 
-def describe() -> dict:
-    """``{"backend", "version", "keras", "device"}`` of this process: shown by ``nst --version`` and
-    ``nst plugins``, written into every run's metadata and manifest."""
+@functools.lru_cache(maxsize=None)
+def _describe(backend: str) -> tuple:
     keras = import_keras()
-    name = keras.backend.backend()
-    module = importlib.import_module(BACKENDS[name][0])
-    return {"backend": name, "version": getattr(module, "__version__", "?"), "keras": keras.__version__,
-            "device": device()}
+    module = importlib.import_module(BACKENDS[backend][0])
+    return (("backend", backend), ("version", getattr(module, "__version__", "?")), ("keras", keras.__version__),
+            ("device", device()))
+
+
+def describe() -> dict:
+    """``{"backend", "version", "keras", "device"}`` of this process (imports the backend): shown by ``nst
+    --version``, written into every run's metadata (``.nst.json``) and video manifest."""
+    return dict(_describe(active()))

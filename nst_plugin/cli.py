@@ -563,9 +563,13 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
     rows = host.info()
     registry = host.registry
     failures = [{"name": f.name, "stage": f.stage, "error": f.error} for f in host.failures]
+    from .backends import installed, requested
+
+    backends = {"selected": requested(), "installed": installed()}
     if as_json:
         data = {
             "version": __version__,
+            "backends": backends,
             "plugins": rows,
             **{kind: {n: e.as_dict() for n, e in getattr(registry, kind).items()} for kind in KINDS},
             "presets": sorted(PRESETS),
@@ -588,6 +592,10 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
             typer.echo(f"    hooks     {', '.join(work)}")
     for failure in failures:
         typer.echo(f"FAILED {failure['name']} at {failure['stage']}: {failure['error']}")
+    versions = ", ".join(f"{name} {version}" if version else f"{name} (not installed)"
+                         for name, version in backends["installed"].items())
+    typer.echo(f"Keras backend: {backends['selected']} (--backend or KERAS_BACKEND; installed: {versions}); "
+               "nst --version shows the device")
 
 
 def main() -> None:

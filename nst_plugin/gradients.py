@@ -32,11 +32,12 @@ def to_tensors(tree):
     return keras.tree.map_structure(lambda t: keras.ops.convert_to_tensor(t, "float32"), tree)
 
 
-def _numpy(total, parts, grad) -> tuple[float, dict[str, float], np.ndarray]:
+def _numpy(total, parts, grad, x) -> tuple[float, dict[str, float], np.ndarray]:
     from keras import ops
 
-    return (float(ops.convert_to_numpy(total)), {k: float(ops.convert_to_numpy(v)) for k, v in parts.items()},
-            np.asarray(ops.convert_to_numpy(grad), np.float32))
+    # no gradient (a loss that does not depend on the pixels): zeros, as JAX gives
+    grad = np.zeros(np.shape(x), np.float32) if grad is None else np.asarray(ops.convert_to_numpy(grad), np.float32)
+    return float(ops.convert_to_numpy(total)), {k: float(ops.convert_to_numpy(v)) for k, v in parts.items()}, grad
 
 
 def input_gradient(loss_fn: LossFn, variables: Sequence[Any] = ()) -> Step:
@@ -64,7 +65,7 @@ def _tensorflow(loss_fn: LossFn) -> Step:
             total, parts = loss_fn(x, targets)
         return total, parts, tape.gradient(total, x)
 
-    return lambda x, targets: _numpy(*step(tf.constant(x, tf.float32), targets))
+    return lambda x, targets: _numpy(*step(tf.constant(x, tf.float32), targets), x)
 
 
 def _jax(loss_fn: LossFn, variables: list) -> Step:
@@ -80,7 +81,7 @@ def _jax(loss_fn: LossFn, variables: list) -> Step:
     def step(x, targets):
         (total, parts), grad = compiled(jax.numpy.asarray(x, jax.numpy.float32), [v.value for v in variables],
                                         targets)
-        return _numpy(total, parts, grad)
+        return _numpy(total, parts, grad, x)
 
     return step
 
@@ -92,7 +93,7 @@ def _torch(loss_fn: LossFn) -> Step:
     def step(x, targets):
         image = keras.ops.convert_to_tensor(x, "float32").detach().requires_grad_(True)
         total, parts = loss_fn(image, targets)
-        (grad,) = torch.autograd.grad(total, image)
-        return _numpy(total.detach(), {k: v.detach() for k, v in parts.items()}, grad)
+        (grad,) = torch.autograd.grad(total, image, allow_unused=True) if total.requires_grad else (None,)
+        return _numpy(total.detach(), {k: v.detach() for k, v in parts.items()}, grad, x)
 
     return step

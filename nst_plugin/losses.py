@@ -50,5 +50,6 @@ class LossTerm:
 
     def loss(self, image, features: Mapping[str, Any], targets: Mapping[str, Any]):
         """The unweighted loss, a scalar tensor. ``image``: (1, H, W, 3) RGB 0..255 being optimised;
-        ``features``: layer -> activation of ``image``. Runs inside ``tf.function``: use TensorFlow ops."""
+        ``features``: layer -> activation of ``image``. Runs inside the engine's compiled step on the active
+        Keras backend: use ``keras.ops`` (docs/plugins.md, "Backends")."""
         raise NotImplementedError

@@ -19,13 +19,17 @@ def metadata_path(output: str | Path) -> Path:
 
 
 def write_metadata(output: str | Path, config, stats: dict, inputs: dict) -> Path:
-    """``<output stem>.nst.json``: settings, inputs, weights used (a fallback is said so), per-run stats."""
+    """``<output stem>.nst.json``: settings, inputs, weights used (a fallback is said so), the Keras backend
+    and device that computed it, per-run stats."""
+    from .backends import describe
+
     data = {
         "format": "nst-image-metadata",
         "output": str(output),
         "inputs": inputs,
         "config": config.to_dict(),
         "settings_hash": config.fingerprint(),
+        "runtime": describe(),
         "stats": {k: v for k, v in stats.items() if k != "history"},
     }
     path = metadata_path(output)

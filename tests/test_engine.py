@@ -11,6 +11,7 @@ from nst_plugin.metrics import scores
 from conftest import assert_image
 
 
+@pytest.mark.backends
 def test_lbfgs_lowers_the_loss_and_the_style_score(content_rgb, style_rgb):
     result = nst_plugin.stylize_frame(content_rgb, style_rgb, size=48, iterations=25, tolerance=0.0)
     assert_image(result.image, (36, 48))
@@ -31,12 +32,14 @@ def _resize_like(image, like):
     return resize(image, *like.shape[:2])
 
 
+@pytest.mark.backends
 def test_adam_lowers_the_loss(content_rgb, style_rgb):
     result = nst_plugin.stylize_frame(content_rgb, style_rgb, optimizer="adam", size=40, iterations=15, learning_rate=5.0)
     history = result.stats["history"]
     assert history[-1]["loss"] < history[0]["loss"]
 
 
+@pytest.mark.backends
 def test_seed_preset_is_the_article_and_reproducible(content_rgb, style_rgb):
     config = nst_plugin.make_config("seed")
     assert (config.pooling, config.content_layer, config.init, config.rounds, config.max_evaluations) == (
@@ -53,6 +56,7 @@ def test_seed_preset_is_the_article_and_reproducible(content_rgb, style_rgb):
     assert not np.array_equal(first.image, other.image)
 
 
+@pytest.mark.backends
 def test_preserve_color_keeps_the_content_chroma(content_rgb, style_rgb, fast):
     plain = nst_plugin.stylize_frame(content_rgb, style_rgb, **fast)
     kept = nst_plugin.stylize_frame(content_rgb, style_rgb, preserve_color=True, **fast)
@@ -76,9 +80,9 @@ class Brightness(LossTerm):
         pass
 
     def loss(self, image, features, targets):
-        import tensorflow as tf
+        from keras import ops
 
-        return tf.reduce_mean(tf.square(255.0 - image)) / 255.0
+        return ops.mean(ops.square(255.0 - image)) / 255.0
 
 
 class BrightnessPlugin:
@@ -87,6 +91,7 @@ class BrightnessPlugin:
         register("brightness", Brightness, "pulls pixels to white")
 
 
+@pytest.mark.backends
 def test_a_plugin_loss_changes_the_result(content_rgb, style_rgb, fast):
     plugins.register_plugin(BrightnessPlugin(), name="brightness-plugin")
     base = nst_plugin.stylize_frame(content_rgb, style_rgb, **fast)
@@ -118,6 +123,8 @@ def test_sequence_goes_through_the_frame_hook_and_builds_the_style_once(content_
 
 
 class NaNAfterThree(LossTerm):
+    """An old-style plugin written with TensorFlow ops (state in a tf.Variable): it runs on TensorFlow."""
+
     def __init__(self, settings):
         import tensorflow as tf
 
@@ -164,6 +171,7 @@ def test_init_from_an_image_file_and_style_scale(tmp_path, content_rgb, style_rg
 FAST_KW = dict(size=48, iterations=6, tolerance=0.0)
 
 
+@pytest.mark.backends
 def test_strength_is_monotonic_in_the_measured_style_score(content_rgb, style_rgb):
     settings = dict(size=48, iterations=10, tolerance=0.0, coarse_to_fine=0)
     measured = [scores(nst_plugin.stylize_frame(content_rgb, style_rgb, strength=s, **settings).image,
@@ -186,6 +194,7 @@ def test_coarse_to_fine_cold_frame_needs_fewer_full_size_evaluations_and_no_wors
     assert fine.stats["loss"] <= 1.05 * plain.stats["loss"]
 
 
+@pytest.mark.backends
 def test_several_content_layers_and_relative_normalization(content_rgb, style_rgb, fast):
     config = nst_plugin.make_config(content_layers=("block3_conv2", "block4_conv2"))
     assert config.content_layer_set() == (("block3_conv2", "block4_conv2"), (1.0, 1.0))

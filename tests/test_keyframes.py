@@ -47,6 +47,7 @@ def test_receptive_field_is_within_the_declared_radius():
     assert 20 < reach <= shape.radius
 
 
+@pytest.mark.backends
 def test_tiles_join_without_a_seam():
     model = build_network(NetworkShape(), seed=4)
     image = np.random.default_rng(0).uniform(0, 255, (150, 203, 3)).astype(np.float32)
@@ -59,6 +60,7 @@ def test_tiles_join_without_a_seam():
     assert np.abs(whole - cut).max() > 1.0
 
 
+@pytest.mark.backends
 def test_the_network_learns_its_keyframe():
     content = tiny_image(48, 64, seed=5)
     target = np.clip(255.0 - content[:, :, ::-1] * 0.8, 0, 255)  # a colour mapping the network can learn
@@ -72,6 +74,7 @@ def test_the_network_learns_its_keyframe():
     assert after < 0.35 * before and after < 25  # the keyframe's own frame comes out close to the keyframe
 
 
+@pytest.mark.backends
 def test_training_stops_on_a_plateau():
     content = tiny_image(32, 32, seed=6)
     report = train(build_network(NetworkShape(), seed=0), [(content, content.astype(np.float32))],

@@ -166,28 +166,29 @@ def test_background_fill_moves_occluded_pixels_with_the_dominant_motion():
     assert np.abs(flow_fill[occluded] - output[occluded]).mean() > 5.0  # the flow drags the square's texture along
 
 
+@pytest.mark.backends
 def test_temporal_loss_is_zero_without_a_previous_frame_and_masks_occlusions():
-    import tensorflow as tf
-
     from nst_plugin.builtin.losses import TemporalLoss
     from nst_plugin.context import FrameControls, PreviousFrame
+    from nst_plugin.gradients import to_tensors
     from nst_plugin.losses import FrameInputs
 
     term = TemporalLoss(None)
     content = np.zeros((8, 10, 3), np.float32)
-    image = tf.fill((1, 8, 10, 3), 100.0)
+    image = to_tensors(np.full((1, 8, 10, 3), 100.0))
     empty = term.frame_targets(FrameInputs(content=content, content_features={}))
-    assert float(term.loss(image, {}, empty)) == 0.0
+    assert float(term.loss(image, {}, to_tensors(empty))) == 0.0
     mask = np.zeros((8, 10), np.float32)
     mask[:4] = 1
     full = term.frame_targets(FrameInputs(content=content, content_features={},
                                           controls=FrameControls(previous=PreviousFrame(np.full((8, 10, 3), 90.0), mask))))
     assert {k: v.shape for k, v in full.items()} == {k: v.shape for k, v in empty.items()}  # no retrace
-    assert float(term.loss(image, {}, full)) == pytest.approx(0.5 * 100.0)
+    assert float(term.loss(image, {}, to_tensors(full))) == pytest.approx(0.5 * 100.0)
 
 
 # -- the engine ---------------------------------------------------------------------------------------------
 
+@pytest.mark.backends
 def test_warm_started_frame_converges_in_fewer_evaluations_than_a_cold_one(samples, style_rgb):
     frames = street_frames(samples, 2, size=64)
     settings = dict(size=48, iterations=60, tolerance=2e-3, warm_iterations=60)
@@ -205,6 +206,7 @@ def test_warm_started_frame_converges_in_fewer_evaluations_than_a_cold_one(sampl
     assert warm[2]["loss"] <= 1.1 * cold[2]["loss"] + 1e-6
 
 
+@pytest.mark.backends
 def test_resume_after_an_interrupted_run_gives_the_same_frames(tmp_path, samples, style_rgb):
     from nst_plugin.api import prepare
     from nst_plugin.video import open_source, stylize_video

@@ -23,11 +23,12 @@ def nst_stylize_frame(content, styles, config, context):
     import_keras()
     from .stylizer import Stylizer
 
-    # one stylizer per config apart from the weights an animated setting changes frame by frame (a new one
-    # when they change), so a long animated run does not keep a stylizer per frame
+    # one stylizer per config apart from the weights an animated setting changes frame by frame: it takes a
+    # frame's weights without compiling again (a new one only when another term becomes active)
     key = ("nst_plugin.builtin.engine", config.fingerprint(leave_out=("strength", "loss_weights")))
     stylizer = context.cache.get(key)
-    if stylizer is None or stylizer.styles_source is not styles or stylizer.config != config:
+    if stylizer is None or stylizer.styles_source is not styles or (stylizer.config != config
+                                                                     and not stylizer.reweight(config)):
         stylizer = Stylizer(config, styles, context.registry)
         context.cache[key] = stylizer
     return stylizer.run(content, context)

@@ -66,14 +66,25 @@ class Stylizer:
     # -- set-up ---------------------------------------------------------------------------------------
 
     def _compile(self):
-        terms, weights, extract = self.terms, self.weights, self.extract
+        terms, extract = self.terms, self.extract
 
-        def objective(x, targets):
+        def objective(x, inputs):  # the weights are inputs too: an animated weight does not recompile
             features = extract(x)
-            parts = {name: term.loss(x, features, targets[name]) for name, term in terms.items()}
-            return sum(weights[name] * parts[name] for name in terms), parts
+            parts = {name: term.loss(x, features, inputs["targets"][name]) for name, term in terms.items()}
+            return sum(inputs["weights"][name] * parts[name] for name in terms), parts
 
         return input_gradient(objective, self.backbone.variables)
+
+    def reweight(self, config: StyleConfig) -> bool:
+        """Take ``config``'s loss weights (an animated strength or weight, frame by frame) without building
+        or compiling anything again, when nothing else differs and the same terms are active. False: build a
+        new stylizer for ``config``."""
+        keep = ("strength", "loss_weights")
+        weights = config.active_losses()
+        if config.fingerprint(leave_out=keep) != self.config.fingerprint(leave_out=keep) or set(weights) != set(self.weights):
+            return False
+        self.config, self.weights = config, weights
+        return True
 
     def features(self, image: np.ndarray) -> dict:
         try:
@@ -147,6 +158,7 @@ class Stylizer:
             self._prepare_styles(content)
         frame = FrameInputs(content=content, content_features=self.features(content), controls=controls)
         targets = {name: to_tensors(term.frame_targets(frame)) for name, term in self.terms.items()}
+        weights = to_tensors(dict(self.weights))
 
         best = {"loss": math.inf, "x": None, "parts": None}
         history: list[dict] = []
@@ -185,7 +197,7 @@ class Stylizer:
                 return cached
             image = np.asarray(x, np.float32)[None]
             try:
-                total, parts, grad = self._step(image, targets)
+                total, parts, grad = self._step(image, {"targets": targets, "weights": weights})
             except Exception as exc:  # a plugin's loss or backbone failing in the compiled step: name it
                 from ..failures import attribute_step_failure
 

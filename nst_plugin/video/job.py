@@ -67,6 +67,10 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     finished = set(resumed)  # an engine may make a finished frame again (the keyframe engine, new keyframes)
 
     def sink(index, result):
+        if "runtime" not in folder.header:  # the backend and device that made this run's frames
+            from ..backends import describe
+
+            folder.header["runtime"] = describe()
         path = folder.add(index, result.image, result.stats)
         job.written.append(index)
         finished.add(index)

@@ -85,7 +85,7 @@ class W2StyleLoss(LossTerm):
 
     def prepare_styles(self, styles):
         for layer in self.layers:
-            parts = [(*gaussian(features[layer].numpy()), weight) for features, weight in styles]
+            parts = [(*gaussian(_numpy(features[layer])), weight) for features, weight in styles]
             mu, cov = blend(parts)
             self.targets[layer] = {"mean": mu, "root": sqrtm_psd(cov), "trace": np.array(np.trace(cov))}
 
@@ -93,24 +93,43 @@ class W2StyleLoss(LossTerm):
         return {layer: self.targets[layer] for layer in self.layers}
 
     def loss(self, image, features, targets):
-        import tensorflow as tf
+        from keras import ops
 
-        total = tf.constant(0.0, tf.float32)
+        wide = _wide_dtype()  # the eigenvalues in float64 where the backend allows it
+        total = 0.0
         for layer, weight in zip(self.layers, self.layer_weights):
             f = features[layer]
-            channels = tf.shape(f)[-1]
-            x = tf.reshape(f, [-1, channels])
-            n = tf.cast(tf.shape(x)[0], tf.float32)
-            mu = tf.reduce_mean(x, axis=0)
+            channels = f.shape[-1]
+            x = ops.reshape(f, (-1, channels))
+            n = ops.cast(ops.shape(x)[0], "float32")
+            mu = ops.mean(x, axis=0)
             xc = x - mu
-            cov = tf.cast(tf.matmul(xc, xc, transpose_a=True) / n, tf.float64)
+            cov = ops.cast(ops.matmul(ops.transpose(xc), xc) / n, wide)
             t = targets[layer]
-            root = tf.cast(t["root"], tf.float64)
-            middle = root @ cov @ root
-            values = tf.linalg.eigvalsh((middle + tf.transpose(middle)) / 2)
-            floor = self.eps * tf.maximum(tf.reduce_max(values), 1e-12)
-            cross = tf.reduce_sum(tf.sqrt(tf.maximum(values, floor)))
-            w2 = tf.linalg.trace(cov) + tf.cast(t["trace"], tf.float64) - 2.0 * cross
-            w2 = tf.cast(w2, tf.float32) + tf.reduce_sum(tf.square(mu - tf.cast(t["mean"], tf.float32)))
-            total += weight * tf.maximum(w2, 0.0) / tf.cast(channels, tf.float32)
+            root = ops.cast(t["root"], wide)
+            # einsum, not matmul: Keras 3.15's PyTorch matmul returns float32 for float64 inputs
+            middle = ops.einsum("ij,jk,kl->il", root, cov, root)
+            values, _ = ops.eigh((middle + ops.transpose(middle)) / 2)
+            floor = self.eps * ops.maximum(ops.max(values), 1e-12)
+            cross = ops.sum(ops.sqrt(ops.maximum(values, floor)))
+            w2 = ops.trace(cov) + ops.cast(t["trace"], wide) - 2.0 * cross
+            w2 = ops.cast(w2, "float32") + ops.sum(ops.square(mu - ops.cast(t["mean"], "float32")))
+            total = total + weight * ops.maximum(w2, 0.0) / channels
         return total
+
+
+def _numpy(tensor) -> np.ndarray:
+    from keras import ops
+
+    return ops.convert_to_numpy(tensor)
+
+
+def _wide_dtype() -> str:
+    """float64 on TensorFlow and PyTorch; on JAX only when x64 is enabled (else float32, JAX's default)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "float64" if jax.config.jax_enable_x64 else "float32"
+    return "float64"
