@@ -1,10 +1,12 @@
 """nst-plugin: neural style transfer for images and video, built on a pluggy hook core.
 
-Importing this package is cheap: TensorFlow loads only when a frame is stylized.
+Importing this package is cheap: Keras and its backend (TensorFlow by default) load only when a frame is
+stylized.
 """
 
 __version__ = "0.1.0"
 
+from .backends import use_backend  # noqa: E402
 from .backbone import Backbone, KerasBackbone, WeightsInfo, keras_layer_extractor, load_keras_weights  # noqa: E402
 from .config import PRESETS, StyleConfig, make_config  # noqa: E402
 from .context import ArtifactStore, FrameControls, PreviousFrame, Resume, RunContext  # noqa: E402
@@ -34,7 +36,7 @@ def stylize_sequence(frames, style, sink, **kwargs):
 __all__ = [
     "PRESETS", "StyleConfig", "make_config", "NstError", "PluginError", "UserError", "hookimpl",
     "FrameInputs", "LossSettings", "LossTerm", "FrameResult", "SequenceResult", "stylize_frame",
-    "stylize_sequence", "__version__",
+    "stylize_sequence", "use_backend", "__version__",
     # for plugin authors (see docs/plugins.md)
     "Backbone", "KerasBackbone", "WeightsInfo", "keras_layer_extractor", "load_keras_weights", "RunContext", "WeightsUnavailable", "NonFiniteLoss",
     "Problem", "WeightsFile", "PluginOption", "FrameControls", "PreviousFrame", "Resume", "ArtifactStore",
