@@ -153,12 +153,19 @@ def plugin_list(python: str, backend: str | None = None, timeout: float = 120.0)
     return listing if isinstance(listing, dict) else None
 
 
-def missing_backend(python: str, backend: str | None) -> str | None:
-    """One line when the engine in ``python`` works but lacks ``backend`` (what to do included), else None."""
-    problem = backend_problem(plugin_list(python, backend), backend) if backend else None
-    if problem is None:
+def backend_failure(python: str, backend: str | None, why: str) -> str | None:
+    """One line (what to do included) when nst-plugin in ``python`` answers ``plugins --json`` although its
+    ``--version`` failed (``why``) on ``backend``: it lacks that backend, or the backend does not start
+    there; None when nst-plugin itself does not answer (the engine is not there)."""
+    listing = plugin_list(python, backend) if backend else None
+    if listing is None:
         return None
-    extra = BACKENDS.get(backend, ("", backend))[1]
+    words, extra, _good_for = BACKENDS.get(backend, (backend, backend, ""))
+    problem = backend_problem(listing, backend)
+    if problem is None:  # installed, yet it fails: say how, with the engine's own error line
+        prefix = f"{python} has no working nst-plugin ("
+        detail = why[len(prefix):-1] if why.startswith(prefix) and why.endswith(")") else why
+        return f"the engine cannot compute with {words} ({detail})"
     return (f"{problem}: press Update to install it (or pip install 'nst-plugin[{extra}]' into {python}), "
             "or pick another backend in Compute with")
 
@@ -175,9 +182,9 @@ def find_engine(configured: str = "", addon_dir=None, environ=None, backend: str
         version, runtime, why = probe_engine(python, backend=backend)
         if version:
             return EngineInfo(python, version, how, runtime=runtime)
-        missing = missing_backend(python, backend) if os.path.isfile(python) else None
-        if missing:
-            return EngineInfo(python, None, how, error=missing)
+        failure = backend_failure(python, backend, why) if os.path.isfile(python) else None
+        if failure:
+            return EngineInfo(python, None, how, error=failure)
         reasons.append(why)
     if configured:
         return EngineInfo(None, error=f"engine not found: {reasons[0]}; {INSTALL_HINT}")

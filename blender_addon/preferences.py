@@ -335,6 +335,7 @@ class NST_AddonPreferences(bpy.types.AddonPreferences):
 def draw_backend(prefs, layout) -> None:
     """*Compute with*, what the chosen backend is good for, and what the engine said at the last Check."""
     row = layout.row()
+    row.label(text="Compute with:")
     row.prop(prefs, "backend", expand=True)
     _words, _extra, good_for = engine_process.BACKENDS[prefs.backend]
     col = layout.column(align=True)

@@ -869,6 +869,7 @@ else:
 def backend_engine(tmp_path, installed=("tensorflow",)) -> str:
     """An 'interpreter' (a script) that behaves like an engine with the ``installed`` backends."""
     script = tmp_path / "backend_engine.py"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     script.write_text(BACKEND_ENGINE % (list(installed),))
     python = tmp_path / "bin" / "python"
     python.parent.mkdir(exist_ok=True)
@@ -906,6 +907,13 @@ def test_an_engine_without_the_chosen_backend_is_one_line(tmp_path):
     assert info.error.startswith("the engine has no PyTorch: press Update to install it (or pip install "
                                  f"'nst-plugin[torch]' into {python})"), info.error
     assert find_engine(python, environ={"PATH": ""}, backend="tensorflow").ok
+    # installed, yet it does not start (a broken CUDA build): the engine's own error line
+    broken = backend_engine(tmp_path / "broken", installed=("tensorflow",))
+    script = tmp_path / "broken" / "backend_engine.py"
+    script.write_text(script.read_text().replace('("9.9" if name in INSTALLED else None)', '"9.9"'))
+    info = find_engine(broken, environ={"PATH": ""}, backend="jax")
+    assert info.error == "the engine cannot compute with JAX (the jax backend is not installed here (pip install " \
+                         "'nst-plugin[jax]'))", info.error
     listing = {"version": "0.1.0", "backends": {"selected": "jax", "installed": {"tensorflow": "2.21.0", "jax": None}}}
     assert engine_process.backend_problem(listing, "jax") == "the engine has no JAX"
     assert engine_process.backend_problem(listing, "tensorflow") is None
