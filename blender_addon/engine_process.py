@@ -25,6 +25,29 @@ INSTALL_HINT = ("install nst-plugin into a Python environment (python -m venv ns
                 "nst-env/bin/pip install nst-plugin) and set its interpreter in the add-on's preferences "
                 "or in the NST_PYTHON environment variable")
 
+# The Keras backends the engine computes with (the preferences' "Compute with"): Keras' name -> (its name in
+# words, the pip extra that installs it ("": the default install has it), what it is good for).
+BACKENDS = {
+    "tensorflow": ("TensorFlow", "", "CPU everywhere, NVIDIA GPUs on Linux"),
+    "torch": ("PyTorch", "torch", "NVIDIA GPUs on Windows and Linux, Apple GPUs (MPS)"),
+    "jax": ("JAX", "jax", "NVIDIA GPUs on Linux"),
+}
+DEFAULT_BACKEND = "tensorflow"
+BACKEND_ENV = "KERAS_BACKEND"
+
+
+def backend_problem(listing: dict | None, backend: str) -> str | None:
+    """What stops the engine whose ``nst plugins --json`` is ``listing`` from computing with ``backend``, in
+    a few words (``the engine has no PyTorch``), or None: it can (or there is no listing to tell)."""
+    if not isinstance(listing, dict):
+        return None
+    words = BACKENDS.get(backend, (backend,))[0]
+    installed = listing.get("backends", {}).get("installed") if isinstance(listing.get("backends"), dict) else None
+    if not isinstance(installed, dict):  # an engine from before the backends: TensorFlow only
+        return None if backend == DEFAULT_BACKEND else f"the engine (nst-plugin {listing.get('version', '?')}) " \
+                                                        f"predates the choice of backend and has no {words}"
+    return None if installed.get(backend) else f"the engine has no {words}"
+
 
 # -- finding the engine -------------------------------------------------------------------------------------
 
@@ -34,6 +57,7 @@ class EngineInfo:
     version: str | None = None  # e.g. "0.1.0"
     how: str = ""  # where it was found
     error: str | None = None
+    runtime: str = ""  # what it computes with: "Keras 3.15.1 on torch 2.9.1, device cuda:0 (...)"
 
     @property
     def ok(self) -> bool:
@@ -88,46 +112,93 @@ def candidate_pythons(configured: str = "", addon_dir: str | os.PathLike | None 
     return unique
 
 
-def engine_version(python: str, timeout: float = 60.0) -> tuple[str | None, str | None]:
-    """(version, None) if ``python -m nst_plugin --version`` works, else (None, the reason)."""
+def probe_engine(python: str, timeout: float = 60.0, backend: str | None = None) -> tuple[str | None, str, str | None]:
+    """(version, runtime, None) if ``python -m nst_plugin --version`` works with ``backend`` (None: the
+    environment's), else (None, "", the reason). ``runtime`` is what the engine says it computes with
+    (``Keras 3.15.1 on jax 0.10.2, device cpu``; "" for an engine from before the backends)."""
     if not python:
-        return None, "no interpreter set"
+        return None, "", "no interpreter set"
     if not os.path.isfile(python):
-        return None, f"{python} does not exist"
+        return None, "", f"{python} does not exist"
     try:
         done = subprocess.run([python, "-m", "nst_plugin", "--version"], capture_output=True, text=True,
-                              timeout=timeout, env=engine_environment())
+                              timeout=timeout, env=engine_environment(backend=backend))
     except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"{python} cannot run: {exc}"
-    text = (done.stdout or "").strip()
-    if done.returncode == 0 and text.startswith("nst-plugin"):
-        return text.split()[-1], None
-    last = last_error_line((done.stderr or "").splitlines()) or text or f"exit status {done.returncode}"
-    return None, f"{python} has no working nst-plugin ({last})"
+        return None, "", f"{python} cannot run: {exc}"
+    text = (done.stdout or "").strip().splitlines()
+    first = text[-1].strip() if text else ""
+    if done.returncode == 0 and first.startswith("nst-plugin"):
+        head, _, runtime = first.partition(";")  # "nst-plugin 0.1.0; Keras 3.15.1 on jax 0.10.2, device cpu"
+        return head.split()[-1], runtime.strip(), None
+    last = last_error_line((done.stderr or "").splitlines()) or first or f"exit status {done.returncode}"
+    return None, "", f"{python} has no working nst-plugin ({last})"
 
 
-def find_engine(configured: str = "", addon_dir=None, environ=None) -> EngineInfo:
-    """The first candidate interpreter with a working nst-plugin; a configured one that fails is reported
-    as such (no silent fall-back to another environment)."""
+def engine_version(python: str, timeout: float = 60.0, backend: str | None = None) -> tuple[str | None, str | None]:
+    """(version, None) if ``python -m nst_plugin --version`` works, else (None, the reason)."""
+    version, _runtime, why = probe_engine(python, timeout, backend)
+    return version, why
+
+
+def plugin_list(python: str, backend: str | None = None, timeout: float = 120.0) -> dict | None:
+    """The engine's ``nst plugins --json`` (it does not import a backend), or None."""
+    import json
+
+    try:
+        done = subprocess.run([python, "-m", "nst_plugin", "plugins", "--json"], capture_output=True, text=True,
+                              timeout=timeout, env=engine_environment(backend=backend))
+        listing = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return listing if isinstance(listing, dict) else None
+
+
+def backend_failure(python: str, backend: str | None, why: str) -> str | None:
+    """One line (what to do included) when nst-plugin in ``python`` answers ``plugins --json`` although its
+    ``--version`` failed (``why``) on ``backend``: it lacks that backend, or the backend does not start
+    there; None when nst-plugin itself does not answer (the engine is not there)."""
+    listing = plugin_list(python, backend) if backend else None
+    if listing is None:
+        return None
+    words, extra, _good_for = BACKENDS.get(backend, (backend, backend, ""))
+    problem = backend_problem(listing, backend)
+    if problem is None:  # installed, yet it fails: say how, with the engine's own error line
+        prefix = f"{python} has no working nst-plugin ("
+        detail = why[len(prefix):-1] if why.startswith(prefix) and why.endswith(")") else why
+        return f"the engine cannot compute with {words} ({detail})"
+    return (f"{problem}: press Update to install it (or pip install 'nst-plugin[{extra}]' into {python}), "
+            "or pick another backend in Compute with")
+
+
+def find_engine(configured: str = "", addon_dir=None, environ=None, backend: str | None = None) -> EngineInfo:
+    """The first candidate interpreter with a working nst-plugin, computing with ``backend`` (None: the
+    environment's ``KERAS_BACKEND``); a configured one that fails is reported as such (no silent fall-back
+    to another environment), and so is an engine without ``backend`` (its one line says how to get it)."""
     candidates = candidate_pythons(configured, addon_dir, environ)
     if configured:
         candidates = candidates[:1]
     reasons = []
     for python, how in candidates:
-        version, why = engine_version(python)
+        version, runtime, why = probe_engine(python, backend=backend)
         if version:
-            return EngineInfo(python, version, how)
+            return EngineInfo(python, version, how, runtime=runtime)
+        failure = backend_failure(python, backend, why) if os.path.isfile(python) else None
+        if failure:
+            return EngineInfo(python, None, how, error=failure)
         reasons.append(why)
     if configured:
         return EngineInfo(None, error=f"engine not found: {reasons[0]}; {INSTALL_HINT}")
     return EngineInfo(None, error=f"engine not found (no NST_PYTHON, no .venv next to the add-on, no nst on PATH); {INSTALL_HINT}")
 
 
-def engine_environment(environ=None) -> dict:
-    """The environment of an engine process: Blender's own Python settings removed, quiet TensorFlow, and
-    ``python -m nst_plugin`` never taken from an ``nst_plugin`` folder in the current directory (Python
-    3.11+: ``PYTHONSAFEPATH``), always the environment's own."""
+def engine_environment(environ=None, backend: str | None = None) -> dict:
+    """The environment of an engine process: Blender's own Python settings removed, quiet TensorFlow, the
+    Keras backend (``KERAS_BACKEND``) set to ``backend`` when one is given, and ``python -m nst_plugin``
+    never taken from an ``nst_plugin`` folder in the current directory (Python 3.11+: ``PYTHONSAFEPATH``),
+    always the environment's own."""
     env = dict(os.environ if environ is None else environ)
+    if backend:
+        env[BACKEND_ENV] = backend
     for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
         env.pop(key, None)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

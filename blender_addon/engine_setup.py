@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine_process import engine_environment, venv_python
+from .engine_process import BACKENDS, backend_problem, engine_environment, venv_python
 from .progress import format_duration
 
 ADDON_ID = "nst_style_transfer"  # blender_manifest.toml's id: who made an environment
@@ -159,19 +159,28 @@ class Source:
         return cls(data["kind"], str(data.get("path") or ""))
 
 
-def pip_commands(python: str, source: Source, online: bool, update: bool = False) -> list[list[str]]:
+def with_extra(target: str, backend: str | None) -> str:
+    """``target`` (``nst-plugin``, a wheel, a checkout) with the pip extra of ``backend``:
+    ``nst-plugin[torch]``, ``/w/nst_plugin-1-py3-none-any.whl[torch]``; TensorFlow (None) needs none."""
+    extra = BACKENDS.get(backend or "", ("", ""))[1]
+    return f"{target}[{extra}]" if extra else target
+
+
+def pip_commands(python: str, source: Source, online: bool, update: bool = False,
+                 backend: str | None = None) -> list[list[str]]:
     """The ``pip install`` command lines that put the engine from ``source`` into the environment of
     ``python``: ``pip install nst-plugin``, ``pip install WHEEL`` (its folder is ``--find-links``: a
     wheelhouse with the dependencies' wheels) or ``pip install CHECKOUT``. Offline (Blender's online
     access off) pip never reaches the network: ``--no-index``, so the dependencies (and a checkout's build
     tool) must come from a wheelhouse, the wheel's folder or pip's own ``find-links`` setting. An update
-    upgrades, then reinstalls a local source (same version, new code) without touching its dependencies."""
+    upgrades, then reinstalls a local source (same version, new code) without touching its dependencies.
+    ``backend`` (``torch``, ``jax``) adds its extra to the target (``nst-plugin[torch]``, ``CHECKOUT[torch]``)."""
     argv = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
     if not online:
         argv.append("--no-index")
     if source.kind == "WHEEL":
         argv += ["--find-links", os.path.dirname(os.path.abspath(source.path))]
-    target = PACKAGE if source.kind == "INDEX" else os.path.abspath(source.path)
+    target = with_extra(PACKAGE if source.kind == "INDEX" else os.path.abspath(source.path), backend)
     if not update:
         return [argv + [target]]
     commands = [argv + ["--upgrade", target]]
@@ -187,13 +196,15 @@ class Step:
     capture: str | None = None  # a file in the folder for the step's stdout (else the log)
 
 
-def setup_steps(folder, source: Source, online: bool, base: BasePython | None = None, update: bool = False) -> list[Step]:
-    """The steps of Set Up (``base`` given: make the environment first) or Update (``update``)."""
+def setup_steps(folder, source: Source, online: bool, base: BasePython | None = None, update: bool = False,
+                backend: str | None = None) -> list[Step]:
+    """The steps of Set Up (``base`` given: make the environment first) or Update (``update``), installing
+    what ``backend`` needs (its pip extra)."""
     python = str(venv_python(folder))
     steps = []
     if base is not None:
         steps.append(Step("creating the environment", [base.executable, "-m", "venv", str(folder)]))
-    for argv in pip_commands(python, source, online, update):
+    for argv in pip_commands(python, source, online, update, backend):
         steps.append(Step("installing the engine" if "--force-reinstall" not in argv else "reinstalling the engine", argv))
     steps.append(Step("checking the engine", [python, "-m", "nst_plugin", "plugins", "--json"], capture=CHECK_NAME))
     return steps
@@ -314,12 +325,13 @@ class SetupJob:
     ``state``: running, ok, failed, cancelled; ``error``: the one line of a failure (it names the log)."""
 
     def __init__(self, folder, steps: list[Step], title: str = "setting up the engine", env: dict | None = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, backend: str | None = None):
         self.folder = Path(folder)
         self.steps = list(steps)
         self.title = title
-        self.env = dict(env if env is not None else engine_environment(), PIP_DISABLE_PIP_VERSION_CHECK="1",
-                        PIP_NO_INPUT="1")
+        self.backend = backend  # the engine must have it at the end (None: not checked)
+        self.env = dict(env if env is not None else engine_environment(backend=backend),
+                        PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
         self.clock = clock
         self.log_path = self.folder / LOG_NAME
         self.index = -1
@@ -419,6 +431,12 @@ class SetupJob:
             self.version, self.listing = read_check(self.folder)
         except SetupError as exc:
             self._fail(str(exc))
+            return
+        problem = backend_problem(self.listing, self.backend) if self.backend else None
+        if problem:
+            extra = BACKENDS.get(self.backend, ("", self.backend))[1]
+            self._fail(f"{problem} after installing it (does the source offer nst-plugin[{extra}]?); "
+                       f"full log: {self.log_path}")
             return
         self._end("ok")
 

@@ -14,7 +14,7 @@ from . import engine_process
 from . import result_strip as R
 from . import strips as S
 from .plan import Plan, PlanError
-from .preferences import extension_folder, online_access, resolve_engine
+from .preferences import engine_environment, extension_folder, online_access, resolve_engine
 
 JOB = None  # the running Job, if any (one at a time)
 LAST = {}  # summary of the last finished job (for the panel and for scripts)
@@ -75,7 +75,7 @@ def settings_folder() -> str | None:
 
 
 def engine_env() -> dict:
-    env = engine_process.engine_environment()
+    env = engine_environment()  # the chosen backend in KERAS_BACKEND
     if not online_access():
         # Blender's "Allow Online Access" is off: no ImageNet download, the engine takes its offline weights.
         env["NST_VGG16_WEIGHTS_URL"] = "http://127.0.0.1:9/online-access-disabled"

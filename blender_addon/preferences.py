@@ -2,9 +2,7 @@
 engine's set-up without a terminal (Set Up Engine / Update / Remove: a private environment made by
 engine_setup, run in the background and followed by a timer)."""
 
-import json
 import os
-import subprocess
 import sys
 
 import bpy
@@ -13,7 +11,7 @@ from bpy.props import EnumProperty, StringProperty
 from . import engine_process, engine_setup, props
 
 ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
-_ENGINE_CACHE = {}  # configured path -> EngineInfo that worked
+_ENGINE_CACHE = {}  # (configured path, backend) -> EngineInfo that worked
 SETUP = None  # the running engine_setup.SetupJob, if any (one at a time)
 
 
@@ -85,31 +83,35 @@ def get_preferences(context=None):
     return addon.preferences if addon is not None else None
 
 
+def chosen_backend(context=None) -> str:
+    """The Keras backend the engine computes with: the preferences' *Compute with* (TensorFlow without
+    preferences)."""
+    prefs = get_preferences(context)
+    return getattr(prefs, "backend", "") or engine_process.DEFAULT_BACKEND
+
+
+def engine_environment(context=None) -> dict:
+    """The environment of every engine process the add-on starts: the chosen backend in ``KERAS_BACKEND``."""
+    return engine_process.engine_environment(backend=chosen_backend(context))
+
+
 def resolve_engine(context=None, refresh: bool = False) -> engine_process.EngineInfo:
-    """The engine to run: the configured interpreter, else NST_PYTHON, a .venv next to the add-on, or the
-    interpreter of ``nst`` on PATH. Successful look-ups are cached for the session."""
+    """The engine to run, computing with the chosen backend: the configured interpreter, else NST_PYTHON, a
+    .venv next to the add-on, or the interpreter of ``nst`` on PATH. Successful look-ups are cached for the
+    session."""
     prefs = get_preferences(context)
     configured = bpy.path.abspath(prefs.python_path) if prefs is not None and prefs.python_path else ""
-    if not refresh and configured in _ENGINE_CACHE:
-        return _ENGINE_CACHE[configured]
-    info = engine_process.find_engine(configured, addon_dir=ADDON_DIR)
+    key = (configured, chosen_backend(context))
+    if not refresh and key in _ENGINE_CACHE:
+        return _ENGINE_CACHE[key]
+    info = engine_process.find_engine(configured, addon_dir=ADDON_DIR, backend=key[1])
     if refresh and info.ok:  # an updated engine may have learnt --settings
         engine_process.accepts_settings_file(info.python, refresh=True)
     if info.ok:
-        _ENGINE_CACHE[configured] = info
+        _ENGINE_CACHE[key] = info
     else:
-        _ENGINE_CACHE.pop(configured, None)
+        _ENGINE_CACHE.pop(key, None)
     return info
-
-
-def load_plugin_list(python: str) -> dict | None:
-    """``nst plugins --json`` of the engine (it does not import TensorFlow), or None."""
-    try:
-        done = subprocess.run([python, "-m", "nst_plugin", "plugins", "--json"], capture_output=True, text=True,
-                              timeout=120, env=engine_process.engine_environment())
-        return json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
 
 
 def use_engine(prefs, info: engine_process.EngineInfo, listing: dict | None) -> str:
@@ -120,6 +122,7 @@ def use_engine(prefs, info: engine_process.EngineInfo, listing: dict | None) -> 
         extra = f"; presets: {', '.join(props.PRESETS)}; losses: {', '.join(sorted(listing.get('losses', {})))}"
     if prefs is not None:
         prefs.last_check = info.describe() + extra
+        prefs.engine_runtime = info.runtime
     return info.describe() + extra
 
 
@@ -134,10 +137,11 @@ class NST_OT_check_engine(bpy.types.Operator):
         prefs = get_preferences(context)
         if prefs is not None:
             prefs.last_check = info.describe()
+            prefs.engine_runtime = ""
         if not info.ok:
             self.report({"ERROR"}, info.describe())
             return {"CANCELLED"}
-        self.report({"INFO"}, use_engine(prefs, info, load_plugin_list(info.python)))
+        self.report({"INFO"}, use_engine(prefs, info, engine_process.plugin_list(info.python, chosen_backend(context))))
         return {"FINISHED"}
 
 
@@ -164,9 +168,10 @@ def start_setup(context, update: bool = False) -> engine_setup.SetupJob:
         configured = bpy.path.abspath(prefs.base_python) if prefs.base_python else ""
         base = engine_setup.find_base_python(configured, exclude_prefixes=(sys.prefix,))  # never Blender's Python
     engine_setup.write_marker(folder, source, base)
-    steps = engine_setup.setup_steps(folder, source, online, base, update=update)
+    backend = chosen_backend(context)
+    steps = engine_setup.setup_steps(folder, source, online, base, update=update, backend=backend)
     title = f"{'updating' if update else 'setting up'} the engine from {source.describe()}"
-    SETUP = engine_setup.SetupJob(folder, steps, title=title).start()
+    SETUP = engine_setup.SetupJob(folder, steps, title=title, backend=backend).start()
     return SETUP
 
 
@@ -179,7 +184,7 @@ def finish_setup(job: engine_setup.SetupJob) -> tuple[str, str]:
         engine_process.forget_engine(job.python)  # asked again whether it takes --settings
         if prefs is not None:
             prefs.python_path = job.python
-        _ENGINE_CACHE[job.python] = info
+        _ENGINE_CACHE[(job.python, job.backend or chosen_backend())] = info
         use_engine(prefs, info, job.listing)
         level, message = "INFO", job.status_line()
     else:
@@ -303,6 +308,14 @@ class NST_AddonPreferences(bpy.types.AddonPreferences):
     engine_checkout: StringProperty(name="Checkout", subtype="DIR_PATH", default="",
                                     description="A folder with nst-plugin's source (its pyproject.toml)")
     setup_status: StringProperty(name="Set-up status", default="")
+    backend: EnumProperty(
+        name="Compute with", default=engine_process.DEFAULT_BACKEND,
+        items=[(name, words, f"{words}: {good_for}")
+               for name, (words, _extra, good_for) in engine_process.BACKENDS.items()],
+        update=lambda prefs, _context: setattr(prefs, "engine_runtime", ""),
+        description="The Keras backend the engine computes with (its KERAS_BACKEND). Set Up Engine and Update "
+                    "install it; Check shows the device it finds")
+    engine_runtime: StringProperty(name="Engine computes with", default="")
 
     def draw(self, context):
         layout = self.layout
@@ -311,11 +324,26 @@ class NST_AddonPreferences(bpy.types.AddonPreferences):
         row.operator(NST_OT_check_engine.bl_idname, icon="VIEWZOOM")
         if self.last_check:
             layout.label(text=self.last_check)
+        draw_backend(self, layout)
         draw_setup(self, layout.box())
         layout.label(text="Or by hand: python3 -m venv nst-env && nst-env/bin/pip install nst-plugin, then set "
                           "Engine interpreter to nst-env/bin/python")
         if not online_access():
             layout.label(text="Online access is off: the engine uses its offline fallback weights", icon="INFO")
+
+
+def draw_backend(prefs, layout) -> None:
+    """*Compute with*, what the chosen backend is good for, and what the engine said at the last Check."""
+    row = layout.row()
+    row.label(text="Compute with:")
+    row.prop(prefs, "backend", expand=True)
+    _words, _extra, good_for = engine_process.BACKENDS[prefs.backend]
+    col = layout.column(align=True)
+    col.label(text=good_for, icon="INFO")
+    if prefs.engine_runtime:
+        col.label(text=f"The engine computes with {prefs.engine_runtime}", icon="CHECKMARK")
+    else:
+        col.label(text="Press Check to see the device the engine computes on")
 
 
 def draw_setup(prefs, box) -> None:

@@ -843,3 +843,113 @@ def test_progress_names_the_keyframe_engines_work_before_its_first_frame():
                               "loss": None, "evaluations": None, "warm": False, "shot": 0, "done": 1, "total": 9,
                               "status": "ok"}))
     assert progress.stage is None and progress.summary().startswith("1/9 frames, 0.4 s/frame")
+
+
+# -- the backend the engine computes with (the preferences' Compute with) --------------------------------------
+
+# a stand-in engine that answers like nst-plugin's CLI on the backend KERAS_BACKEND names: ``--version`` says
+# what it computes with (or fails like the engine when that backend is not installed), ``plugins --json``
+# lists the installed backends (INSTALLED: the ones it has)
+BACKEND_ENGINE = '''import json, os, sys
+INSTALLED = %r
+backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+if sys.argv[1:] == ["-m", "nst_plugin", "--version"]:
+    if backend not in INSTALLED:
+        sys.stderr.write("error: the %%s backend is not installed here (pip install 'nst-plugin[%%s]')\\n" %% (backend, backend))
+        sys.exit(1)
+    print("nst-plugin 0.1.0; Keras 3.15.1 on %%s 9.9, device cpu" %% backend)
+elif sys.argv[1:] == ["-m", "nst_plugin", "plugins", "--json"]:
+    installed = {name: ("9.9" if name in INSTALLED else None) for name in ("tensorflow", "jax", "torch")}
+    print(json.dumps({"version": "0.1.0", "backends": {"selected": backend, "installed": installed}}))
+else:
+    sys.exit(2)
+'''
+
+
+def backend_engine(tmp_path, installed=("tensorflow",)) -> str:
+    """An 'interpreter' (a script) that behaves like an engine with the ``installed`` backends."""
+    script = tmp_path / "backend_engine.py"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    script.write_text(BACKEND_ENGINE % (list(installed),))
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir(exist_ok=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    python.chmod(0o755)
+    return str(python)
+
+
+def test_the_chosen_backend_reaches_the_engine(tmp_path):
+    env = engine_process.engine_environment({"KERAS_BACKEND": "jax", "PATH": "/bin"}, backend="torch")
+    assert env["KERAS_BACKEND"] == "torch"
+    assert engine_process.engine_environment({"KERAS_BACKEND": "jax"})["KERAS_BACKEND"] == "jax"  # none chosen
+    python = backend_engine(tmp_path, installed=("tensorflow", "torch", "jax"))
+    for backend in ("torch", "jax", "tensorflow"):
+        info = find_engine(python, environ={"PATH": ""}, backend=backend)
+        assert info.ok and info.version == "0.1.0", info.error
+        assert info.runtime == f"Keras 3.15.1 on {backend} 9.9, device cpu"
+    # an engine from before the backends says only its version
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "python").write_text("#!/bin/sh\necho nst-plugin 0.0.9\n")
+    (old / "python").chmod(0o755)
+    info = find_engine(str(old / "python"), environ={"PATH": ""})
+    assert info.ok and info.version == "0.0.9" and info.runtime == ""
+    # the process of a job gets it too
+    process = EngineProcess([sys.executable, "-c", "import os, sys; sys.exit(os.environ.get('KERAS_BACKEND') != 'jax')"],
+                            env=engine_process.engine_environment(backend="jax")).start()
+    assert process.wait(timeout=30) == 0
+
+
+def test_an_engine_without_the_chosen_backend_is_one_line(tmp_path):
+    python = backend_engine(tmp_path, installed=("tensorflow",))
+    info = find_engine(python, environ={"PATH": ""}, backend="torch")
+    assert not info.ok and "\n" not in info.error
+    assert info.error.startswith("the engine has no PyTorch: press Update to install it (or pip install "
+                                 f"'nst-plugin[torch]' into {python})"), info.error
+    assert find_engine(python, environ={"PATH": ""}, backend="tensorflow").ok
+    # installed, yet it does not start (a broken CUDA build): the engine's own error line
+    broken = backend_engine(tmp_path / "broken", installed=("tensorflow",))
+    script = tmp_path / "broken" / "backend_engine.py"
+    script.write_text(script.read_text().replace('("9.9" if name in INSTALLED else None)', '"9.9"'))
+    info = find_engine(broken, environ={"PATH": ""}, backend="jax")
+    assert info.error == "the engine cannot compute with JAX (the jax backend is not installed here (pip install " \
+                         "'nst-plugin[jax]'))", info.error
+    listing = {"version": "0.1.0", "backends": {"selected": "jax", "installed": {"tensorflow": "2.21.0", "jax": None}}}
+    assert engine_process.backend_problem(listing, "jax") == "the engine has no JAX"
+    assert engine_process.backend_problem(listing, "tensorflow") is None
+    old = {"version": "0.0.9", "presets": ["default"]}  # no "backends": TensorFlow only
+    assert engine_process.backend_problem(old, "tensorflow") is None
+    assert engine_process.backend_problem(old, "torch") == \
+        "the engine (nst-plugin 0.0.9) predates the choice of backend and has no PyTorch"
+
+
+def test_pip_commands_install_the_backends_extra():
+    pip = ["/env/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+    assert engine_setup.pip_commands("/env/bin/python", Source("INDEX"), online=True, backend="torch") == [
+        pip + ["nst-plugin[torch]"]]
+    assert engine_setup.pip_commands("/env/bin/python", Source("INDEX"), online=True, update=True, backend="jax") == [
+        pip + ["--upgrade", "nst-plugin[jax]"]]
+    assert engine_setup.pip_commands("/env/bin/python", Source("INDEX"), online=True, backend="tensorflow") == [
+        pip + ["nst-plugin"]]  # the default install has TensorFlow
+    assert engine_setup.pip_commands("/env/bin/python", Source("WHEEL", "/wh/nst_plugin-1-py3-none-any.whl"),
+                                     online=False, backend="torch") == [
+        pip + ["--no-index", "--find-links", "/wh", "/wh/nst_plugin-1-py3-none-any.whl[torch]"]]
+    update = engine_setup.pip_commands("/env/bin/python", Source("CHECKOUT", "/src/nst"), online=True, update=True,
+                                       backend="torch")
+    assert update == [pip + ["--upgrade", "/src/nst[torch]"], pip + ["--force-reinstall", "--no-deps", "/src/nst[torch]"]]
+    steps = engine_setup.setup_steps("/env", Source("CHECKOUT", "/src/nst"), online=True, backend="jax")
+    assert steps[0].argv[-1] == "/src/nst[jax]" and steps[-1].label == "checking the engine"
+
+
+def test_setup_job_checks_the_chosen_backend(tmp_path):
+    answer = ("import json; print(json.dumps({'version': '0.1.0', 'backends': {'selected': 'torch', "
+              "'installed': {'tensorflow': '2.21.0', 'torch': None, 'jax': None}}}))")
+    job = SetupJob(tmp_path / "env", [python_step("checking the engine", answer, capture=engine_setup.CHECK_NAME)],
+                   backend="torch").start()
+    assert job.wait(timeout=60) == "failed"
+    assert job.error == ("the engine has no PyTorch after installing it (does the source offer nst-plugin[torch]?); "
+                         f"full log: {tmp_path / 'env' / 'setup.log'}")
+    assert job.env["KERAS_BACKEND"] == "torch"
+    good = SetupJob(tmp_path / "env2", [python_step("checking the engine", answer, capture=engine_setup.CHECK_NAME)],
+                    backend="tensorflow").start()
+    assert good.wait(timeout=60) == "ok" and good.version == "0.1.0"

@@ -7,7 +7,9 @@ frame, then waits), stubborn (ignores SIGINT and
 SIGTERM), crash (a Python traceback on stderr, exit 1), error (an ``error`` event and ``error:`` line, exit 2).
 As a fake interpreter it answers ``video --help`` (listing ``--settings`` unless ``NST_FAKE_NO_SETTINGS``),
 refuses a ``--settings`` file that is not a JSON object (exit 2), and with ``NST_FAKE_RECORD=PATH`` writes
-its arguments and the settings it read to PATH. Its frames are real 8x6 PNGs.
+its arguments, the settings it read and its KERAS_BACKEND to PATH. ``--version`` and ``plugins --json`` answer
+for the backend KERAS_BACKEND names, with the backends of ``NST_FAKE_BACKENDS`` (default: all) installed.
+Its frames are real 8x6 PNGs.
 """
 
 import json
@@ -18,10 +20,20 @@ import time
 
 FRAMES = [1, 2, 3]
 if sys.argv[1] == "-m":  # run as a fake interpreter: ``python -m nst_plugin video SRC --output OUT --frames A-B``
-    if "--version" in sys.argv:
-        print("nst-plugin 0.0.0-fake")
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    installed = os.environ.get("NST_FAKE_BACKENDS", "tensorflow,jax,torch").split(",")
+    if "--version" in sys.argv:  # like the engine: what it computes with, or an error without that backend
+        if backend not in installed:
+            sys.stderr.write(f"error: the {backend} backend is not installed here (pip install 'nst-plugin[{backend}]')\n")
+            sys.exit(1)
+        print(f"nst-plugin 0.0.0-fake; Keras 3.0.0 on {backend} 9.9, device fake:0")
         sys.exit(0)
     args = sys.argv[1:]
+    if args[2:] == ["plugins", "--json"]:
+        print(json.dumps({"version": "0.0.0-fake", "presets": ["default", "seed"], "losses": {}, "backends": {
+            "selected": backend, "installed": {name: "9.9" if name in installed else None
+                                               for name in ("tensorflow", "jax", "torch")}}}))
+        sys.exit(0)
     if "--help" in args:  # ``nst video --help``: lists --settings unless NST_FAKE_NO_SETTINGS is set
         print("Usage: nst video [OPTIONS] SOURCE\n  --style -s PATH\n  --output -o PATH")
         if not os.environ.get("NST_FAKE_NO_SETTINGS"):
@@ -40,7 +52,7 @@ if sys.argv[1] == "-m":  # run as a fake interpreter: ``python -m nst_plugin vid
             sys.exit(2)
     if os.environ.get("NST_FAKE_RECORD"):  # what it was given, for the tests
         with open(os.environ["NST_FAKE_RECORD"], "w", encoding="utf-8") as handle:
-            json.dump({"argv": args, "settings": settings, "cwd": os.getcwd()}, handle)
+            json.dump({"argv": args, "settings": settings, "cwd": os.getcwd(), "keras_backend": backend}, handle)
     if "--frames" in args:
         first, last = map(int, args[args.index("--frames") + 1].split("-"))
         FRAMES = list(range(first, last + 1))

@@ -426,3 +426,33 @@ def test_operators_module_holds_only_operators(addon):
 
     for module in (plan, blender_addon.engine_process, blender_addon.engine_setup):
         assert "bpy" not in vars(module), module.__name__
+
+
+def test_compute_with_reaches_the_engine(edit, prefs, fake_python, monkeypatch, tmp_path):
+    """The preferences' Compute with is the engine's KERAS_BACKEND (over Blender's own environment): in
+    Check, which shows what the engine computes with, and in a job; an engine without it is one line."""
+    record = tmp_path / "record.json"
+    monkeypatch.setenv("NST_FAKE_RECORD", str(record))
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # the preference wins
+    prefs.python_path = fake_python
+    assert prefs.backend == "tensorflow"  # the default
+    prefs.backend = "torch"
+    assert bpy.ops.nst.check_engine() == {"FINISHED"}
+    assert prefs.engine_runtime == "Keras 3.0.0 on torch 9.9, device fake:0"
+    log = draw_preferences(prefs)
+    assert "The engine computes with Keras 3.0.0 on torch 9.9, device fake:0" in log
+    assert "NVIDIA GPUs on Windows and Linux, Apple GPUs (MPS)" in log
+    assert stylize() == {"FINISHED"}
+    assert json.loads(record.read_text())["keras_backend"] == "torch"
+
+    prefs.backend = "jax"
+    assert prefs.engine_runtime == ""  # what the engine said was for PyTorch
+    assert "Press Check to see the device the engine computes on" in draw_preferences(prefs)
+    monkeypatch.setenv("NST_FAKE_BACKENDS", "tensorflow,torch")  # an engine without JAX
+    with pytest.raises(RuntimeError, match="the engine has no JAX"):
+        bpy.ops.nst.check_engine()
+    assert prefs.last_check.startswith("the engine has no JAX: press Update to install it (or pip install "
+                                       f"'nst-plugin[jax]' into {fake_python})"), prefs.last_check
+    edit.sequence_editor.active_strip = edit.sequence_editor.strips["street"]
+    with pytest.raises(RuntimeError, match="the engine has no JAX: press Update"):
+        stylize()

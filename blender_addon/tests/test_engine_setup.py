@@ -162,3 +162,21 @@ def test_a_base_python_that_is_not_310_to_312_is_refused(prefs, env_folder, tmp_
     with pytest.raises(RuntimeError, match="is Blender's own Python"):
         bpy.ops.nst.setup_engine()
     assert not env_folder.exists()
+
+
+def test_set_up_installs_the_chosen_backend_and_checks_it(prefs, env_folder, tmp_path):
+    """Compute with PyTorch: Set Up installs the wheel with its [torch] extra and the check step needs
+    PyTorch in the engine; the stand-in nst-plugin offers no such extra, so the set-up fails in one line and
+    the add-on's interpreter stays as it was."""
+    wheel = make_wheel(tmp_path / "wheelhouse")
+    prefs.engine_source, prefs.engine_wheel, prefs.backend = "WHEEL", str(wheel), "torch"
+    prefs.python_path = "/somewhere/else/python"
+    with pytest.raises(RuntimeError) as failed:
+        bpy.ops.nst.setup_engine(action="SETUP")
+    log_path = env_folder / "setup.log"
+    message = ("the engine (nst-plugin 0.0.1) predates the choice of backend and has no PyTorch after installing it "
+               f"(does the source offer nst-plugin[torch]?); full log: {log_path}")
+    assert message in str(failed.value) and prefs.setup_status == message
+    assert prefs.python_path == "/somewhere/else/python"
+    log = log_path.read_text()
+    assert f"{wheel}[torch]" in log  # pip was asked for the extra
