@@ -369,8 +369,11 @@ class VideoProgress:
                 self.frame = self.progress.add_task("frame", total=event.total, note="")
             self.progress.update(self.frame, completed=event.step, total=event.total,
                                  description=f"frame {event.index}", note=f"loss {event.loss:.4g}")
-        elif isinstance(event, (events.Warning, events.Cut)):
-            if isinstance(event, events.Warning):
+        elif isinstance(event, (events.Warning, events.Cut, events.Cluster)):
+            if isinstance(event, events.Cluster):
+                message = (f"dask cluster {event.address}: {event.workers} workers, {event.mode}"
+                           + (f"; dashboard {event.dashboard}" if event.dashboard else ""))
+            elif isinstance(event, events.Warning):
                 message = f"warning: {event.message}"
             else:
                 message = f"shot cut at frame {event.index}: the new shot starts fresh"
@@ -425,6 +428,10 @@ def video(
     progress: str = typer.Option("bar", help="bar (human, on stderr), jsonl (one JSON event per line on stdout) or none."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace frames made with other settings in OUTPUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (same as --progress none)."),
+    cluster: Optional[str] = typer.Option(None, help="Run the units (shots, keyframes, chunks of frames) on a dask "
+                                                     "cluster: 'local' (a LocalCluster here) or a scheduler's address "
+                                                     "(tcp://HOST:8786). Frames are shipped to and from the workers."),
+    workers: Optional[int] = typer.Option(None, help="With --cluster local: worker processes (default: half the cores)."),
     style_settings: dict = None,
     video_settings: dict = None,
 ):
@@ -432,10 +439,13 @@ def video(
     if progress not in ("bar", "jsonl", "none"):
         raise UserError(f"--progress must be bar, jsonl or none, got {progress!r}")
     from . import events
+    from .cluster import parse_cluster
 
     reporter = JsonlProgress() if progress == "jsonl" else VideoProgress(enabled=progress == "bar" and not quiet)
     try:
-        _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings)
+        cluster = parse_cluster(cluster, workers)  # before any work: one line for a bad --cluster/--workers
+        _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
+                   cluster)
     except NstError as exc:
         if progress == "jsonl":
             reporter(events.Error(message=str(exc), code=getattr(exc, "exit_code", 1)))
@@ -452,7 +462,10 @@ def video(
         raise
 
 
-def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings):
+def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
+               cluster=None):
+    import contextlib
+
     from .safety import video_plan
     from .video import open_source, stylize_video
 
@@ -464,9 +477,12 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
     video_plan(frame_source, style, output, encode, flat.get("init"), overwrite, style_settings.get("settings")).check()
     encode = encode.expanduser() if encode is not None else None
     config, styles = prepare_run(style, flat)
-    with reporter:
+    from .cluster import connect
+
+    connection = connect(cluster) if cluster is not None else None  # reached and checked before any write
+    with reporter, (connection or contextlib.nullcontext()):
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
-                            on_event=reporter)
+                            on_event=reporter, cluster=connection)
     if isinstance(reporter, VideoProgress):
         written = len(job.written)
         resumed = len(job.output.frames) - written
