@@ -176,31 +176,6 @@ def test_ctrl_c_on_a_cluster_leaves_a_folder_that_resumes(dask_cluster, clip, re
     assert_same_frames(out, reference)
 
 
-def test_a_worker_killed_mid_run_its_unit_runs_elsewhere_and_every_frame_comes(clip, reference, tmp_path):
-    cluster = LocalDask(tmp_path / "dask")
-    try:
-        out = tmp_path / "out"
-        process = subprocess.Popen(cluster_command(clip, out, cluster.address), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        killed = None
-        for line in process.stdout:
-            if json.loads(line)["event"] == "frame_done" and killed is None:
-                pids, busy = cluster.worker_pids()
-                assert busy, "no worker had a unit when the first frame came back"
-                killed = sorted(busy)[0]
-                os.kill(pids[killed], signal.SIGKILL)
-                break
-        rest, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr
-        stream = [json.loads(line) for line in rest.splitlines()]
-        assert stream[-1]["event"] == "done" and stream[-1]["status"] == "ok"
-        assert_same_frames(out, reference)
-        pids, _ = cluster.worker_pids()
-        assert killed not in pids and len(pids) == 1
-    finally:
-        cluster.close()
-
-
 def test_keyframe_engine_on_a_cluster_makes_the_single_process_frames(dask_cluster, clip, tmp_path):
     settings = ["--engine", "keyframes", "--size", "48", "--keyframe-size", "32", "--iterations", "3", "--weights",
                 "hed", "--option", "keyframes.steps=20", "--option", "keyframes.patch=24", "--progress", "jsonl"]
@@ -274,3 +249,47 @@ def test_help_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     assert out.strip() == "0 True []"
+
+
+def test_a_worker_killed_mid_run_its_unit_runs_elsewhere_and_every_frame_comes(dask_cluster, clip, reference,
+                                                                              tmp_path):
+    dask_cluster.workers.append(dask_cluster.add_worker())  # a third: the killed one is not replaced
+    out = tmp_path / "out"
+    process = subprocess.Popen(cluster_command(clip, out, dask_cluster.address), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for line in process.stdout:
+        if json.loads(line)["event"] == "frame_done":
+            pids, busy = dask_cluster.worker_pids()
+            assert busy, "no worker had a unit when the first frame came back"
+            killed = sorted(busy)[0]
+            os.kill(pids[killed], signal.SIGKILL)
+            break
+    rest, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    stream = [json.loads(line) for line in rest.splitlines()]
+    assert stream[-1]["event"] == "done" and stream[-1]["status"] == "ok"
+    assert_same_frames(out, reference)
+    pids, _ = dask_cluster.worker_pids()
+    assert killed not in pids
+
+
+def test_the_scheduler_gone_stops_with_one_line_and_the_folder_resumes(dask_cluster, clip, reference, tmp_path):
+    """The last test of the module: it kills the module's scheduler."""
+    out = tmp_path / "out"
+    command = cluster_command(clip, out, dask_cluster.address)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for line in process.stdout:
+        if json.loads(line)["event"] == "frame_done":
+            dask_cluster.scheduler.kill()
+            stopped = time.monotonic()
+            break
+    rest, stderr = process.communicate(timeout=120)
+    assert time.monotonic() - stopped < 30
+    assert process.returncode == 2 and len([x for x in stderr.splitlines() if x.startswith("error:")]) == 1, stderr
+    assert f"lost the dask scheduler at {dask_cluster.address}" in stderr and "Traceback" not in stderr
+    kept = frames_of(out)
+    assert 1 <= len(kept) < 9
+    resumed = nst("video", clip[0], "-s", clip[1], "-o", out, *TINY, "--progress", "jsonl")  # here, in one process
+    assert resumed.exit_code == 0 and events_of(resumed)[0]["resumed"] == len(kept)
+    assert_same_frames(out, reference)

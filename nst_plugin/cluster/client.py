@@ -132,7 +132,7 @@ class Connection:
         workers = len(self.workers())
         context.emit(events.Cluster(address=self.address, workers=workers, dashboard=self.dashboard,
                                     mode="shipped frames"))
-        dispatch = _Dispatch(self.client, context, sink, limit=max(2, 2 * workers))
+        dispatch = _Dispatch(self.client, context, sink, limit=max(2, 2 * workers), address=self.address)
         try:
             if config.engine == "lbfgs":
                 result = _lbfgs(dispatch, frames, styles, config, context)
@@ -149,10 +149,10 @@ class _Dispatch:
     source is read as they go); every frame that comes back goes to ``sink`` once, here (a unit run again
     after its worker died sends its frames again: they are dropped), and every unit's frames must come."""
 
-    def __init__(self, client, context, sink, limit: int):
+    def __init__(self, client, context, sink, limit: int, address: str):
         from distributed import Queue
 
-        self.client, self.context, self.sink, self.limit = client, context, sink, limit
+        self.client, self.context, self.sink, self.limit, self.address = client, context, sink, limit, address
         self.queue_name = f"nst-{uuid.uuid4().hex}"
         self.queue = Queue(self.queue_name, client=client)
         self.active: dict = {}  # future -> (unit, on_done, counted)
@@ -247,8 +247,8 @@ class _Dispatch:
         return len(done)
 
     def _lost(self, exc) -> UserError:
-        return UserError(f"lost the dask scheduler ({type(exc).__name__}: {exc}); the finished frames are kept: "
-                         "run the same command again to resume")
+        return UserError(f"lost the dask scheduler at {self.address} ({type(exc).__name__}); the finished frames "
+                         "are kept: run the same command again to resume")
 
     def close(self) -> None:
         """Cancel what is still in flight (Ctrl-C, an error) and let the queue go."""
