@@ -126,6 +126,20 @@ def cluster_command(clip, out, address, *more):
             "--cluster", address, "--progress", "jsonl", *more]
 
 
+def run_until_first_frame(command, then):
+    """Run ``nst video`` in its own process, call ``then(process)`` when the first frame is written, and
+    return (exit status, the rest of the event stream, stderr, seconds from ``then`` to the end)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for line in process.stdout:
+        if json.loads(line)["event"] == "frame_done":
+            then(process)
+            break
+    started = time.monotonic()
+    rest, stderr = process.communicate(timeout=300)
+    return process.returncode, [json.loads(line) for line in rest.splitlines()], stderr, time.monotonic() - started
+
+
 def test_frames_on_a_cluster_equal_the_single_process_run(dask_cluster, clip, reference, tmp_path):
     from nst_plugin.api import prepare
     from nst_plugin.cluster import connect, parse_cluster
@@ -155,15 +169,9 @@ def test_frames_on_a_cluster_equal_the_single_process_run(dask_cluster, clip, re
 def test_ctrl_c_on_a_cluster_leaves_a_folder_that_resumes(dask_cluster, clip, reference, tmp_path):
     out = tmp_path / "out"
     command = cluster_command(clip, out, dask_cluster.address)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-    for line in process.stdout:
-        if json.loads(line)["event"] == "frame_done":
-            process.send_signal(signal.SIGINT)
-            break
-    rest, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    last = json.loads(rest.splitlines()[-1])
+    code, rest, stderr, _ = run_until_first_frame(command, lambda process: process.send_signal(signal.SIGINT))
+    assert code == 130, stderr
+    last = rest[-1]
     assert (last["event"], last["status"], last["output"]) == ("done", "interrupted", str(out))
     first = frames_of(out)
     assert 1 <= len(first) < 9 and "Traceback" not in stderr, stderr
@@ -255,38 +263,30 @@ def test_a_worker_killed_mid_run_its_unit_runs_elsewhere_and_every_frame_comes(d
                                                                               tmp_path):
     dask_cluster.workers.append(dask_cluster.add_worker())  # a third: the killed one is not replaced
     out = tmp_path / "out"
-    process = subprocess.Popen(cluster_command(clip, out, dask_cluster.address), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    for line in process.stdout:
-        if json.loads(line)["event"] == "frame_done":
-            pids, busy = dask_cluster.worker_pids()
-            assert busy, "no worker had a unit when the first frame came back"
-            killed = sorted(busy)[0]
-            os.kill(pids[killed], signal.SIGKILL)
-            break
-    rest, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr
-    stream = [json.loads(line) for line in rest.splitlines()]
+    killed = []
+
+    def kill_a_busy_worker(process):
+        pids, busy = dask_cluster.worker_pids()
+        assert busy, "no worker had a unit when the first frame came back"
+        killed.append(sorted(busy)[0])
+        os.kill(pids[killed[0]], signal.SIGKILL)
+
+    code, stream, stderr, _ = run_until_first_frame(cluster_command(clip, out, dask_cluster.address),
+                                                    kill_a_busy_worker)
+    assert code == 0, stderr
     assert stream[-1]["event"] == "done" and stream[-1]["status"] == "ok"
     assert_same_frames(out, reference)
     pids, _ = dask_cluster.worker_pids()
-    assert killed not in pids
+    assert killed and killed[0] not in pids
 
 
 def test_the_scheduler_gone_stops_with_one_line_and_the_folder_resumes(dask_cluster, clip, reference, tmp_path):
     """The last test of the module: it kills the module's scheduler."""
     out = tmp_path / "out"
-    command = cluster_command(clip, out, dask_cluster.address)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-    for line in process.stdout:
-        if json.loads(line)["event"] == "frame_done":
-            dask_cluster.scheduler.kill()
-            stopped = time.monotonic()
-            break
-    rest, stderr = process.communicate(timeout=120)
-    assert time.monotonic() - stopped < 30
-    assert process.returncode == 2 and len([x for x in stderr.splitlines() if x.startswith("error:")]) == 1, stderr
+    code, _, stderr, seconds = run_until_first_frame(cluster_command(clip, out, dask_cluster.address),
+                                                     lambda process: dask_cluster.scheduler.kill())
+    assert seconds < 30
+    assert code == 2 and len([x for x in stderr.splitlines() if x.startswith("error:")]) == 1, stderr
     assert f"lost the dask scheduler at {dask_cluster.address}" in stderr and "Traceback" not in stderr
     kept = frames_of(out)
     assert 1 <= len(kept) < 9
