@@ -82,8 +82,8 @@ class KeyframeUnit:
 
 @dataclass
 class TrainingUnit:
-    """A shot's network: trained on ``pairs`` ({index: (source frame, stylized keyframe)}) from the previous
-    shot's weights (``previous``: weights-file bytes, or the future of the previous unit that makes them)."""
+    """A shot's network, trained on ``pairs`` ({index: (source frame, stylized keyframe)}) under ``key``; the
+    previous shot's weights come as the task's own argument (bytes, or the previous training unit's future)."""
 
     number: int
     shot: int
@@ -94,7 +94,7 @@ class TrainingUnit:
 
 @dataclass
 class FramesUnit:
-    """A chunk of a shot's frames through the shot's network (``weights``: the weights file's bytes)."""
+    """A chunk of a shot's frames through the shot's network (whose weights come as the task's own argument)."""
 
     number: int
     shot: int
