@@ -56,14 +56,12 @@ class LocalDask:
         return self._start("dask_worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
                            "--host", "127.0.0.1")
 
-    def worker_pids(self) -> dict:
-        """{worker address: pid}, and which workers are running a unit now."""
+    def worker_pids(self) -> tuple[dict, dict]:
+        """{worker address: pid}, and {worker address: the keys of the units it runs now}."""
         from distributed import Client
 
         with Client(self.address, timeout=30) as client:
-            pids = client.run(os.getpid)
-            busy = {w for w, keys in client.processing().items() if keys}
-        return pids, busy
+            return client.run(os.getpid), {w: [str(k) for k in keys] for w, keys in client.processing().items()}
 
     def close(self):
         for process in [*self.workers, self.scheduler]:
@@ -261,23 +259,35 @@ def test_help_does_not_import_dask():
 
 def test_a_worker_killed_mid_run_its_unit_runs_elsewhere_and_every_frame_comes(dask_cluster, clip, reference,
                                                                               tmp_path):
+    from nst_plugin.api import prepare
+    from nst_plugin.cluster import connect, parse_cluster
+    from nst_plugin.video import open_source, stylize_video
+
     dask_cluster.workers.append(dask_cluster.add_worker())  # a third: the killed one is not replaced
-    out = tmp_path / "out"
+    config, styles, _ = prepare([load_image(clip[1])], size=48, iterations=3, warm_iterations=3, weights="hed",
+                                tolerance=0)
     killed = []
 
-    def kill_a_busy_worker(process):
-        pids, busy = dask_cluster.worker_pids()
-        assert busy, "no worker had a unit when the first frame came back"
-        killed.append(sorted(busy)[0])
-        os.kill(pids[killed[0]], signal.SIGKILL)
+    def kill_a_busy_worker_at_the_first_frame(event):
+        """Kill the worker whose shot gave the first frame, while it works on that shot's next frames."""
+        if event.kind == "frame_done" and not killed:
+            pids, running = dask_cluster.worker_pids()
+            shot = (event.index - 1) // 3  # the clip's shots: 1-3, 4-6, 7-9; a unit a shot, in order
+            busy = [w for w, keys in running.items() if any(f"-ShotUnit-{shot}-" in k for k in keys)]
+            assert busy, f"no worker had shot {shot} when frame {event.index} came back"
+            killed.extend([busy[0], event.index])
+            os.kill(pids[busy[0]], signal.SIGKILL)
 
-    code, stream, stderr, _ = run_until_first_frame(cluster_command(clip, out, dask_cluster.address),
-                                                    kill_a_busy_worker)
-    assert code == 0, stderr
-    assert stream[-1]["event"] == "done" and stream[-1]["status"] == "ok"
-    assert_same_frames(out, reference)
-    pids, _ = dask_cluster.worker_pids()
-    assert killed and killed[0] not in pids
+    with connect(parse_cluster(dask_cluster.address)) as connection:
+        job = stylize_video(open_source(clip[0]), styles, config, tmp_path / "out", cluster=connection,
+                            on_event=kill_a_busy_worker_at_the_first_frame)
+        units = connection.units
+    assert sorted(job.written) == list(range(1, 10))
+    assert_same_frames(tmp_path / "out", reference)
+    assert killed and killed[0] not in dask_cluster.worker_pids()[0]
+    assert killed[0] not in {u["worker"] for u in units}  # the killed worker's unit was done by another
+    # the unit run again continued after the frame the client already had: no frame stylized twice
+    assert sorted(i for u in units for i in u["frames"]) == sorted(set(range(1, 10)) - {killed[1]})
 
 
 def test_the_scheduler_gone_stops_with_one_line_and_the_folder_resumes(dask_cluster, clip, reference, tmp_path):

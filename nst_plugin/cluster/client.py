@@ -215,7 +215,21 @@ class _Dispatch:
                 result.stats = fix(index, result.stats)
             self.written.add(index)
             self.sink(index, result)
+            if hasattr(unit, "progress"):  # a chain: a second attempt continues after this frame
+                self._record(unit, index, result)
         return len(messages)
+
+    def _record(self, unit, index, result) -> None:
+        from distributed import Variable
+
+        from .worker import progress_name
+
+        received = [i for i in unit.todo if i in self.written]
+        try:
+            Variable(progress_name(self.queue_name, unit.number), client=self.client).set(
+                unit.progress(received, index, result))
+        except (OSError, TimeoutError) as exc:
+            raise self._lost(exc) from None
 
     keyframes_total = 0
 
@@ -241,10 +255,22 @@ class _Dispatch:
                 if missing:
                     raise RuntimeError(f"unit {unit.number} finished but frames {sorted(missing)[:5]} never came back")
             del self.active[future]
+            if hasattr(unit, "progress"):
+                self._forget(unit)
             self.reports.append({k: v for k, v in report.items() if k not in ("image", "weights")})
             if on_done is not None:
                 on_done(report)
         return len(done)
+
+    def _forget(self, unit) -> None:
+        from distributed import Variable
+
+        from .worker import progress_name
+
+        try:
+            Variable(progress_name(self.queue_name, unit.number), client=self.client).delete()
+        except Exception:  # nothing recorded, or the scheduler is going: nothing to keep either way
+            pass
 
     def _lost(self, exc) -> UserError:
         return UserError(f"lost the dask scheduler at {self.address} ({type(exc).__name__}); the finished frames "

@@ -43,6 +43,16 @@ class ShippedResume:
     anchors: dict[int, Any] = field(default_factory=dict)
     keys: dict[int, str] = field(default_factory=dict)
 
+    def after(self, progress: dict | None) -> "ShippedResume":
+        """This resume plus the frames the client received from an earlier attempt at the unit (its
+        :meth:`ShotUnit.progress` record): a unit run again after its worker died continues after them."""
+        if not progress:
+            return self
+        index, result = read_frame(progress)
+        return ShippedResume(done=sorted(set(self.done) | set(progress["done"])), images={**self.images, index: result.image},
+                             objectives={**self.objectives, index: result.stats.get("objective")},
+                             anchors={**self.anchors, index: result.stats.get("anchor")}, keys=self.keys)
+
     def to_resume(self):
         from ..context import Resume
 
@@ -62,6 +72,11 @@ class ShotUnit:
     todo: list[int]
     resume: ShippedResume
     cut_index: int | None = None
+
+    def progress(self, received: list[int], index: int, result: FrameResult) -> dict:
+        """What the client records (a dask Variable) after each frame of this unit it wrote: the frames it has,
+        and the last one (picture, objective, anchor) that seeds the next."""
+        return {**frame_message(self.number, index, result), "done": sorted(received)}
 
     def fix_stats(self, index: int, stats: dict) -> dict:
         """The stats a single process gives this frame: the worker saw the shot alone (its shot 0, no cut)."""

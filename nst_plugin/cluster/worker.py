@@ -80,13 +80,29 @@ def _report(unit, produced, started, cached: bool, **more) -> dict:
             "worker": _address(), "pid": os.getpid(), "cached": cached, **more}
 
 
+def progress_name(queue: str, unit: int) -> str:
+    """The dask Variable in which the client records the frames of a shot unit it has written."""
+    return f"{queue}-unit-{unit}"
+
+
+def _progress(queue: str, unit: int) -> dict | None:
+    """The client's record of this unit's frames from an earlier attempt (its worker died), or None."""
+    from distributed import Variable
+
+    try:
+        return Variable(progress_name(queue, unit)).get(timeout=0.2)
+    except TimeoutError:
+        return None
+
+
 def run_shot(unit, styles, config, queue: str, version: str) -> dict:
     """A shot of the ``lbfgs`` chain through ``nst_stylize_sequence`` (so a sequence plugin applies), resumed
-    from the finished frames shipped with it."""
+    from the finished frames shipped with it and, when this is the unit's second attempt, after the frames
+    the client received from the first."""
     started, cached = time.perf_counter(), bool(_CACHE)
     styles = _prepare(version, styles)
     channel = _Channel(queue, unit.number)
-    context = _context(channel, resume=unit.resume.to_resume())
+    context = _context(channel, resume=unit.resume.after(_progress(queue, unit.number)).to_resume())
     produced = []
 
     def sink(index, result):
