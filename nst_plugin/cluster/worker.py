@@ -52,6 +52,11 @@ def _prepare(version: str, styles):
     from ..errors import UserError
     from ..video.output import image_digest
 
+    if not _STYLES:  # this worker's first unit: warnings (the fallback weights) in one line, as the CLI shows them
+        import sys
+        import warnings
+
+        warnings.showwarning = lambda message, *args, **kwargs: print(f"warning: {message}", file=sys.stderr)
     if version != __version__:
         raise UserError(f"worker {_address()} runs nst-plugin {__version__}, the client {version}: install the "
                         "same version on every machine")
