@@ -126,6 +126,9 @@ class Connection:
         if config.engine not in ("lbfgs", "keyframes"):
             raise UserError(f"--cluster runs the lbfgs and keyframes engines; engine {config.engine!r} runs on one "
                             "machine: leave out --cluster")
+        if config.engine == "keyframes" and iter(frames) is frames:
+            raise UserError("--cluster with the keyframe engine reads the source three times: give a video file or "
+                            "an image sequence, not a camera")
         missing = sorted(w for w, names in self.engines.items() if config.engine not in names)
         if missing:
             raise UserError(f"dask worker {missing[0]} has no engine {config.engine!r} installed")
