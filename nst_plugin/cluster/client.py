@@ -9,7 +9,6 @@ manifest, only here, on the client), same ``context`` (events, resume, artifact 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 import uuid
@@ -162,8 +161,10 @@ class _Dispatch:
         self.units: dict[int, object] = {}
         self.written: set[int] = set()
         self.reports: list[dict] = []
-        self.keyframes_done = 0
-        self.version = __import__("nst_plugin").__version__
+        self.keyframes_done = self.keyframes_total = 0  # the keyframe engine's keyframes, over all workers
+        from .. import __version__
+
+        self.version = __version__
 
     def submit(self, function: Callable, unit, *args, on_done: Callable | None = None, counted: bool = True):
         self.units[unit.number] = unit
@@ -210,9 +211,9 @@ class _Dispatch:
                     event = replace(event, done=self.keyframes_done, total=self.keyframes_total)
                 self.context.emit(event)
                 continue
-            index, result = read_frame(message)
-            if index in self.written:
+            if message["index"] in self.written or unit is None:
                 continue  # sent again by a unit run again elsewhere
+            index, result = read_frame(message)
             fix = getattr(unit, "fix_stats", None)
             if fix is not None:
                 result.stats = fix(index, result.stats)
@@ -233,8 +234,6 @@ class _Dispatch:
                 unit.progress(received, index, result))
         except (OSError, TimeoutError) as exc:
             raise self._lost(exc) from None
-
-    keyframes_total = 0
 
     def _finished(self) -> int:
         done = [f for f in self.active if f.done()]
@@ -258,6 +257,7 @@ class _Dispatch:
                 if missing:
                     raise RuntimeError(f"unit {unit.number} finished but frames {sorted(missing)[:5]} never came back")
             del self.active[future]
+            self.units.pop(unit.number, None)  # and its frames: a late copy of one of them is dropped unread
             if hasattr(unit, "progress"):
                 self._forget(unit)
             self.reports.append({k: v for k, v in report.items() if k not in ("image", "weights")})
