@@ -1,17 +1,19 @@
 """``nst video --cluster``: a 2-worker LocalCluster against one process on a clip with several shots, and a
 model of N workers for a 2-minute clip.
 
-The clip: four shots of ``--frames`` frames each, cut from the samples (street.avi 1-F, walkers.avi 1-F,
-face.avi 1-F, street.avi 21-), at the street clip's size, written as a PNG sequence. The L-BFGS engine
-(default preset, ``--size``, hed weights) stylizes it
+The clip: four shots of ``--frames`` frames each from the samples (street.avi, face.avi, HappyFish.jpg
+panning, walkers.avi), at the street clip's size, written as a PNG sequence. The L-BFGS engine (default
+preset, ``--size``, hed weights) stylizes it with the ``nst video`` command, timed from the command's start
+to its end (TensorFlow's start included):
 
 * in one process (TensorFlow's threads: every core), and
-* on a LocalCluster of ``--workers`` worker processes (TensorFlow's threads: the cores shared out), a shot a
-  unit, frames shipped to and from the workers,
+* with ``--cluster local --workers N`` (TensorFlow's threads: the cores shared out), a shot a unit, frames
+  shipped to and from the workers,
 
 and the frames of the two runs are compared. The model: a unit is a shot, its cost the cold first frame plus
-the warm frames (both measured here, per frame), a worker's start-up (TensorFlow, backbone, style targets)
-once; N workers take the units longest first (LPT); the critical path is the longest shot. For the keyframe
+the warm frames (both measured here, per frame, in the one-process run), a worker's start-up (the one-process
+run's time outside its frames: TensorFlow, backbone, style targets) once; N workers take the units longest
+first (LPT); the critical path is the longest shot. For the keyframe
 engine the model uses the costs measured in keyframe_bench.py (README): keyframes are independent, but each
 shot's network starts from the previous shot's, so training is a chain.
 
@@ -34,7 +36,7 @@ import numpy as np  # noqa: E402
 from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = (("street.avi", 1), ("walkers.avi", 1), ("face.avi", 1), ("street.avi", 21))
+SHOTS = ("street.avi", "face.avi", "HappyFish.jpg", "walkers.avi")  # a cut between each two (HappyFish pans)
 FPS = 24
 
 
@@ -42,14 +44,32 @@ def write_clip(folder: Path, frames: int) -> Path:
     from nst_plugin.images import resize, save_image
     from nst_plugin.video import open_source
 
+    from nst_plugin.images import load_image
+
     folder.mkdir(parents=True, exist_ok=True)
     shape, n = None, 0
-    for name, first in SHOTS:
-        for _, frame in open_source(ROOT / "samples" / name, frames=f"{first}-{first + frames - 1}"):
+    for name in SHOTS:
+        if name.endswith(".jpg"):
+            still = resize(load_image(ROOT / "samples" / name), *shape)
+            shot = [np.roll(still, 3 * k, axis=1) for k in range(frames)]
+        else:
+            shot = [frame for _, frame in open_source(ROOT / "samples" / name, frames=f"1-{frames}")]
+        for frame in shot:
             shape = shape or frame.shape[:2]
             n += 1
             save_image(folder / f"{n:04d}.png", resize(frame, *shape))
     return folder / "####.png"
+
+
+def timed_command(*args) -> float:
+    """``nst video`` in its own process; its wall time."""
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nst_plugin", "video", *map(str, args), "--progress", "none"], check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - started
 
 
 def lpt(costs: list[float], workers: int, startup: float = 0.0) -> float:
@@ -73,12 +93,12 @@ def shot_lengths(seconds: float = 120.0, mean_shot: float = 5.0, seed: int = 0) 
 
 def lbfgs_model(cold: float, warm: float, startup: float, lengths: list[int], workers: list[int]) -> tuple[list[dict], float]:
     costs = [cold + warm * (n - 1) for n in lengths]
-    one = sum(costs)
+    one = lpt(costs, 1, startup)
     rows = []
     for n in workers:
         span = lpt(costs, n, startup)
         rows.append({"workers": n, "hours": span / 3600, "speedup": one / span})
-    return rows, one / max(costs)
+    return rows, one / (startup + max(costs))
 
 
 def keyframes_model(lengths: list[int], workers: list[int], keyframe=67.5, training=140.0, fps=7.06,
@@ -105,37 +125,24 @@ def main() -> None:
 
     import shutil
 
-    from nst_plugin.api import prepare
-    from nst_plugin.cluster import ClusterSpec, connect
     from nst_plugin.images import load_image
-    from nst_plugin.video import open_source, stylize_video
 
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     pattern = write_clip(out / "clip", args.frames)
-    config, styles, _ = prepare([load_image(args.style)], size=args.size, weights="hed")
     machine = describe_machine()
-
-    started = time.perf_counter()
-    stylize_video(open_source(pattern), styles, config, out / "one")
-    one = time.perf_counter() - started
-
-    started = time.perf_counter()
-    with connect(ClusterSpec("local", args.workers)) as connection:
-        connected = time.perf_counter() - started
-        job = stylize_video(open_source(pattern), styles, config, out / "cluster", cluster=connection)
-        units = connection.units
-    spread = time.perf_counter() - started
+    settings = [pattern, "--style", args.style, "--size", args.size, "--weights", "hed"]
+    one = timed_command(*settings, "-o", out / "one")
+    spread = timed_command(*settings, "-o", out / "cluster", "--cluster", "local", "--workers", args.workers)
 
     manifest = json.loads((out / "one" / "nst_manifest.json").read_text())["frames"]
     cold = float(np.mean([e["seconds"] for e in manifest.values() if not e["warm"]]))
     warm = float(np.mean([e["seconds"] for e in manifest.values() if e["warm"]]))
+    startup = one - sum(e["seconds"] for e in manifest.values())
+    shots = sorted({e["shot"] for e in manifest.values()})
+    on_workers = json.loads((out / "cluster" / "nst_manifest.json").read_text())["frames"]
     frames = sorted(p.name for p in (out / "one").glob("frame_*.png"))
     differ = [n for n in frames if not np.array_equal(load_image(out / "one" / n), load_image(out / "cluster" / n))]
-    first_units = [u["seconds"] for u in units if not u["cached"]]
-    later_units = [u["seconds"] for u in units if u["cached"]]
-    # a worker's start-up: its first unit's extra time over the mean of the units that found the cache warm
-    startup = max(0.0, float(np.mean(first_units) - np.mean(later_units))) if first_units and later_units else 0.0
 
     lengths = shot_lengths()
     workers = [1, 2, 8, 32]
@@ -143,19 +150,20 @@ def main() -> None:
     key_rows, key_bound = keyframes_model(lengths, workers)
 
     lines = [
-        f"machine: {machine}; clip: 4 shots x {args.frames} frames, {args.size} px, L-BFGS default preset, hed weights",
+        f"machine: {machine}; clip: {len(SHOTS)} x {args.frames} frames ({len(shots)} shots found), {args.size} px, "
+        "L-BFGS default preset, hed weights",
         "",
         "| run | wall (s) | frames/min | speed-up |",
         "| --- | ---: | ---: | ---: |",
         f"| one process | {one:.1f} | {len(frames) / one * 60:.2f} | 1.00 |",
-        f"| LocalCluster, {args.workers} workers (start {connected:.1f} s included) | {spread:.1f} | "
+        f"| `--cluster local --workers {args.workers}` | {spread:.1f} | "
         f"{len(frames) / spread * 60:.2f} | {one / spread:.2f} |",
         "",
         f"frames equal to the one-process run: {len(frames) - len(differ)}/{len(frames)}"
         + (f" (differ: {', '.join(differ)})" if differ else ""),
-        f"units: {len(units)}; per unit (s): " + ", ".join(f"{u['seconds']:.1f} on {u['worker'].rsplit(':', 1)[-1]}"
-                                                         + ("" if u["cached"] else " (first on its worker)") for u in units),
-        f"per frame, one process: cold {cold:.1f} s, warm {warm:.1f} s; a worker's start-up: {startup:.1f} s",
+        f"shots (units): {len(shots)}; frame seconds, one process: {sum(e['seconds'] for e in manifest.values()):.1f}, "
+        f"on the workers: {sum(e['seconds'] for e in on_workers.values()):.1f}",
+        f"per frame, one process: cold {cold:.1f} s, warm {warm:.1f} s; start-up (outside the frames): {startup:.1f} s",
         "",
         f"model: a 2-minute clip at {FPS} fps, {len(lengths)} shots (mean {np.mean(lengths) / FPS:.1f} s, longest "
         f"{max(lengths)} frames = {max(lengths) / FPS:.1f} s), these per-frame costs; keyframes at 360 px with "
@@ -172,9 +180,9 @@ def main() -> None:
     print(text)
     (out / "table.md").write_text(text + "\n")
     (out / "results.json").write_text(json.dumps({
-        "machine": machine, "one": one, "cluster": spread, "connect": connected, "frames": len(frames),
-        "differ": differ, "units": units, "cold": cold, "warm": warm, "startup": startup, "lengths": lengths,
-        "lbfgs": lbfgs_rows, "keyframes": key_rows, "written": len(job.written)}, indent=1, default=str))
+        "machine": machine, "one": one, "cluster": spread, "frames": len(frames), "differ": differ, "shots": len(shots),
+        "cold": cold, "warm": warm, "startup": startup, "lengths": lengths, "lbfgs": lbfgs_rows,
+        "keyframes": key_rows}, indent=1, default=str))
 
 
 if __name__ == "__main__":
