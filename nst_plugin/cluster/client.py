@@ -8,6 +8,7 @@ manifest, only here, on the client), same ``context`` (events, resume, artifact 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -373,8 +374,8 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
             if i in shot_number and context.resume.keys.get(i) == network_keys[shot_number[i]]}
     todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
     wanted = [k for shot in todo for k in shot.keyframes]
-    sources = {index: frame for index, frame in frames if index in set(wanted)}
-    numbers = iter(range(10**9))
+    sources = {index: frame for index, frame in frames if index in shot_number and index in wanted}
+    numbers = itertools.count()  # the units' numbers
 
     # 1. keyframes, all at once
     stylized = {}
