@@ -393,8 +393,11 @@ class VideoProgress:
                 self.frame = self.progress.add_task("frame", total=event.total, note="")
             self.progress.update(self.frame, completed=event.step, total=event.total,
                                  description=f"frame {event.index}", note=f"loss {event.loss:.4g}")
-        elif isinstance(event, (events.Warning, events.Cut)):
-            if isinstance(event, events.Warning):
+        elif isinstance(event, (events.Warning, events.Cut, events.Cluster)):
+            if isinstance(event, events.Cluster):
+                message = (f"dask cluster {event.address}: {event.workers} workers, {event.mode}"
+                           + (f"; dashboard {event.dashboard}" if event.dashboard else ""))
+            elif isinstance(event, events.Warning):
                 message = f"warning: {event.message}"
             else:
                 message = f"shot cut at frame {event.index}: the new shot starts fresh"
@@ -452,6 +455,10 @@ def video(
     frame_settings: Optional[Path] = typer.Option(None, "--frame-settings", help="JSON file of per-frame values "
                                                   "(animated settings): {\"12\": {\"strength\": 0.3}}; keys strength, "
                                                   "style_weight, temporal_weight. A re-run re-makes the frames whose values changed."),
+    cluster: Optional[str] = typer.Option(None, help="Run the units (shots, keyframes, chunks of frames) on a dask "
+                                                     "cluster: 'local' (a LocalCluster here) or a scheduler's address "
+                                                     "(tcp://HOST:8786). Frames are shipped to and from the workers."),
+    workers: Optional[int] = typer.Option(None, help="With --cluster local: worker processes (default: half the cores)."),
     style_settings: dict = None,
     video_settings: dict = None,
 ):
@@ -459,11 +466,13 @@ def video(
     if progress not in ("bar", "jsonl", "none"):
         raise UserError(f"--progress must be bar, jsonl or none, got {progress!r}")
     from . import events
+    from .cluster import parse_cluster
 
     reporter = JsonlProgress() if progress == "jsonl" else VideoProgress(enabled=progress == "bar" and not quiet)
     try:
+        cluster = parse_cluster(cluster, workers)  # before any work: one line for a bad --cluster/--workers
         _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
-                   frame_settings)
+                   frame_settings, cluster)
     except NstError as exc:
         if progress == "jsonl":
             reporter(events.Error(message=str(exc), code=getattr(exc, "exit_code", 1)))
@@ -481,7 +490,9 @@ def video(
 
 
 def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
-               frame_settings=None):
+               frame_settings=None, cluster=None):
+    import contextlib
+
     from .safety import video_plan
     from .schedule import load_frame_schedule
     from .video import open_source, stylize_video
@@ -495,9 +506,14 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
     video_plan(frame_source, style, output, encode, flat.get("init"), overwrite, style_settings.get("settings")).check()
     encode = encode.expanduser() if encode is not None else None
     config, styles = prepare_run(style, flat)
-    with reporter:
+    from .cluster import connect
+
+    if cluster is not None and schedule:
+        raise UserError("--frame-settings (animated settings) runs on one machine for now: leave out --cluster")
+    connection = connect(cluster) if cluster is not None else None  # reached and checked before any write
+    with reporter, (connection or contextlib.nullcontext()):
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
-                            on_event=reporter, schedule=schedule)
+                            on_event=reporter, schedule=schedule, cluster=connection)
     if isinstance(reporter, VideoProgress):
         written = len(job.written)
         resumed = len(job.output.frames) - written

@@ -49,6 +49,18 @@ class Start(Event):
 
 
 @dataclass(frozen=True)
+class Cluster(Event):
+    """The job runs on a dask cluster (``--cluster``): its scheduler, workers at the start, the dashboard's
+    link (None without bokeh) and how frames reach the workers."""
+
+    kind: ClassVar[str] = "cluster"
+    address: str
+    workers: int
+    dashboard: str | None
+    mode: str
+
+
+@dataclass(frozen=True)
 class FrameProgress(Event):
     kind: ClassVar[str] = "frame_progress"
     index: int | None
@@ -142,7 +154,7 @@ class Done(Event):
         return data
 
 
-EVENT_TYPES: dict[str, type[Event]] = {t.kind: t for t in (Start, FrameProgress, Cut, Keyframe, Training, FrameDone,
+EVENT_TYPES: dict[str, type[Event]] = {t.kind: t for t in (Start, Cluster, FrameProgress, Cut, Keyframe, Training, FrameDone,
                                                              Warning, Error, Done)}
 
 

@@ -26,13 +26,16 @@ class VideoJob:
 def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike, *, overwrite: bool = False,
                   encode: str | os.PathLike | None = None,
                   on_event: Callable[[events.Event], None] = _ignore,
-                  emit: Callable[[dict], None] | None = None, schedule=None) -> VideoJob:
+                  emit: Callable[[dict], None] | None = None, schedule=None, cluster=None) -> VideoJob:
     """Stylize ``source`` into the folder ``output`` through ``nst_stylize_sequence``, resuming after the
     frames a previous run with the same settings finished; the folder is the engine's artifact store
     (``context.store``). ``on_event`` receives every event of the job and of the engine
     (:mod:`nst_plugin.events`; their wire format is docs/events.md). ``emit``, the older spelling, receives
     the same events as dicts (``event.to_dict()``). ``schedule``: per-frame values of the animated settings
-    (:class:`~nst_plugin.schedule.FrameSchedule`); a finished frame whose values changed is made again."""
+    (:class:`~nst_plugin.schedule.FrameSchedule`); a finished frame whose values changed is made again.
+    ``cluster``: a :class:`~nst_plugin.cluster.client.Connection` (``nst_plugin.cluster.connect``) whose workers
+    stylize the units (shots, keyframes, chunks of frames) in place of this process; the frames, the folder
+    and the events are the same."""
     from ..context import Resume
     from ..plugins import get_host
     from ..safety import video_plan
@@ -85,7 +88,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(), folder.done_anchors(), folder.done_keys()),
                                store=folder, schedule=schedule)
     # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
-    result = host.stylize_sequence(source.frames(on_event), styles, config, context, sink)
+    run = host.stylize_sequence if cluster is None else cluster.stylize_sequence
+    result = run(source.frames(on_event), styles, config, context, sink)
     job.sequence_stats = dict(result.stats)
     for index in source.unreadable:
         if index not in folder.frames:

@@ -38,30 +38,41 @@ class NetworkShape:
 
 def build_network(shape: NetworkShape = NetworkShape(), seed: int = 0):
     """A Keras model: (N, H, W, 3) in [-1, 1] -> (N, H, W, 3) in [-1, 1]; H and W multiples of ``STRIDE``."""
+    import random
+
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(seed)
+    # each convolution's initial weights from its own seed, drawn from a generator of this call: the draws
+    # Keras would take from the process-wide `random` (the same numbers), which another thread of the
+    # process (a dask worker's event loop) may draw from at the same time
+    draws = random.Random(seed)
+
+    def conv(*args, **kwargs):
+        return layers.Conv2D(*args, kernel_initializer=keras.initializers.GlorotUniform(draws.randint(1, int(1e9))),
+                             **kwargs)
+
     f0, f1, f2 = shape.filters
     inputs = keras.Input(shape=(None, None, 3), name="content")
     leaky = lambda: layers.LeakyReLU(negative_slope=0.2)  # noqa: E731
-    out0 = leaky()(layers.Conv2D(f0, 5, padding="same", name="conv0")(inputs))
-    out1 = leaky()(layers.Conv2D(f1, 3, strides=2, padding="same", name="conv1")(out0))
-    out2 = leaky()(layers.Conv2D(f2, 3, strides=2, padding="same", name="conv2")(out1))
+    out0 = leaky()(conv(f0, 5, padding="same", name="conv0")(inputs))
+    out1 = leaky()(conv(f1, 3, strides=2, padding="same", name="conv1")(out0))
+    out2 = leaky()(conv(f2, 3, strides=2, padding="same", name="conv2")(out1))
     x = out2
     for i in range(shape.blocks):
         y = layers.ReLU()(x)
-        y = layers.Conv2D(f2, 3, padding="same", name=f"block{i}_a")(y)
+        y = conv(f2, 3, padding="same", name=f"block{i}_a")(y)
         y = layers.ReLU()(y)
-        y = layers.Conv2D(f2, 3, padding="same", name=f"block{i}_b")(y)
+        y = conv(f2, 3, padding="same", name=f"block{i}_b")(y)
         x = layers.Add()([x, y])
     # decoder: each convolution before its upsampling (cheaper), skip connections from the encoder
-    x = layers.ReLU()(layers.Conv2D(f1, 3, padding="same", name="up2")(layers.Concatenate()([x, out2])))
+    x = layers.ReLU()(conv(f1, 3, padding="same", name="up2")(layers.Concatenate()([x, out2])))
     x = layers.UpSampling2D(2, interpolation=shape.upsampling)(x)
-    x = layers.ReLU()(layers.Conv2D(f0, 3, padding="same", name="up1")(layers.Concatenate()([x, out1])))
+    x = layers.ReLU()(conv(f0, 3, padding="same", name="up1")(layers.Concatenate()([x, out1])))
     x = layers.UpSampling2D(2, interpolation=shape.upsampling)(x)
-    x = layers.ReLU()(layers.Conv2D(f0, 3, padding="same", name="fuse")(layers.Concatenate()([x, out0, inputs])))
-    outputs = layers.Conv2D(3, 1, activation="tanh", name="rgb")(x)
+    x = layers.ReLU()(conv(f0, 3, padding="same", name="fuse")(layers.Concatenate()([x, out0, inputs])))
+    outputs = conv(3, 1, activation="tanh", name="rgb")(x)
     return keras.Model(inputs, outputs, name="keyframe_network")
 
 

@@ -1,0 +1,159 @@
+"""The units a job is cut into, and the messages a unit sends back while it runs (plain data: they travel
+through the scheduler's queue, msgpack-encoded).
+
+A unit carries its own frames (the client read them; workers need no shared folder) and what it needs to
+resume; it names the frames the client expects back (``todo``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from ..result import FrameResult
+
+FORWARDED_EVENTS = ("keyframe", "training", "warning")  # what a worker's events the client shows
+
+
+class _Finished:
+    """A finished frame's loader (``Resume.frames``): the picture the client shipped, or None where the
+    engine will not need it (only the frame right before an unfinished one seeds a warm start)."""
+
+    def __init__(self, index: int, image: np.ndarray | None):
+        self.index, self.image = index, image
+
+    def __call__(self) -> np.ndarray:
+        if self.image is None:
+            raise RuntimeError(f"finished frame {self.index} was not shipped with its unit")
+        return self.image
+
+
+@dataclass
+class ShippedResume:
+    """What a unit's worker needs of the frames an earlier run finished (a :class:`~nst_plugin.context.Resume`
+    without the output folder): which ones, their pictures where a warm start needs them, objectives,
+    anchors and keys."""
+
+    done: list[int] = field(default_factory=list)
+    images: dict[int, np.ndarray] = field(default_factory=dict)
+    objectives: dict[int, float] = field(default_factory=dict)
+    anchors: dict[int, Any] = field(default_factory=dict)
+    keys: dict[int, str] = field(default_factory=dict)
+
+    def after(self, progress: dict | None) -> "ShippedResume":
+        """This resume plus the frames the client received from an earlier attempt at the unit (its
+        :meth:`ShotUnit.progress` record): a unit run again after its worker died continues after them."""
+        if not progress:
+            return self
+        index, result = read_frame(progress)
+        return ShippedResume(done=sorted(set(self.done) | set(progress["done"])), images={**self.images, index: result.image},
+                             objectives={**self.objectives, index: result.stats.get("objective")},
+                             anchors={**self.anchors, index: result.stats.get("anchor")}, keys=self.keys)
+
+    def to_resume(self):
+        from ..context import Resume
+
+        return Resume({i: _Finished(i, self.images.get(i)) for i in self.done}, self.objectives, self.anchors,
+                      self.keys)
+
+
+@dataclass
+class ShotUnit:
+    """A shot (or its unfinished part) of the ``lbfgs`` chain: ``frames`` at the working size, from the last
+    finished frame before the first unfinished one; ``shot`` its number in the whole job; ``cut_index`` the
+    shot's first frame when it starts after a cut (a single process marks that frame ``cut``)."""
+
+    number: int
+    shot: int
+    frames: list[tuple[int, np.ndarray]]
+    todo: list[int]
+    resume: ShippedResume
+    cut_index: int | None = None
+
+    def progress(self, received: list[int], index: int, result: FrameResult) -> dict:
+        """What the client records (a dask Variable) after each frame of this unit it wrote: the frames it has,
+        and the last one (picture, objective, anchor) that seeds the next."""
+        return {**frame_message(self.number, index, result), "done": sorted(received)}
+
+    def fix_stats(self, index: int, stats: dict) -> dict:
+        """The stats a single process gives this frame: the worker saw the shot alone (its shot 0, no cut)."""
+        return {**stats, "shot": self.shot, "cut": index == self.cut_index}
+
+
+@dataclass
+class KeyframeUnit:
+    """One keyframe for the frame engine (at the keyframe size)."""
+
+    number: int
+    shot: int
+    index: int
+    frame: np.ndarray
+    total: int
+    todo: tuple = ()
+
+
+@dataclass
+class TrainingUnit:
+    """A shot's network, trained on ``pairs`` ({index: (source frame, stylized keyframe)}) under ``key``; the
+    previous shot's weights come as the task's own argument (bytes, or the previous training unit's future)."""
+
+    number: int
+    shot: int
+    pairs: dict[int, tuple[np.ndarray, np.ndarray]]
+    key: str
+    todo: tuple = ()
+
+
+@dataclass
+class FramesUnit:
+    """A chunk of a shot's frames through the shot's network (whose weights come as the task's own argument)."""
+
+    number: int
+    shot: int
+    frames: list[tuple[int, np.ndarray]]
+    key: str
+    first: int  # the shot's first frame
+    keyframes: tuple[int, ...]
+    todo: list[int] = field(default_factory=list)
+
+
+# -- messages -------------------------------------------------------------------------------------------
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def frame_message(unit: int, index: int, result: FrameResult) -> dict:
+    image = np.ascontiguousarray(result.image, dtype=np.uint8)
+    stats = {k: v for k, v in result.stats.items() if k != "history"}  # the loss curve stays on the worker
+    return {"unit": unit, "index": int(index), "shape": list(image.shape), "pixels": image.tobytes(),
+            "stats": json.dumps(stats, default=_plain)}
+
+
+def read_frame(message: dict) -> tuple[int, FrameResult]:
+    image = np.frombuffer(message["pixels"], dtype=np.uint8).reshape(message["shape"]).copy()
+    return message["index"], FrameResult(image=image, stats=json.loads(message["stats"]))
+
+
+def event_message(unit: int, event) -> dict | None:
+    from ..events import as_dict
+
+    data = as_dict(event)
+    if data.get("event") not in FORWARDED_EVENTS:
+        return None  # frame progress (per iteration) and cuts (the client knows them) stay on the worker
+    return {"unit": unit, "event": json.dumps(data, default=_plain)}
+
+
+def read_event(message: dict):
+    from ..events import EVENT_TYPES
+
+    data = json.loads(message["event"])
+    kind = EVENT_TYPES[data["event"]]
+    return kind(**{f.name: data[f.name] for f in fields(kind) if f.name in data})
