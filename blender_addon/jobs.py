@@ -102,7 +102,11 @@ def plan_for(context, action: str):
         fresh = None
         if source is not None and S.check_strip_type(source.type) is None:
             fresh = Plan.from_source_strip(source, scene.nst, R.abspath)
-        stored, plan = plan, plan.rerun(scene.nst.engine_settings(), R.abspath(scene.nst.style_image), fresh)
+        try:
+            settings = scene.nst.engine_settings(strip_size=R.source_size(source) if source is not None else None)
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+        stored, plan = plan, plan.rerun(settings, R.abspath(scene.nst.style_image), fresh)
         # only keyframed values changed: the engine keeps the frames whose values did not (no --overwrite)
         animation_only = plan.same_run(stored) and plan.frame_settings != stored.frame_settings
         return plan, strip.name, not animation_only

@@ -66,10 +66,9 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         col.prop(settings, "preset")
         col.prop(settings, "engine")
         col.label(text=ENGINE_HINTS.get(settings.engine, ""), icon="INFO")
-        if settings.engine == "keyframes":
-            col.prop(settings, "source_resolution")
+        col.prop(settings, "resolution")
         row = col.row()
-        row.enabled = settings.engine != "keyframes" or not settings.source_resolution
+        row.enabled = settings.resolution == "SIZE"
         row.prop(settings, "size")
         row = col.row()
         row.enabled = not settings.custom_weights

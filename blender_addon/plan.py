@@ -52,7 +52,7 @@ def engine_settings(settings: dict) -> dict:
         out["preset"] = str(settings["preset"])
     if settings.get("engine"):
         out["engine"] = str(settings["engine"])
-    if settings.get("size"):
+    if settings.get("size") is not None:  # 0: the source's own resolution
         out["size"] = int(settings["size"])
     for key in ("content_weight", "style_weight", "temporal_weight"):
         value = settings.get(key)
@@ -171,7 +171,11 @@ class Plan:
         indices = [index_of(frame) for frame in range(lo, hi + 1)]
         output = panel.output_dir or S.default_output_dir(strip.name, style)
         animated = list(panel.animated()) if frame is None and hasattr(panel, "animated") else []
-        settings = dict(panel.engine_settings(leave_out=animated) if animated else panel.engine_settings())
+        try:
+            settings = dict(panel.engine_settings(leave_out=animated, strip_size=S.frame_size(strip)) if animated
+                            else panel.engine_settings(strip_size=S.frame_size(strip)))
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
         if animated and settings.get("engine") == "keyframes":
             raise PlanError(f"{' and '.join(n.replace('_', ' ') for n in animated)} keyframed on the timeline: the "
                             "Keyframes engine takes one value per run; choose Frame by frame, or remove the keyframes")

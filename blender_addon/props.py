@@ -4,6 +4,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from . import compat
+from . import strips as S
 
 # Filled by the preferences' Check button from ``nst plugins --json``; kept alive at module level because
 # Blender does not copy the strings of dynamic enum items.
@@ -53,10 +54,14 @@ class NST_Settings(bpy.types.PropertyGroup):
         ("keyframes", "Keyframes", "A few keyframes per shot optimised, a small network learns them and "
                                    "stylizes every frame: seconds per frame at the strip's resolution")),
         default="lbfgs", description="How the frames are stylized")
-    source_resolution: BoolProperty(name="Strip's resolution", default=True,
-                                    description="Keyframes engine: frames at the strip's own resolution (off: Size)")
+    resolution: EnumProperty(name="Resolution", items=(
+        ("STRIP", "Strip's", "The strip's own resolution: the result strip fits the project as it is"),
+        ("HALF", "Half", "Half the strip's resolution (a quarter of the pixels), scaled up to cover the strip"),
+        ("QUARTER", "Quarter", "A quarter of the strip's resolution, scaled up to cover the strip"),
+        ("SIZE", "Size", "The longer side below, in pixels")),
+        default="STRIP", description="Resolution of the stylized frames; the result strip covers its source")
     size: IntProperty(name="Size", default=384, min=32, soft_max=1024,
-                      description="Longer side of the stylized frames in pixels")
+                      description="Longer side of the stylized frames in pixels (Resolution: Size)")
     strength: FloatProperty(name="Strength", default=0.5, min=0.0, max=1.0, subtype="FACTOR",
                             description="0: barely styled, 1: all style; 0.5 is the preset's balance")
     custom_weights: BoolProperty(name="Custom weights", default=False,
@@ -100,13 +105,12 @@ class NST_Settings(bpy.types.PropertyGroup):
     def _fcurve(self, name):
         return compat.fcurve(self.id_data, f"{self.path_from_id()}.{name}")
 
-    def engine_settings(self, leave_out=()) -> dict:
+    def engine_settings(self, leave_out=(), strip_size=None) -> dict:
         """The panel's settings for a run (plan.engine_settings turns them into the engine's names);
-        ``leave_out``: the animated ones, which go to the engine frame by frame."""
-        settings = {"preset": self.preset, "size": self.size, "preserve_color": self.preserve_color,
-                    "iterations": self.iterations, "engine": self.engine}
-        if self.engine == "keyframes" and self.source_resolution:
-            del settings["size"]  # the engine's default: the source's resolution
+        ``leave_out``: the animated ones, which go to the engine frame by frame; ``strip_size``: (width,
+        height) of the strip's frames, for a fraction of its resolution (ValueError without it)."""
+        settings = {"preset": self.preset, "size": S.output_size(self.resolution, self.size, strip_size),
+                    "preserve_color": self.preserve_color, "iterations": self.iterations, "engine": self.engine}
         if abs(self.strength - 0.5) > 1e-6 and "strength" not in leave_out:
             settings["strength"] = round(float(self.strength), 4)
         if self.custom_weights:
@@ -125,7 +129,7 @@ class NST_Settings(bpy.types.PropertyGroup):
             if settings.get(key) is not None:
                 setattr(self, key, int(settings[key]))
         self.engine = settings.get("engine") if settings.get("engine") in ("lbfgs", "keyframes") else "lbfgs"
-        self.source_resolution = self.engine == "keyframes" and settings.get("size") is None
+        self.resolution = "SIZE" if settings.get("size") else "STRIP"  # size 0 or none: the strip's own
         self.strength = float(settings.get("strength", 0.5))
         self.preserve_color = bool(settings.get("preserve_color"))
         self.custom_weights = "content_weight" in settings

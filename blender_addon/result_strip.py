@@ -100,9 +100,8 @@ def placement(strip) -> dict:
 def source_size(strip, known=None):
     """(width, height) of a source strip's frames as Blender shows them (what it read of its first
     element), else ``known`` (the engine's, from its start event), else None."""
-    element = strip.elements[0] if len(getattr(strip, "elements", ())) else None
-    size = (getattr(element, "orig_width", 0), getattr(element, "orig_height", 0)) if element is not None else (0, 0)
-    if all(size):
+    size = S.frame_size(strip)
+    if size is not None:
         return size
     return tuple(known) if known else None
 

@@ -117,3 +117,31 @@ def cover_placement(source: dict, source_size, result_size) -> dict:
     min_x, max_x, min_y, max_y = source["crop"]
     return dict(source, scale_x=source["scale_x"] * fx, scale_y=source["scale_y"] * fy,
                 crop=(round(min_x / fx), round(max_x / fx), round(min_y / fy), round(max_y / fy)))
+
+
+# the panel's Resolution choices: a fraction of the strip's own resolution, or None: the Size field
+RESOLUTIONS = {"STRIP": 1.0, "HALF": 0.5, "QUARTER": 0.25, "SIZE": None}
+
+
+def frame_size(strip) -> tuple[int, int] | None:
+    """(width, height) of a strip's frames as Blender read them (its first element), or None before it has."""
+    elements = getattr(strip, "elements", ())
+    element = elements[0] if len(elements) else None
+    size = (int(getattr(element, "orig_width", 0)), int(getattr(element, "orig_height", 0))) if element is not None else (0, 0)
+    return size if all(size) else None
+
+
+def output_size(resolution: str, size: int, strip_size) -> int:
+    """The engine's ``size`` for the panel's Resolution: 0 (the engine reads the source at its own
+    resolution) for the strip's, the longer side times the fraction for half and quarter (at least 32), the
+    Size field otherwise. ValueError (one line) when a fraction needs the strip's size and Blender has not
+    read it yet."""
+    fraction = RESOLUTIONS.get(resolution)
+    if fraction is None:
+        return int(size)
+    if fraction == 1.0:
+        return 0
+    if not strip_size:
+        raise ValueError("the strip's resolution is not known yet (Blender has not read its first frame): "
+                         "choose the strip's resolution or Size")
+    return max(32, round(max(strip_size) * fraction))

@@ -55,7 +55,8 @@ class StyleConfig:
     backbone: str = setting("vgg16", "Backbone plugin name (see nst plugins).")
     weights: str = setting("auto", "Backbone weights: auto, imagenet, hed, or a weights file.")
     pooling: str = setting("max", "max or avg (the article uses avg).")
-    size: int = setting(384, "Longer side of the result in pixels (default preset: 384; seed: 224).")  # working image
+    size: int = setting(384, "Longer side of the result in pixels (default preset: 384; seed: 224); 0: the source's "
+                             "own resolution (the keyframe engine's default).")  # working image
     square: bool = setting(False, "Squash to size x size, as the article.", flags=("--square/--keep-aspect",))
     content_layer: str = setting("block4_conv2", "Layer of the content loss (when --content-layers is empty).")
     # several content layers with their weights; empty: content_layer alone (weight 1)
@@ -506,7 +507,7 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
         raise UserError(f"--occluded-init must be {' or '.join(OCCLUDED_INIT_CHOICES)}, got {config.occluded_init!r}")
     if config.coarse_to_fine is not None and not (0 <= config.coarse_to_fine < 1):
         raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1 (0: off), got {config.coarse_to_fine!r}")
-    if config.size != SOURCE_SIZE or config.engine not in SOURCE_SIZE_ENGINES:
+    if config.size != SOURCE_SIZE:  # 0: the source's resolution, with any engine
         check_size(config.size)
     if config.keyframe_size is not None:
         check_size(config.keyframe_size)

@@ -953,3 +953,24 @@ def test_setup_job_checks_the_chosen_backend(tmp_path):
     good = SetupJob(tmp_path / "env2", [python_step("checking the engine", answer, capture=engine_setup.CHECK_NAME)],
                     backend="tensorflow").start()
     assert good.wait(timeout=60) == "ok" and good.version == "0.1.0"
+
+
+def test_resolution_choices_give_the_engines_size():
+    from blender_addon import strips as S
+
+    assert S.output_size("STRIP", 384, None) == 0  # the engine reads the source at its own resolution
+    assert S.output_size("HALF", 384, (1920, 1080)) == 960
+    assert S.output_size("QUARTER", 384, (100, 60)) == 32  # never under the engine's minimum
+    assert S.output_size("SIZE", 384, (1920, 1080)) == 384
+    with pytest.raises(ValueError, match="not known yet"):
+        S.output_size("HALF", 384, None)
+
+    class Element:
+        orig_width, orig_height = 720, 576
+
+    class Strip:
+        elements = [Element()]
+
+    assert S.frame_size(Strip()) == (720, 576)
+    Element.orig_width = 0  # not read yet
+    assert S.frame_size(Strip()) is None

@@ -208,3 +208,10 @@ def test_several_content_layers_and_relative_normalization(content_rgb, style_rg
     with pytest.raises(nst_plugin.UserError, match="content layer weights"):
         nst_plugin.stylize_frame(content_rgb, style_rgb, content_layers=("block3_conv2",),
                                  content_layer_weights=(1.0, 2.0), **fast)
+
+
+def test_size_0_is_the_sources_resolution_on_the_lbfgs_engine(content_rgb, style_rgb):
+    result = nst_plugin.stylize_frame(content_rgb, style_rgb, size=0, iterations=2, coarse_to_fine=0)
+    assert_image(result.image, content_rgb.shape[:2])  # 48x64, as it came
+    with pytest.raises(nst_plugin.UserError, match="--size must be at least 32"):
+        nst_plugin.stylize_frame(content_rgb, style_rgb, size=8)

@@ -73,7 +73,7 @@ def edit(addon, tmp_path):
     editor.active_strip = movie
     settings = scene.nst
     settings.style_image = str(SAMPLES / "starry_night.jpg")
-    settings.size = 32
+    settings.resolution, settings.size = "SIZE", 32  # small frames: the tests run the real engine
     settings.iterations = 2
     return scene
 

@@ -45,7 +45,7 @@ def test_operator_panel_and_preferences_exist(addon):
     assert panel.bl_region_type == "UI" and panel.bl_category == "Style Transfer"
     assert bpy.ops.sequencer.nst_cancel.get_rna_type().identifier == "SEQUENCER_OT_nst_cancel"
     settings = bpy.context.scene.nst
-    for name in ("style_image", "preset", "engine", "source_resolution", "size", "strength", "content_weight", "style_weight", "temporal_weight",
+    for name in ("style_image", "preset", "engine", "resolution", "size", "strength", "content_weight", "style_weight", "temporal_weight",
                  "preserve_color", "iterations", "use_strip_range", "frame_first", "frame_last", "output_dir"):
         assert name in settings.bl_rna.properties
     assert "python_path" in bpy.context.preferences.addons[ADDON].preferences.bl_rna.properties
@@ -116,15 +116,23 @@ def test_check_engine_reports_what_it_found(prefs):
 
 def test_engine_choice_and_the_strips_resolution(addon):
     settings = bpy.context.scene.nst
-    settings.engine, settings.source_resolution, settings.size = "keyframes", True, 300
+    settings.engine, settings.resolution, settings.size = "keyframes", "STRIP", 300
     values = settings.engine_settings()
-    assert values["engine"] == "keyframes" and "size" not in values  # the engine's default: the strip's resolution
-    settings.source_resolution = False
-    assert settings.engine_settings()["size"] == 300
+    assert values["engine"] == "keyframes" and values["size"] == 0  # 0: the engine reads the strip as it is
+    settings.engine = "lbfgs"
+    assert settings.engine_settings()["size"] == 0  # the strip's resolution with either engine
+    settings.resolution = "HALF"
+    assert settings.engine_settings(strip_size=(1920, 1080))["size"] == 960
+    with pytest.raises(ValueError, match="resolution is not known yet"):
+        settings.engine_settings()  # a fraction of a size Blender has not read: one line
+    settings.resolution = "QUARTER"
+    assert settings.engine_settings(strip_size=(1920, 1080))["size"] == 480
+    settings.resolution = "SIZE"
+    assert settings.engine_settings(strip_size=(1920, 1080))["size"] == 300
     settings.load({"preset": "default", "engine": "keyframes"})
-    assert settings.engine == "keyframes" and settings.source_resolution
+    assert settings.engine == "keyframes" and settings.resolution == "STRIP"
     settings.load({"preset": "default", "size": 200})
-    assert settings.engine == "lbfgs" and settings.size == 200
+    assert settings.engine == "lbfgs" and settings.size == 200 and settings.resolution == "SIZE"
     assert settings.engine_settings()["engine"] == "lbfgs"
 
 

@@ -21,7 +21,7 @@ def test_preview_frame_with_the_fake_engine(edit, prefs, fake_python, monkeypatc
     record = tmp_path / "record.json"
     monkeypatch.setenv("NST_FAKE_RECORD", str(record))
     prefs.python_path = fake_python
-    edit.nst.engine, edit.nst.source_resolution = "keyframes", True  # a preview is one frame of the frame engine
+    edit.nst.engine, edit.nst.resolution = "keyframes", "STRIP"  # a preview is one frame of the frame engine
     edit.frame_current = 13  # the strip starts at 10 with 2 frames trimmed: the movie's frame 4
     assert bpy.ops.sequencer.nst_preview() == {"FINISHED"}
     seen = json.loads(record.read_text())

@@ -97,7 +97,7 @@ class Stylizer:
 
     def _prepare_styles(self, content: np.ndarray) -> None:
         """Style features once per run: resized to ``size * style_scale``; luminance-only with preserve_color."""
-        side = max(16, round(self.config.size * self.config.style_scale))
+        side = max(16, round((self.config.size or max(content.shape[:2])) * self.config.style_scale))  # 0: the source's
         prepared = []
         for image, weight in self.styles:
             h, w = image.shape[:2]
