@@ -104,11 +104,22 @@ def _starts(length: int, tile: int, margin: int) -> list[int]:
 
 
 def predict(model, batch: np.ndarray) -> np.ndarray:
-    """The network on a batch (N, H, W, 3) in [-1, 1], as a NumPy array: Keras' compiled inference step on
-    every backend (no gradient bookkeeping on PyTorch, jitted on JAX)."""
-    from keras import ops
+    """The network on a batch (N, H, W, 3) in [-1, 1], as a NumPy array, compiled: on TensorFlow a graph
+    function traced once per input shape (a frame and its few tile shapes; 2.2x faster than eager on this
+    project's CPU, XLA is slower there, and Keras' own predict step relaxes the shapes, which bilinear
+    upsampling cannot trace); elsewhere Keras' inference step (jitted on JAX, no gradient bookkeeping on
+    PyTorch)."""
+    import keras
 
-    return ops.convert_to_numpy(model.predict_on_batch(batch))
+    if keras.backend.backend() != "tensorflow":
+        return keras.ops.convert_to_numpy(model.predict_on_batch(batch))
+    import tensorflow as tf
+
+    run = getattr(model, "_nst_predict", None)
+    if run is None:
+        run = tf.function(lambda x: model(x, training=False), reduce_retracing=False)
+        model._nst_predict = run
+    return run(tf.constant(batch, tf.float32)).numpy()
 
 
 def stylize_image(model, image: np.ndarray, tile: int | None = None, margin: int | None = None,
