@@ -376,7 +376,7 @@ def panel(**more):
     values = {"style_image": STYLE, "use_strip_range": True, "frame_first": 1, "frame_last": 250, "output_dir": "",
               "settings": {"preset": "default", "size": 32, "preserve_color": False, "iterations": 2}}
     values.update(more)
-    return SimpleNamespace(engine_settings=lambda: dict(values["settings"]), **values)
+    return SimpleNamespace(engine_settings=lambda strip_size=None: dict(values["settings"]), **values)
 
 
 def test_plan_from_a_trimmed_strip():
@@ -404,7 +404,8 @@ def animated_panel(animation, **more):
     made = panel(**more)
     made.animated = lambda: list(animation)
     made.animation = lambda frames: {name: [values[f] for f in frames] for name, values in animation.items()}
-    made.engine_settings = lambda leave_out=(): {k: v for k, v in made.settings.items() if k not in leave_out}
+    made.engine_settings = lambda leave_out=(), strip_size=None: {k: v for k, v in made.settings.items()
+                                                                  if k not in leave_out}
     return made
 
 
@@ -501,8 +502,9 @@ def test_engine_settings_use_the_engines_names():
     assert plan.engine_settings(PANEL) == {
         "preset": "default", "size": 48, "content_weight": 1.0, "style_weight": 2.5, "temporal_weight": 0.0,
         "preserve_color": True, "loss": ["w2=0.5"], "iterations": 2, "warm_iterations": 2}
-    assert plan.engine_settings({"preset": "seed", "size": 0, "iterations": 0, "preserve_color": False,
+    assert plan.engine_settings({"preset": "seed", "size": None, "iterations": 0, "preserve_color": False,
                                  "content_weight": -1}) == {"preset": "seed"}  # unset: the preset's
+    assert plan.engine_settings({"preset": "seed", "size": 0}) == {"preset": "seed", "size": 0}  # the source's
     assert plan.engine_settings({"preset": "default", "strength": 0.8}) == {"preset": "default", "strength": 0.8}
 
 
