@@ -160,7 +160,7 @@ def run_frames(unit, weights, styles, config, shape, queue: str, version: str) -
     styles = _prepare(version, styles)
     channel = _Channel(queue, unit.number)
     run = _keyframe_run(styles, config, _context(channel), shape)
-    model = _model(run, weights)
+    model = _shot_network(run, weights)
     produced = []
     for index, frame in unit.frames:
         result = run.frame(frame, model, shot=unit.shot, key=unit.key, cut=index == unit.first and unit.shot > 0,
@@ -185,6 +185,20 @@ def _model(run, weights):
         path.write_bytes(weights)
         model.load_weights(str(path))
     return model
+
+
+def _shot_network(run, weights):
+    """The network of a frames unit, kept for this worker's next unit while the weights stay the same (a
+    shot's chunks mostly come one after the other): not rebuilt, and its compiled inference not traced again,
+    per chunk. Only the last one is kept (a film has thousands of shots)."""
+    import hashlib
+
+    data = weights["weights"] if isinstance(weights, dict) else weights
+    digest = (repr(run.shape), hashlib.sha256(data).hexdigest() if data is not None else None)
+    kept = _CACHE.get("nst_plugin.cluster.network")
+    if kept is None or kept[0] != digest:
+        kept = _CACHE["nst_plugin.cluster.network"] = (digest, _model(run, weights))
+    return kept[1]
 
 
 def _weights_bytes(model) -> bytes:
