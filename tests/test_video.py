@@ -233,6 +233,7 @@ def test_resume_after_an_interrupted_run_gives_the_same_frames(tmp_path, samples
     assert [manifest["frames"][str(n)]["status"] for n in range(1, 5)] == ["done"] * 4
     assert manifest["settings_hash"] == config.output_fingerprint()
     assert all(manifest["frames"][str(n)]["warm"] for n in (2, 3, 4))
+    assert manifest["runtime"]["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")  # what made the frames
 
 
 # -- the command --------------------------------------------------------------------------------------------

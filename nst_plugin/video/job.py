@@ -70,7 +70,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     finished = set(resumed)  # an engine may make a finished frame again (the keyframe engine, new keyframes)
 
     def sink(index, result):
-        if "runtime" not in folder.header:  # the backend and device that made this run's frames
+        # the backend and device that made this run's frames (on a cluster the workers did: not this process)
+        if cluster is None and "runtime" not in folder.header:
             from ..backends import describe
 
             folder.header["runtime"] = describe()
