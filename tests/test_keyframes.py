@@ -82,6 +82,50 @@ def test_training_stops_on_a_plateau():
     assert report.stopped == "plateau" and report.steps < 400
 
 
+# -- guides ---------------------------------------------------------------------------------------------
+
+
+def test_the_guide_moves_with_the_picture_and_starts_again_at_a_cut(fish_rgb):
+    from nst_plugin.builtin.keyframes.guides import GuideSettings, GuideTrack
+
+    background, square = tiny_image(96, 128, seed=1), tiny_image(32, 32, seed=2)[:, :, ::-1]
+    clip = []
+    for t in range(6):  # the square moves 5 px right per frame over a still background
+        frame = background.copy()
+        frame[32:64, 8 + 5 * t:40 + 5 * t] = square
+        clip.append(frame)
+    track = GuideTrack((96, 128), GuideSettings(scale=4.0))
+    guides = [track.next(frame) for frame in clip]
+    assert guides[0].shape == (96, 128, 3) and guides[0].dtype == np.uint8
+    guides = [g.astype(np.float32) for g in guides]
+    spread = np.abs(guides[0] - np.roll(guides[0], 9, axis=1)).mean()  # two unrelated places of the pattern
+    for t in range(1, 6):
+        inside = np.abs(guides[t][38:58, 14 + 5 * t:34 + 5 * t] - guides[0][38:58, 14:34]).mean()
+        assert inside < 0.3 * spread, (t, inside, spread)  # the square's pattern went with the square
+        still = np.abs(guides[t][:24] - guides[0][:24]).mean()
+        assert still < 0.05 * spread, (t, still, spread)  # the background's stayed
+    track.reset()  # a cut: the new shot's first frame sees the pattern unmoved
+    assert np.array_equal(track.next(resize(fish_rgb, 96, 128)), guides[0].astype(np.uint8))
+
+
+@pytest.mark.backends
+def test_with_the_guide_the_network_puts_texture_where_the_content_is_flat():
+    from nst_plugin.builtin.keyframes.guides import GuideSettings, GuideTrack
+
+    content = np.full((48, 64, 3), 128, np.uint8)  # a flat picture (a sky, a wall)
+    target = tiny_image(48, 64, seed=7).astype(np.float32)  # the keyframe: texture on it
+    guide = GuideTrack((48, 64), GuideSettings(scale=3.0)).next(content)
+    settings = TrainingSettings(patch=24, batch=8, learning_rate=2e-3, max_steps=200, check_every=50, patience=100)
+    errors = {}
+    for guides, image in ((0, content), (3, np.concatenate([content, guide], axis=-1))):
+        shape = NetworkShape(guides=guides)
+        model = build_network(shape, seed=0)
+        train(model, [(image, target)], settings)
+        errors[guides] = np.abs(stylize_image(model, image, shape=shape) - target).mean()
+    # without a guide the network can only paint the flat picture one colour; with it, the texture comes back
+    assert errors[3] < 0.6 * errors[0], errors
+
+
 # -- keyframes ------------------------------------------------------------------------------------------
 
 

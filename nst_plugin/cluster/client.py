@@ -376,7 +376,8 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
             if i in shot_number and context.resume.keys.get(i) == network_keys[shot_number[i]]}
     todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
     wanted = [k for shot in todo for k in shot.keyframes]
-    sources = {index: frame for index, frame in frames if index in shot_number and index in wanted}
+    sources = {index: (frame, guide) for index, frame, guide in run.guided(frames, todo, until_keyframes=True)
+               if index in wanted}  # the keyframes' source frames and guides
     numbers = itertools.count()  # the units' numbers
 
     # 1. keyframes, all at once
@@ -398,7 +399,7 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
                 if store is not None:
                     store.put(name, key, lambda p: save_image(p, report["image"]))
 
-            unit = KeyframeUnit(next(numbers), shot.number, index, sources[index], len(wanted))
+            unit = KeyframeUnit(next(numbers), shot.number, index, sources[index][0], len(wanted))
             dispatch.submit(run_keyframe, unit, styles, config, plan.shape, on_done=keep, counted=False)
     dispatch.run(())
 
@@ -418,7 +419,7 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
             if store is not None:
                 store.put(name, key, lambda p: p.write_bytes(report["weights"]))
 
-        pairs = {k: (sources[k], stylized[k]) for k in shot.keyframes}
+        pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
         unit = TrainingUnit(next(numbers), shot.number, pairs, key)
         weights[shot.number] = previous = dispatch.submit(run_training, unit, previous, styles, config, plan.shape,
                                                           on_done=kept, counted=False)
@@ -428,20 +429,20 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
 
     def chunks():
         current: list = []
-        for index, frame in frames:
-            if index in done or index not in shot_of:
+        for index, frame, guide in run.guided(frames, todo):  # the guides follow every frame of a shot
+            if index in done:
                 continue
             if current and (shot_of[current[0][0]] is not shot_of[index] or len(current) == CHUNK):
                 yield _chunk(current)
                 current = []
-            current.append((index, frame))
+            current.append((index, frame, guide))
         if current:
             yield _chunk(current)
 
     def _chunk(part):
         shot = shot_of[part[0][0]]
         unit = FramesUnit(next(numbers), shot.number, part, network_keys[shot.number], shot.frames[0],
-                          tuple(shot.keyframes), [i for i, _ in part])
+                          tuple(shot.keyframes), [i for i, _, _ in part])
         return (run_frames, unit, weights[shot.number], styles, config, plan.shape)
 
     dispatch.run(chunks())

@@ -97,12 +97,12 @@ class KeyframeUnit:
 
 @dataclass
 class TrainingUnit:
-    """A shot's network, trained on ``pairs`` ({index: (source frame, stylized keyframe)}) under ``key``; the
+    """A shot's network, trained on ``pairs`` ({index: (source frame, its guide, stylized keyframe)}) under ``key``; the
     previous shot's weights come as the task's own argument (bytes, or the previous training unit's future)."""
 
     number: int
     shot: int
-    pairs: dict[int, tuple[np.ndarray, np.ndarray]]
+    pairs: dict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray]]
     key: str
     todo: tuple = ()
 
@@ -113,7 +113,7 @@ class FramesUnit:
 
     number: int
     shot: int
-    frames: list[tuple[int, np.ndarray]]
+    frames: list[tuple[int, np.ndarray, np.ndarray | None]]  # (index, frame, its guide or None)
     key: str
     first: int  # the shot's first frame
     keyframes: tuple[int, ...]

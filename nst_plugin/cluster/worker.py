@@ -162,9 +162,9 @@ def run_frames(unit, weights, styles, config, shape, queue: str, version: str) -
     run = _keyframe_run(styles, config, _context(channel), shape)
     model = _shot_network(run, weights)
     produced = []
-    for index, frame in unit.frames:
+    for index, frame, guide in unit.frames:
         result = run.frame(frame, model, shot=unit.shot, key=unit.key, cut=index == unit.first and unit.shot > 0,
-                           keyframe=index in unit.keyframes)
+                           keyframe=index in unit.keyframes, guide=guide)
         channel.sink(index, result)
         produced.append(int(index))
     return _report(unit, produced, started, cached)

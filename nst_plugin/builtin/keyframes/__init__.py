@@ -17,10 +17,13 @@ OPTIONS = (
     PluginOption("plateau", float, 0.01, "Training stops when the held patches' loss improved by less than "
                  "this fraction three checks in a row."),
     PluginOption("patch", int, 48, "Side of a training patch in pixels."),
-    PluginOption("batch", int, 16, "Training patches per step."),
+    PluginOption("batch", int, 8, "Training patches per step."),
     PluginOption("learning_rate", float, 1e-3, "Adam's learning rate."),
     PluginOption("perceptual", float, 0.0, "Weight of a VGG-feature term (block1_conv2, block2_conv2) next to "
                  "the L1 term (0: L1 alone; measured on a CPU: more texture per second of training without it)."),
+    PluginOption("guide", float, 8.0, "Blob size, in keyframe pixels, of a random pattern that follows the picture "
+                 "(optical flow) and is the network's second input, after Texler et al.: texture in flat areas, "
+                 "less flicker (0: none)."),
     PluginOption("tile", int, 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", int, 0, "Seed of the network's initial weights and of the patch sampler."),
 )

@@ -6,13 +6,15 @@
 2. Keyframes (a second pass keeps only them): each is stylized by ``context.stylize_frame`` at
    ``--keyframe-size`` (a cold frame: coarse-to-fine), and kept in the output folder
    (``keyframe_NNNNNN.png``, through ``context.store``) so a resumed run does not stylize it again.
-3. Training, per shot: the network (:mod:`.network`) learns (content at the output size -> the keyframe
+3. Training, per shot: the network (:mod:`.network`) learns (content at the output size and its guide -> the keyframe
    upsampled to the output size, with the content's own fine detail band added when the keyframe is
    smaller) on random patches (:mod:`.training`); it starts from the previous shot's weights; the weights are
    kept in the output folder (``network_shotNNN.weights.h5``) under a key of the shot's keyframes, so a
    resumed run does not retrain and another keyframe retrains only its shot.
 4. Frames (a third pass): every frame through its shot's network at the output size (``--size``; default
-   the source's), in tiles when larger than ``keyframes.tile``. Frames are independent of each other.
+   the source's), in tiles when larger than ``keyframes.tile``. With its guide (:mod:`.guides`: a random
+   pattern carried along the shot by the optical flow, computed in the second and third passes, ~10 ms a
+   frame) as the network's second input; otherwise a frame depends on its own content only.
 
 A source that can only be read once (a camera, ``nst webcam``) runs live: its first frame is the keyframe,
 the network learns it, then every following frame goes through the network as it arrives.
@@ -67,6 +69,8 @@ def check_options(options: dict) -> None:
     for key in ("learning_rate", "seconds"):
         if options[key] is not None and not options[key] > 0:
             raise UserError(f"--option keyframes.{key} must be a number > 0, got {options[key]}")
+    if not options["guide"] >= 0:
+        raise UserError(f"--option keyframes.guide must be a number >= 0, got {options['guide']}")
     if not 0 <= options["plateau"] < 1 or options["perceptual"] < 0:
         raise UserError("--option keyframes.plateau must be in [0, 1) and keyframes.perceptual >= 0")
 
@@ -96,26 +100,28 @@ class KeyframeEngine:
         todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
         wanted = {k for shot in todo for k in shot.keyframes}
 
-        # 2. keyframes: their source frames (a second pass), then the frame engine
-        sources = {index: frame for index, frame in frames if index in wanted}
+        # 2. keyframes: their source frames and guides (a second pass), then the frame engine
+        sources = {index: (frame, guide) for index, frame, guide in run.guided(frames, todo, until_keyframes=True)
+                   if index in wanted}
         stylized = {}
         for shot in todo:
             for index in shot.keyframes:
-                stylized[index] = run.keyframe(index, shot.number, sources[index], len(wanted))
+                stylized[index] = run.keyframe(index, shot.number, sources[index][0], len(wanted))
         # 3. one network per shot, each starting from the previous shot's
         networks, previous = {}, None
         for shot in todo:
-            pairs = {k: (sources[k], stylized[k]) for k in shot.keyframes}
+            pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
             networks[shot.number] = previous = run.network(shot.number, pairs, network_keys[shot.number], previous)
         # 4. every frame through its shot's network (a third pass)
         shot_of = {index: shot for shot in todo for index in shot.frames}
         written = 0
-        for index, frame in frames:
-            if index in done or index not in shot_of:
+        for index, frame, guide in run.guided(frames, todo):
+            if index in done:
                 continue
             shot = shot_of[index]
             sink(index, run.frame(frame, networks[shot.number], shot=shot.number, key=network_keys[shot.number],
-                                  cut=index == shot.frames[0] and shot.number > 0, keyframe=index in shot.keyframes))
+                                  cut=index == shot.frames[0] and shot.number > 0, keyframe=index in shot.keyframes,
+                                  guide=guide))
             written += 1
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
             "skipped": sum(len(s.frames) for s in plan.shots) - written, "cuts": [s.frames[0] for s in plan.shots[1:]],
@@ -130,13 +136,16 @@ class KeyframeEngine:
             return SequenceResult(seconds=time.perf_counter() - started, stats={"cuts": [], "shots": 0})
         index, frame = first
         run = _Run(config, styles, context, frame.shape[:2])
+        track = run.guide_track()
+        guide = track.next(frame) if track is not None else None
         stylized = run.keyframe(index, 0, frame, 1)
         key = run.network_key([index])
-        model = run.network(0, {index: (frame, stylized)}, key, None)
-        sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=True))
+        model = run.network(0, {index: (frame, guide, stylized)}, key, None)
+        sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=True, guide=guide))
         written = 1
         for index, frame in frames:
-            sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=False))
+            guide = track.next(frame) if track is not None else None
+            sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=False, guide=guide))
             written += 1
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
             "skipped": 0, "cuts": [], "shots": 1, "keyframes": [first[0]], **run.summary()})
@@ -146,6 +155,7 @@ class _Run:
     """What one run of the engine shares: sizes, settings, the store, and the three steps of a shot."""
 
     def __init__(self, config, styles, context, source_shape):
+        from .guides import CHANNELS, GuideSettings
         from .network import NetworkShape
         from .training import TrainingSettings
 
@@ -157,7 +167,10 @@ class _Run:
         self.key_config = replace(config.for_image(), size=key_side)
         self.key_shape = self.key_config.working_shape(*source_shape)
         self.key_fingerprint = self.key_config.output_fingerprint()  # which keyframes were chosen is not part of it
-        self.shape = NetworkShape()
+        # the guide pattern's blobs are given in keyframe pixels (the style's texture scale there)
+        self.guides = GuideSettings(scale=options["guide"] * max(self.out_shape) / max(self.key_shape),
+                                    seed=options["seed"]) if options["guide"] else None
+        self.shape = NetworkShape(guides=CHANNELS if self.guides is not None else 0)
         self.settings = TrainingSettings(
             patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
             max_steps=options["steps"], max_seconds=options["seconds"], plateau=options["plateau"],
@@ -177,7 +190,30 @@ class _Run:
 
     def network_key(self, keyframes) -> str:
         return _digest([self.keyframe_key(k) for k in keyframes], list(self.out_shape), self.settings.__dict__,
-                       self.shape.__dict__)
+                       self.shape.__dict__, self.guides.__dict__ if self.guides is not None else None)
+
+    def guide_track(self):
+        """A new :class:`~.guides.GuideTrack` at the output size, or None when the network has no guides."""
+        from .guides import GuideTrack
+
+        return GuideTrack(self.out_shape, self.guides) if self.guides is not None else None
+
+    def guided(self, frames, shots, until_keyframes: bool = False):
+        """``(index, frame, guide)`` for the frames of ``shots`` (in the source's order), the guide following
+        the picture from each shot's first frame (None without guides); ``until_keyframes``: only up to each
+        shot's last keyframe. Every frame of a shot is needed for its guides, also one that is not made."""
+        track = self.guide_track()
+        shot_of = {index: shot for shot in shots for index in shot.frames}
+        for index, frame in frames:
+            shot = shot_of.get(index)
+            if shot is None or (until_keyframes and index > max(shot.keyframes)):
+                continue
+            guide = None
+            if track is not None:
+                if index == shot.frames[0]:
+                    track.reset()
+                guide = track.next(frame)
+            yield index, frame, guide
 
     def keyframe(self, index: int, shot: int, frame: np.ndarray, total: int) -> np.ndarray:
         """A keyframe stylized by the frame engine at the keyframe size (or found in the store)."""
@@ -199,8 +235,9 @@ class _Run:
         return image
 
     def network(self, shot: int, pairs: dict, key: str, previous):
-        """The shot's network trained on ``pairs`` ({index: (source frame, stylized keyframe)}), or loaded
-        from the store; ``previous``: the network to start from (the previous shot's), or None."""
+        """The shot's network trained on ``pairs`` ({index: (source frame, its guide or None, stylized
+        keyframe)}), or loaded from the store; ``previous``: the network to start from (the previous shot's),
+        or None."""
         from .network import build_network
         from .training import train
 
@@ -217,8 +254,9 @@ class _Run:
         else:
             if previous is not None:  # the previous shot's network is a better start than random weights
                 model.set_weights(previous.get_weights())
-            contents = {k: resize(frame, *self.out_shape) for k, (frame, _) in pairs.items()}
-            examples = [(contents[k], training_target(image, contents[k])) for k, (_, image) in pairs.items()]
+            contents = {k: resize(frame, *self.out_shape) for k, (frame, _, _) in pairs.items()}
+            examples = [(self._input(contents[k], guide), training_target(image, contents[k]))
+                        for k, (_, guide, image) in pairs.items()]
 
             def on_check(step, loss):
                 self.context.emit(Training(shot=shot, step=step, total=settings.max_steps, loss=round(loss, 5),
@@ -235,11 +273,19 @@ class _Run:
         self.timings["training"] += time.perf_counter() - t0
         return model
 
-    def frame(self, frame: np.ndarray, model, *, shot: int, key: str, cut: bool, keyframe: bool) -> FrameResult:
+    def _input(self, content: np.ndarray, guide) -> np.ndarray:
+        """The network's input: the content (at the output size) and its guide channels."""
+        if (guide is None) != (self.guides is None):
+            raise ValueError("a frame's guide is missing" if guide is None else "this network takes no guide")
+        return content if guide is None else np.concatenate([content.astype(np.float32), guide], axis=-1)
+
+    def frame(self, frame: np.ndarray, model, *, shot: int, key: str, cut: bool, keyframe: bool,
+              guide: np.ndarray | None = None) -> FrameResult:
         from .network import stylize_image
 
         t0 = time.perf_counter()
-        image = stylize_image(model, resize(frame, *self.out_shape), tile=self.tile, shape=self.shape)
+        image = stylize_image(model, self._input(resize(frame, *self.out_shape), guide), tile=self.tile,
+                              shape=self.shape)
         seconds = time.perf_counter() - t0
         self.timings["frames"] += seconds
         return FrameResult(image=to_uint8(image), stats={

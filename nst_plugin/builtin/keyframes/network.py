@@ -27,6 +27,8 @@ class NetworkShape:
     # the decoder's two x2 upsamplings: bilinear (measured against nearest on benchmarks/keyframe_bench.py's clip:
     # E_warp 2.76x the source's instead of 3.10x, moving-content 1.47x the cold frames' instead of 1.63x, same style)
     upsampling: str = "bilinear"
+    # extra input channels next to the content's RGB: the advected guide pattern (guides.py), 0 for none
+    guides: int = 0
 
     @property
     def radius(self) -> int:
@@ -54,7 +56,7 @@ def build_network(shape: NetworkShape = NetworkShape(), seed: int = 0):
                              **kwargs)
 
     f0, f1, f2 = shape.filters
-    inputs = keras.Input(shape=(None, None, 3), name="content")
+    inputs = keras.Input(shape=(None, None, 3 + shape.guides), name="content")
     leaky = lambda: layers.LeakyReLU(negative_slope=0.2)  # noqa: E731
     out0 = leaky()(conv(f0, 5, padding="same", name="conv0")(inputs))
     out1 = leaky()(conv(f1, 3, strides=2, padding="same", name="conv1")(out0))
@@ -124,7 +126,8 @@ def predict(model, batch: np.ndarray) -> np.ndarray:
 
 def stylize_image(model, image: np.ndarray, tile: int | None = None, margin: int | None = None,
                   shape: NetworkShape = NetworkShape()) -> np.ndarray:
-    """One frame through the network: RGB 0..255 (H, W, 3) in, float32 RGB 0..255 out.
+    """One frame through the network: RGB 0..255 (H, W, 3), followed by its guide channels when the network
+    has them (H, W, 3 + ``shape.guides``), in; float32 RGB 0..255 out.
 
     With ``tile`` (pixels), a frame larger than that is cut into tiles that overlap by twice ``margin``
     (default: the receptive-field radius, rounded up to ``STRIDE``), start on multiples of ``STRIDE`` (so the

@@ -51,12 +51,13 @@ class TrainingReport:
 
 
 class PatchSampler:
-    """Random aligned patches of a list of (content, target) pairs, both RGB 0..255 of the same size."""
+    """Random aligned patches of a list of (content, target) pairs, 0..255 of the same size: the content's RGB
+    (and its guide channels), the target's RGB."""
 
     def __init__(self, pairs, patch: int, seed: int):
         self.pairs = [(to_unit(c), to_unit(t)) for c, t in pairs]
         for content, target in self.pairs:
-            if content.shape != target.shape:
+            if content.shape[:2] != target.shape[:2]:
                 raise ValueError(f"a training pair has a content of {content.shape} and a target of {target.shape}")
         smallest = min(min(c.shape[:2]) for c, _ in self.pairs)
         self.patch = max(8, min(patch, smallest) // 4 * 4)
@@ -66,7 +67,8 @@ class PatchSampler:
 
     def sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         size = self.patch
-        xs, ys = np.empty((n, size, size, 3), np.float32), np.empty((n, size, size, 3), np.float32)
+        channels = self.pairs[0][0].shape[-1]
+        xs, ys = np.empty((n, size, size, channels), np.float32), np.empty((n, size, size, 3), np.float32)
         for i, k in enumerate(self.rng.choice(len(self.pairs), size=n, p=self.p)):
             content, target = self.pairs[k]
             y = self.rng.integers(0, content.shape[0] - size + 1)
