@@ -82,6 +82,20 @@ def test_training_stops_on_a_plateau():
     assert report.stopped == "plateau" and report.steps < 400
 
 
+def test_a_frame_is_enlarged_to_the_output_with_the_stylized_look_and_its_own_fine_detail():
+    from nst_plugin.builtin.keyframes.engine import enlarge
+
+    content = tiny_image(96, 128, seed=8)
+    stylized = np.clip(255.0 - resize(content, 48, 64) * 0.7, 0, 255).astype(np.uint8)  # at half the size
+    assert np.array_equal(enlarge(stylized, resize(content, 48, 64)), stylized.astype(np.float32))
+    big = enlarge(stylized, content)
+    assert big.shape == (96, 128, 3)
+    # its coarse picture is the stylized one (not the content's), its finest detail the content's own
+    assert np.abs(resize(big, 48, 64).astype(np.float32) - stylized).mean() < 6
+    detail = lambda im: im.astype(np.float32) - resize(resize(im, 48, 64), 96, 128).astype(np.float32)  # noqa: E731
+    assert np.corrcoef(detail(big).ravel(), detail(content).ravel())[0, 1] > 0.9
+
+
 # -- guides ---------------------------------------------------------------------------------------------
 
 

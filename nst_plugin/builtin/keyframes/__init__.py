@@ -24,6 +24,9 @@ OPTIONS = (
     PluginOption("guide", float, 8.0, "Blob size, in keyframe pixels, of a random pattern that follows the picture "
                  "(optical flow) and is the network's second input, after Texler et al.: texture in flat areas, "
                  "less flicker (0: none)."),
+    PluginOption("full_size", bool, False, "Run the network at the output size, trained on the keyframe enlarged to "
+                 "it, instead of at the keyframes' size and enlarging its frames with their own fine detail: less "
+                 "flicker, but little of the strokes when the keyframes are much smaller than the output."),
     PluginOption("tile", int, 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", int, 0, "Seed of the network's initial weights and of the patch sampler."),
 )

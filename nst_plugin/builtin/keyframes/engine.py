@@ -6,13 +6,14 @@
 2. Keyframes (a second pass keeps only them): each is stylized by ``context.stylize_frame`` at
    ``--keyframe-size`` (a cold frame: coarse-to-fine), and kept in the output folder
    (``keyframe_NNNNNN.png``, through ``context.store``) so a resumed run does not stylize it again.
-3. Training, per shot: the network (:mod:`.network`) learns (content at the output size and its guide -> the keyframe
-   upsampled to the output size, with the content's own fine detail band added when the keyframe is
-   smaller) on random patches (:mod:`.training`); it starts from the previous shot's weights; the weights are
+3. Training, per shot: the network (:mod:`.network`) learns (content at the keyframes' size and its guide ->
+   the keyframe) on random patches (:mod:`.training`); it starts from the previous shot's weights; the weights are
    kept in the output folder (``network_shotNNN.weights.h5``) under a key of the shot's keyframes, so a
    resumed run does not retrain and another keyframe retrains only its shot.
-4. Frames (a third pass): every frame through its shot's network at the output size (``--size``; default
-   the source's), in tiles when larger than ``keyframes.tile``. With its guide (:mod:`.guides`: a random
+4. Frames (a third pass): every frame through its shot's network at the keyframes' size, in tiles when larger
+   than ``keyframes.tile``, then enlarged to the output size (``--size``; default the source's) with the
+   frame's own fine detail added (:func:`enlarge`). With ``keyframes.full_size`` the network learns the
+   keyframe enlarged so and runs at the output size instead. With its guide (:mod:`.guides`: a random
    pattern carried along the shot by the optical flow, computed in the second and third passes, ~10 ms a
    frame) as the network's second input; otherwise a frame depends on its own content only.
 
@@ -45,10 +46,10 @@ def _digest(*parts) -> str:
     return h.hexdigest()[:16]
 
 
-def training_target(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """The keyframe as the network should learn it at the content's (output) size: upsampled, plus the
-    content's detail band that the smaller keyframe could not hold (content minus content down- and
-    upsampled to the keyframe's size), as the frame engine's coarse-to-fine does."""
+def enlarge(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """A stylized picture at the (larger) content's size: upsampled, plus the content's detail band that the
+    smaller picture could not hold (content minus content down- and upsampled to the picture's size), as the
+    frame engine's coarse-to-fine does. The same size: the picture itself."""
     h, w = content.shape[:2]
     kh, kw = stylized.shape[:2]
     target = resize(stylized, h, w).astype(np.float32)
@@ -167,8 +168,11 @@ class _Run:
         self.key_config = replace(config.for_image(), size=key_side)
         self.key_shape = self.key_config.working_shape(*source_shape)
         self.key_fingerprint = self.key_config.output_fingerprint()  # which keyframes were chosen is not part of it
+        # where the network works: at the keyframes' size, where it learns their strokes (a larger output is
+        # that, enlarged, plus the frame's own fine detail); or at the output size (keyframes.full_size)
+        self.net_shape = self.out_shape if options["full_size"] else self.key_shape
         # the guide pattern's blobs are given in keyframe pixels (the style's texture scale there)
-        self.guides = GuideSettings(scale=options["guide"] * max(self.out_shape) / max(self.key_shape),
+        self.guides = GuideSettings(scale=options["guide"] * max(self.net_shape) / max(self.key_shape),
                                     seed=options["seed"]) if options["guide"] else None
         self.shape = NetworkShape(guides=CHANNELS if self.guides is not None else 0)
         self.settings = TrainingSettings(
@@ -189,14 +193,15 @@ class _Run:
         return f"{self.key_fingerprint}:{index}:{h}x{w}"
 
     def network_key(self, keyframes) -> str:
-        return _digest([self.keyframe_key(k) for k in keyframes], list(self.out_shape), self.settings.__dict__,
+        return _digest([self.keyframe_key(k) for k in keyframes], list(self.out_shape), list(self.net_shape),
+                       self.settings.__dict__,
                        self.shape.__dict__, self.guides.__dict__ if self.guides is not None else None)
 
     def guide_track(self):
-        """A new :class:`~.guides.GuideTrack` at the output size, or None when the network has no guides."""
+        """A new :class:`~.guides.GuideTrack` at the network's size, or None when the network has no guides."""
         from .guides import GuideTrack
 
-        return GuideTrack(self.out_shape, self.guides) if self.guides is not None else None
+        return GuideTrack(self.net_shape, self.guides) if self.guides is not None else None
 
     def guided(self, frames, shots, until_keyframes: bool = False):
         """``(index, frame, guide)`` for the frames of ``shots`` (in the source's order), the guide following
@@ -254,8 +259,8 @@ class _Run:
         else:
             if previous is not None:  # the previous shot's network is a better start than random weights
                 model.set_weights(previous.get_weights())
-            contents = {k: resize(frame, *self.out_shape) for k, (frame, _, _) in pairs.items()}
-            examples = [(self._input(contents[k], guide), training_target(image, contents[k]))
+            contents = {k: resize(frame, *self.net_shape) for k, (frame, _, _) in pairs.items()}
+            examples = [(self._input(contents[k], guide), enlarge(image, contents[k]))
                         for k, (_, guide, image) in pairs.items()]
 
             def on_check(step, loss):
@@ -274,7 +279,7 @@ class _Run:
         return model
 
     def _input(self, content: np.ndarray, guide) -> np.ndarray:
-        """The network's input: the content (at the output size) and its guide channels."""
+        """The network's input: the content (at the network's size) and its guide channels."""
         if (guide is None) != (self.guides is None):
             raise ValueError("a frame's guide is missing" if guide is None else "this network takes no guide")
         return content if guide is None else np.concatenate([content.astype(np.float32), guide], axis=-1)
@@ -284,8 +289,10 @@ class _Run:
         from .network import stylize_image
 
         t0 = time.perf_counter()
-        image = stylize_image(model, self._input(resize(frame, *self.out_shape), guide), tile=self.tile,
+        image = stylize_image(model, self._input(resize(frame, *self.net_shape), guide), tile=self.tile,
                               shape=self.shape)
+        if self.net_shape != self.out_shape:
+            image = enlarge(np.clip(image, 0, 255), resize(frame, *self.out_shape))
         seconds = time.perf_counter() - t0
         self.timings["frames"] += seconds
         return FrameResult(image=to_uint8(image), stats={
@@ -293,5 +300,6 @@ class _Run:
             "status": "ok", "key": key, "size": list(self.out_shape)})
 
     def summary(self) -> dict:
-        return {"keyframe_size": list(self.key_shape), "size": list(self.out_shape), "training": self.reports,
+        return {"keyframe_size": list(self.key_shape), "size": list(self.out_shape), "network_size": list(self.net_shape),
+                "training": self.reports,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}}
