@@ -1,0 +1,137 @@
+"""Variants of the keyframe network side by side on the same keyframes: how its settings were chosen.
+
+The tuning frames (not the report's): vtest.avi 1-48 joined to Megamind.avi 215-262 at 360 px, a cut at 49,
+Starry Night, hed weights. Their two keyframes (1 and 49) and four frames stylized cold one by one (the
+fidelity reference) are made once by the frame engine and kept in ``--out``; then every variant trains the
+network per shot on the same keyframes (the second shot from the first's weights, as the engine does), runs
+it over all 96 frames and is scored by ``nst_plugin.metrics`` (not the training loss): E_warp against the
+source's own, moving-content and edge correlation against the cold frames, the style distance against the
+keyframes' own (and on the keyframes' own frames: how well the network reproduces what it learned).
+
+    .venv/bin/python benchmarks/keyframe_variants.py 'plain:{"guide": 0}' 'guide:{}' 'batch16:{"batch": 16}'
+
+A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), ``filters`` ([f0, f1, f2]), or
+any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
+``max_steps``). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
+sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import nst_plugin  # noqa: E402
+from nst_plugin.images import load_image, resize, save_image, to_uint8  # noqa: E402
+from nst_plugin.metrics import edge_correlation, moving_content, scores  # noqa: E402
+
+from keyframe_bench import find_clip, read_range  # noqa: E402  (benchmarks/)
+from video_bench import ewarp_series  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = {"batch": 8, "patch": 48, "learning_rate": 1e-3, "max_steps": 3000, "perceptual_weight": 0.0}
+
+
+class Tuning:
+    """The tuning clip at ``size``, its keyframes, cold references and the scores that do not depend on a variant."""
+
+    def __init__(self, out: Path, size: int, style_path: str, weights: str):
+        first = read_range(find_clip("vtest.avi"), 1, 48)
+        second = read_range(find_clip("Megamind.avi"), 215, 48, first[0].shape[:2])
+        shape = nst_plugin.make_config(size=size).working_shape(*first[0].shape[:2])
+        self.frames = [resize(f, *shape) for f in first + second]
+        self.shape, self.cut, self.keys, self.weights = shape, 49, [1, 49], weights
+        self.style = load_image(style_path)
+        n = len(self.frames)
+        self.checkpoints = [self.cut // 2, self.cut - 2, self.cut + 2, self.cut + (n - self.cut) // 2]
+        made = lambda i, kind: self._cold(out / f"{kind}_{size}_{i}.png", i)  # noqa: E731
+        self.keyframes = {k: made(k, "keyframe") for k in self.keys}
+        cold = {c: made(c, "cold") for c in self.checkpoints}
+        self.cold = {c: self.fidelity(cold, c) for c in self.checkpoints}
+        self.keyframe_style = np.mean([self._style(self.keyframes[k], k) for k in self.keys])
+        self.source_ewarp = self._ewarp(self.frames)
+
+    def _cold(self, path: Path, index: int) -> np.ndarray:
+        if not path.exists():
+            result = nst_plugin.stylize_frame(self.frames[index - 1], self.style, size=max(self.shape),
+                                              weights=self.weights)
+            save_image(path, result.image)
+        return load_image(path)
+
+    def _style(self, image, index) -> float:
+        return scores(image, self.frames[index - 1], self.style, weights=self.weights)["style"]
+
+    def _ewarp(self, ordered) -> float:
+        return float(np.mean([e for t, e in enumerate(ewarp_series(ordered, self.frames), 1) if t + 1 != self.cut]))
+
+    def fidelity(self, images: dict, c: int) -> dict:
+        return {"moving": moving_content(images[c], self.frames[c - 1], self.frames[c - 2], weights=self.weights),
+                "edge": edge_correlation(images[c], self.frames[c - 1]), "style": self._style(images[c], c)}
+
+    def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, **training) -> dict:
+        from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
+        from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
+        from nst_plugin.builtin.keyframes.training import TrainingSettings, train
+
+        started = time.perf_counter()
+        settings = TrainingSettings(**{**ENGINE, **training})
+        shape = NetworkShape(guides=CHANNELS if guide else 0, **({"filters": tuple(filters)} if filters else {}))
+        inputs, track = {}, GuideTrack(self.shape, GuideSettings(scale=guide)) if guide else None
+        for i, frame in enumerate(self.frames, 1):
+            if track is not None and i == self.cut:
+                track.reset()
+            inputs[i] = np.concatenate([frame, track.next(frame)], -1) if track is not None else frame
+        previous, networks, reports = None, [], []
+        for k in self.keys:
+            model = build_network(shape, seed=0)
+            if previous is not None:
+                model.set_weights(previous.get_weights())
+            report = train(model, [(inputs[k], self.keyframes[k].astype(np.float32))], settings)
+            reports.append([report.steps, round(report.seconds, 1), report.stopped])
+            networks.append(model)
+            previous = model
+        trained = time.perf_counter()
+        images = {i: to_uint8(stylize_image(networks[int(i >= self.cut)], x, shape=shape)) for i, x in inputs.items()}
+        ran = time.perf_counter()
+        per = {c: self.fidelity(images, c) for c in self.checkpoints}
+        mean = lambda key, d: float(np.nanmean([v[key] for v in d.values()]))  # noqa: E731
+        row = {"name": name, "training_s": round(trained - started, 1), "inference_s": round(ran - trained, 1),
+               "steps": reports, "ewarp": round(self._ewarp([images[i] for i in sorted(images)]) / self.source_ewarp, 2),
+               "moving": round(mean("moving", per) / mean("moving", self.cold), 2),
+               "edge": round(mean("edge", per) / mean("edge", self.cold), 2),
+               "style": round(mean("style", per) / self.keyframe_style, 2),
+               "style_on_keyframes": round(np.mean([self._style(images[k], k) for k in self.keys]) / self.keyframe_style, 2)}
+        columns = [self.cut // 2, self.cut - 2, self.cut - 1, self.cut + 2, self.cut + 20]
+        save_image(out / f"sheet_{name}.png", np.concatenate([np.concatenate([self.frames[c - 1] for c in columns], 1),
+                                                              np.concatenate([images[c] for c in columns], 1)], 0))
+        return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("variants", nargs="+", help="NAME:JSON, e.g. 'plain:{\"guide\": 0}'")
+    parser.add_argument("--size", type=int, default=360)
+    parser.add_argument("--style", default=str(ROOT / "samples/starry_night.jpg"))
+    parser.add_argument("--weights", default="hed")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/keyframe_variants"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tuning = Tuning(out, args.size, args.style, args.weights)
+    for spec in args.variants:
+        name, _, settings = spec.partition(":")
+        row = tuning.variant(name, out, **(json.loads(settings) if settings else {}))
+        print(json.dumps(row), flush=True)
+        with open(out / "rows.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
