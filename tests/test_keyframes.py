@@ -197,7 +197,9 @@ def test_keyframe_engine_resumes_without_retraining_and_a_new_keyframe_retrains_
         assert np.abs(frames[i] - clip[i - 1]).mean() > 10
     assert np.abs(frames[3] - frames[1]).mean() > 1
 
-    # a killed run: one frame missing; the next run neither stylizes keyframes nor trains again
+    # a killed run: one frame missing; the next run neither stylizes keyframes nor trains again, and makes
+    # the same frame (its guide carried along the shot again from the shot's first frame)
+    before = load_image(out / "frame_000008.png")
     (out / "frame_000008.png").unlink()
     second = run()
     assert second.exit_code == 0, second.output
@@ -206,6 +208,7 @@ def test_keyframe_engine_resumes_without_retraining_and_a_new_keyframe_retrains_
     assert [e["stopped"] for e in _kinds(stream, "training")] == ["resumed"]  # only shot 1 has work left
     assert not _kinds(stream, "frame_progress")  # no L-BFGS at all
     assert [e["index"] for e in _kinds(stream, "frame_done")] == [8]
+    assert np.abs(load_image(out / "frame_000008.png").astype(int) - before).max() <= 1
 
     # another keyframe in the second shot: only that shot is trained again and made again
     third = run("--keyframes", "1,8")
