@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import nst_plugin
 from nst_plugin.cli import app
 from nst_plugin.images import load_image, resize, save_image
+from nst_plugin.testing import tiny_image
 
 runner = CliRunner()
 TINY = ["--size", "48", "--iterations", "3", "--warm-iterations", "2"]
@@ -131,6 +132,16 @@ def test_shot_cut_detector_on_a_synthetic_cut(samples, fish_rgb):
 
 
 # -- flow and the temporal loss ---------------------------------------------------------------------------
+
+def test_a_flow_does_not_depend_on_the_flows_computed_before_it():
+    from nst_plugin.flow import flow
+
+    a = tiny_image(36, 48, seed=1)
+    first = flow(a, np.roll(a, 2, axis=1))
+    for other in (tiny_image(24, 32, seed=5), tiny_image(36, 48, seed=6)):  # other work in the same process
+        flow(other, np.roll(other, 3, axis=0))
+    assert np.array_equal(flow(a, np.roll(a, 2, axis=1)), first)
+
 
 def test_flow_warps_a_moving_frame_and_masks_what_it_cannot_see(samples):
     from nst_plugin.flow import temporal_inputs, warping_error
