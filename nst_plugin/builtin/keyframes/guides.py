@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...flow import flow as dis_flow
-from ...flow import gray
+from ...flow import gray, warp
 from ...images import resize
 
 CHANNELS = 3  # an RGB pattern
@@ -30,8 +30,8 @@ CHANNELS = 3  # an RGB pattern
 
 @dataclass(frozen=True)
 class GuideSettings:
-    """``scale``: size of the pattern's blobs in pixels (of the output); ``flow_side``: the longer side at which the flow is computed;
-    ``seed``: the pattern's."""
+    """``scale``: size of the pattern's blobs in pixels of the guide's frames; ``flow_side``: the longer side
+    at which the flow is computed; ``seed``: the pattern's."""
 
     scale: float = 8.0
     flow_side: int = 384
@@ -55,9 +55,9 @@ def pattern(height: int, width: int, scale: float, seed: int) -> np.ndarray:
 
 
 class GuideTrack:
-    """The guide of each frame of a shot, frame after frame: ``next(frame)`` returns the guide (H, W, 3)
-    uint8 at the output size ``shape`` (small to ship to a cluster's workers); ``reset()`` at a cut starts the pattern again (the shot's
-    first frame sees it unmoved)."""
+    """The guide of each frame of a shot, frame after frame: ``next(frame)`` returns the guide (H, W, 3) uint8
+    at the size ``shape`` (the network's; uint8: small to ship to a cluster's workers); ``reset()`` at a cut
+    starts the pattern again (the shot's first frame sees it unmoved)."""
 
     def __init__(self, shape: tuple[int, int], settings: GuideSettings = GuideSettings()):
         self.shape = tuple(int(v) for v in shape)
@@ -88,9 +88,7 @@ class GuideTrack:
                 back[..., 0] *= w / self.flow_shape[1]
                 back[..., 1] *= h / self.flow_shape[0]
             # offset_t(x) = b(x) + offset_{t-1}(x + b(x)): the point's way back, one frame at a time
-            carried = cv2.remap(self.offset, self.grid_x + back[..., 0], self.grid_y + back[..., 1],
-                                interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            self.offset = back + carried
+            self.offset = back + warp(self.offset, back)
         self.previous = small
         m = self.margin
         guide = cv2.remap(self.pattern, self.grid_x + self.offset[..., 0] + m, self.grid_y + self.offset[..., 1] + m,
