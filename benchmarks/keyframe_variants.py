@@ -10,7 +10,8 @@ keyframes' own (and on the keyframes' own frames: how well the network reproduce
 
     .venv/bin/python benchmarks/keyframe_variants.py 'plain:{"guide": 0}' 'guide:{}' 'batch16:{"batch": 16}'
 
-A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), ``filters`` ([f0, f1, f2]), or
+A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), ``filters`` ([f0, f1, f2]),
+``smooth`` (the temporal filter's frames on each side, 0: none), or
 any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
 ``max_steps``). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
@@ -75,9 +76,10 @@ class Tuning:
         return {"moving": moving_content(images[c], self.frames[c - 1], self.frames[c - 2], weights=self.weights),
                 "edge": edge_correlation(images[c], self.frames[c - 1]), "style": self._style(images[c], c)}
 
-    def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, **training) -> dict:
+    def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
+        from nst_plugin.builtin.keyframes.smoothing import smooth as smooth_frames
         from nst_plugin.builtin.keyframes.training import TrainingSettings, train
 
         started = time.perf_counter()
@@ -98,7 +100,13 @@ class Tuning:
             networks.append(model)
             previous = model
         trained = time.perf_counter()
-        images = {i: to_uint8(stylize_image(networks[int(i >= self.cut)], x, shape=shape)) for i, x in inputs.items()}
+        images = {i: np.clip(stylize_image(networks[int(i >= self.cut)], x, shape=shape), 0, 255)
+                  for i, x in inputs.items()}
+        if smooth:  # the engine's temporal filter, within each shot
+            shots = [{i: v for i, v in images.items() if (i >= self.cut) == second} for second in (False, True)]
+            sources = dict(enumerate(self.frames, 1))
+            images = {i: smooth_frames(i, shot, sources, smooth) for shot in shots for i in shot}
+        images = {i: to_uint8(v) for i, v in images.items()}
         ran = time.perf_counter()
         per = {c: self.fidelity(images, c) for c in self.checkpoints}
         mean = lambda key, d: float(np.nanmean([v[key] for v in d.values()]))  # noqa: E731

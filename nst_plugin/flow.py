@@ -72,6 +72,16 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
 PHOTOMETRIC_THRESHOLD = 24.0  # mean RGB difference (0..255) above which a warped pixel is not trusted
 
 
+def trust_mask(content: np.ndarray, other: np.ndarray, backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Where ``other`` moved onto ``content`` by ``backward`` (the flow content -> other; ``forward``: other ->
+    content) can be trusted: the flow passes :func:`consistency_mask` and ``other`` warped so matches
+    ``content`` (a mean RGB difference of at most ``PHOTOMETRIC_THRESHOLD``: DIS flow can be consistent and
+    wrong, e.g. on a repetitive texture that moves). Float32 (H, W) in {0, 1}."""
+    content = np.asarray(content, np.float32)
+    photometric = np.abs(warp(np.asarray(other, np.float32), backward) - content).mean(axis=-1) <= PHOTOMETRIC_THRESHOLD
+    return consistency_mask(forward, backward) * photometric.astype(np.float32)
+
+
 def temporal_inputs(previous_content: np.ndarray, content: np.ndarray, previous_output: np.ndarray,
                     preset: str = "medium", background_fill: bool = False,
                     residual: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +105,7 @@ def temporal_inputs(previous_content: np.ndarray, content: np.ndarray, previous_
     content_f = np.asarray(content, np.float32)
     previous_f = np.asarray(previous_content, np.float32)
     source = previous_output - previous_f if residual else previous_output
-    mask = consistency_mask(forward, backward)
-    photometric = np.abs(warp(previous_f, backward) - content_f).mean(axis=-1) <= PHOTOMETRIC_THRESHOLD
-    mask = mask * photometric.astype(np.float32)
+    mask = trust_mask(content_f, previous_f, backward, forward)
     warped = warp(source, backward)
     if background_fill and (mask < 1).any():
         trusted = backward[mask > 0] if (mask > 0).any() else backward.reshape(-1, 2)

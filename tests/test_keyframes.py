@@ -140,6 +140,56 @@ def test_with_the_guide_the_network_puts_texture_where_the_content_is_flat():
     assert errors[3] < 0.6 * errors[0], errors
 
 
+# -- the temporal filter ---------------------------------------------------------------------------------
+
+
+def test_chunks_carry_margins_within_their_shot_and_make_every_wanted_frame_once():
+    from nst_plugin.builtin.keyframes.smoothing import windows
+
+    shot_of = lambda i: 0 if i < 10 else 1  # noqa: E731  (a cut at 10)
+    wanted = lambda i: i not in (3, 4, 15)  # noqa: E731  (done by an earlier run)
+    chunks = list(windows(((i, f"frame {i}") for i in range(1, 21)), shot_of, wanted, radius=2, size=4))
+    made = [i for _, emit in chunks for i in emit]
+    assert sorted(made) == [i for i in range(1, 21) if wanted(i)] and len(made) == len(set(made))
+    for items, emit in chunks:
+        indices = [i for i, _ in items]
+        assert indices == list(range(indices[0], indices[-1] + 1))  # consecutive
+        assert len({shot_of(i) for i in indices}) == 1  # one shot
+        shot = [i for i in range(1, 21) if shot_of(i) == shot_of(emit[0])]
+        for i in emit:  # each made frame has its neighbours up to 2 away, where its shot has them
+            assert all(j in indices for j in range(i - 2, i + 3) if j in shot)
+        assert len(emit) <= 4 and len(indices) <= 4 + 2 * 2
+    assert [emit for _, emit in chunks][:2] == [[1, 2], [5, 6, 7, 8]]
+
+
+def _moving_texture(frames: int, step: int, noise: float, seed: int):
+    """A textured picture sliding ``step`` px a frame (the sources), and the same frames with fresh noise each
+    (a network's frames whose strokes change a little from one frame to the next)."""
+    rng = np.random.default_rng(seed)
+    wide = resize(tiny_image(64, 96, seed=3), 64, 96 + step * frames).astype(np.float32)
+    sources = {t: wide[:, step * t:step * t + 96] for t in range(1, frames + 1)}
+    noisy = {t: np.clip(s + rng.normal(0, noise, s.shape), 0, 255).astype(np.float32) for t, s in sources.items()}
+    return sources, noisy
+
+
+def test_the_temporal_filter_removes_what_one_frame_drew_and_keeps_what_moves_with_the_picture():
+    from nst_plugin.builtin.keyframes.smoothing import smooth
+    from nst_plugin.flow import warping_error
+
+    sources, noisy = _moving_texture(7, 2, noise=12.0, seed=0)
+    smoothed = {t: smooth(t, noisy, sources, radius=3) for t in range(2, 7)}
+    inner = (slice(8, -8), slice(16, -16))  # away from the borders the texture enters and leaves by
+    error = lambda image, t: np.abs(image - sources[t])[inner].mean()  # noqa: E731
+    for t in range(2, 7):
+        # the texture stays where the source has it (not blurred away), the per-frame noise mostly goes
+        assert error(smoothed[t], t) < 0.6 * error(noisy[t], t), t
+    flicker = lambda images: np.mean([warping_error(images[t], images[t + 1], sources[t], sources[t + 1])  # noqa: E731
+                                      for t in range(2, 6)])
+    assert flicker(smoothed) < 0.5 * flicker(noisy)
+    # a frame with no neighbour in its shot (held alone) is the network's frame itself
+    assert np.array_equal(smooth(4, {4: noisy[4]}, sources, radius=3), noisy[4])
+
+
 # -- keyframes ------------------------------------------------------------------------------------------
 
 
@@ -218,6 +268,24 @@ def test_keyframe_engine_resumes_without_retraining_and_a_new_keyframe_retrains_
     assert [(e["shot"], e["stopped"]) for e in _kinds(stream, "training") if e["stopped"]] == [(1, "steps")]
     assert sorted(e["index"] for e in _kinds(stream, "frame_done")) == [6, 7, 8, 9]
     assert np.array_equal(load_image(out / "frame_000002.png"), frames[2].astype(np.uint8))
+
+
+
+def test_a_frame_is_the_same_whichever_chunk_made_it(tmp_path, fish_rgb, style_rgb, monkeypatch):
+    """The temporal filter needs a frame's neighbours: chunks of 2 frames (with their margins) make the same
+    frames as chunks of 16 (the whole shot)."""
+    from nst_plugin.builtin.keyframes import engine
+    from nst_plugin.images import save_image
+
+    source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb, 6, 3))
+    save_image(tmp_path / "style.png", style_rgb)
+    made = {}
+    for chunk in (2, 16):
+        monkeypatch.setattr(engine, "CHUNK", chunk)
+        result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / f"out{chunk}", *KEYFRAMES)
+        assert result.exit_code == 0, result.output
+        made[chunk] = [load_image(tmp_path / f"out{chunk}" / f"frame_{i:06d}.png").astype(int) for i in range(1, 10)]
+    assert max(np.abs(a - b).max() for a, b in zip(made[2], made[16])) <= 1
 
 
 def _refused(tmp_path, fish_rgb, style_rgb, frames, *more):

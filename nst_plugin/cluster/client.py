@@ -424,26 +424,16 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
         weights[shot.number] = previous = dispatch.submit(run_training, unit, previous, styles, config, plan.shape,
                                                           on_done=kept, counted=False)
 
-    # 3. every frame through its shot's network, in chunks (a third pass over the source)
+    # 3. every frame through its shot's network, in chunks with the temporal filter's margins (a third pass
+    # over the source; the guides follow every frame of a shot)
     shot_of = {index: shot for shot in todo for index in shot.frames}
 
     def chunks():
-        current: list = []
-        for index, frame, guide in run.guided(frames, todo):  # the guides follow every frame of a shot
-            if index in done:
-                continue
-            if current and (shot_of[current[0][0]] is not shot_of[index] or len(current) == CHUNK):
-                yield _chunk(current)
-                current = []
-            current.append((index, frame, guide))
-        if current:
-            yield _chunk(current)
-
-    def _chunk(part):
-        shot = shot_of[part[0][0]]
-        unit = FramesUnit(next(numbers), shot.number, part, network_keys[shot.number], shot.frames[0],
-                          tuple(shot.keyframes), [i for i, _, _ in part])
-        return (run_frames, unit, weights[shot.number], styles, config, plan.shape)
+        for part, emit in run.chunks(run.guided(frames, todo), shot_of, lambda i: i not in done, CHUNK):
+            shot = shot_of[part[0][0]]
+            unit = FramesUnit(next(numbers), shot.number, part, network_keys[shot.number], shot.frames[0],
+                              tuple(shot.keyframes), emit)
+            yield (run_frames, unit, weights[shot.number], styles, config, plan.shape)
 
     dispatch.run(chunks())
     return SequenceResult(frames=len(dispatch.written), seconds=time.perf_counter() - started, stats={

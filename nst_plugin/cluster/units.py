@@ -113,11 +113,11 @@ class FramesUnit:
 
     number: int
     shot: int
-    frames: list[tuple[int, np.ndarray, np.ndarray | None]]  # (index, frame, its guide or None)
+    frames: list[tuple[int, np.ndarray, np.ndarray | None]]  # (index, frame, its guide or None), with margins
     key: str
     first: int  # the shot's first frame
     keyframes: tuple[int, ...]
-    todo: list[int] = field(default_factory=list)
+    todo: list[int] = field(default_factory=list)  # the frames to make (the others: the temporal filter's margins)
 
 
 # -- messages -------------------------------------------------------------------------------------------

@@ -155,16 +155,18 @@ def run_training(unit, previous, styles, config, shape, queue: str, version: str
 
 
 def run_frames(unit, weights, styles, config, shape, queue: str, version: str) -> dict:
-    """A chunk of a shot's frames through its network; each frame goes back as it is done."""
+    """A chunk of a shot's frames through its network (its margins too, for the temporal filter); each
+    frame of ``unit.todo`` goes back as it is done."""
+    from ..builtin.keyframes.selection import Shot
+
     started, cached = time.perf_counter(), bool(_CACHE)
     styles = _prepare(version, styles)
     channel = _Channel(queue, unit.number)
     run = _keyframe_run(styles, config, _context(channel), shape)
     model = _shot_network(run, weights)
     produced = []
-    for index, frame, guide in unit.frames:
-        result = run.frame(frame, model, shot=unit.shot, key=unit.key, cut=index == unit.first and unit.shot > 0,
-                           keyframe=index in unit.keyframes, guide=guide)
+    shot = Shot(unit.shot, [unit.first], list(unit.keyframes))  # what a frame's stats need of its shot
+    for index, result in run.frames(unit.frames, unit.todo, model, shot=shot, key=unit.key):
         channel.sink(index, result)
         produced.append(int(index))
     return _report(unit, produced, started, cached)

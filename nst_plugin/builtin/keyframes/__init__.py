@@ -27,6 +27,9 @@ OPTIONS = (
     PluginOption("full_size", bool, False, "Run the network at the output size, trained on the keyframe enlarged to "
                  "it, instead of at the keyframes' size and enlarging its frames with their own fine detail: less "
                  "flicker, but little of the strokes when the keyframes are much smaller than the output."),
+    PluginOption("smooth", int, 3, "Frames on each side of a frame averaged with it along the optical flow, "
+                 "weights halving with distance, within its shot (less flicker; frames stay independent of the "
+                 "order they are made in; 0: none)."),
     PluginOption("tile", int, 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", int, 0, "Seed of the network's initial weights and of the patch sampler."),
 )

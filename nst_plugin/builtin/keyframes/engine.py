@@ -15,7 +15,10 @@
    frame's own fine detail added (:func:`enlarge`). With ``keyframes.full_size`` the network learns the
    keyframe enlarged so and runs at the output size instead. With its guide (:mod:`.guides`: a random
    pattern carried along the shot by the optical flow, computed in the second and third passes, ~10 ms a
-   frame) as the network's second input; otherwise a frame depends on its own content only.
+   frame) as the network's second input; otherwise a frame depends on its own content only. Then the
+   temporal filter (:mod:`.smoothing`, ``keyframes.smooth`` frames on each side, default 3): a frame is
+   averaged with its shot's neighbouring network frames moved onto it by the optical flow. The frames go in
+   chunks that carry the filter's margins, so a frame is the same whichever chunk, process or machine made it.
 
 A source that can only be read once (a camera, ``nst webcam``) runs live: its first frame is the keyframe,
 the network learns it, then every following frame goes through the network as it arrives.
@@ -36,6 +39,7 @@ from ...images import load_image, resize, save_image, to_uint8
 from ...result import FrameResult, SequenceResult
 from .selection import make_plan
 
+CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's margins are made once per chunk
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 
 
@@ -63,7 +67,7 @@ def check_options(options: dict) -> None:
     """One clear line for a keyframes.* option out of its range."""
     from ...errors import UserError
 
-    limits = {"steps": 1, "patch": 16, "batch": 1, "tile": 64, "seed": 0}
+    limits = {"steps": 1, "patch": 16, "batch": 1, "tile": 64, "seed": 0, "smooth": 0}
     for key, low in limits.items():
         if options[key] < low:
             raise UserError(f"--option keyframes.{key} must be at least {low}, got {options[key]}")
@@ -113,17 +117,16 @@ class KeyframeEngine:
         for shot in todo:
             pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
             networks[shot.number] = previous = run.network(shot.number, pairs, network_keys[shot.number], previous)
-        # 4. every frame through its shot's network (a third pass)
+        # 4. every frame through its shot's network (a third pass), in chunks with the margins the temporal
+        # filter needs
         shot_of = {index: shot for shot in todo for index in shot.frames}
         written = 0
-        for index, frame, guide in run.guided(frames, todo):
-            if index in done:
-                continue
-            shot = shot_of[index]
-            sink(index, run.frame(frame, networks[shot.number], shot=shot.number, key=network_keys[shot.number],
-                                  cut=index == shot.frames[0] and shot.number > 0, keyframe=index in shot.keyframes,
-                                  guide=guide))
-            written += 1
+        for part, emit in run.chunks(run.guided(frames, todo), shot_of, lambda i: i not in done):
+            shot = shot_of[part[0][0]]
+            for index, result in run.frames(part, emit, networks[shot.number], shot=shot,
+                                            key=network_keys[shot.number]):
+                sink(index, result)
+                written += 1
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
             "skipped": sum(len(s.frames) for s in plan.shots) - written, "cuts": [s.frames[0] for s in plan.shots[1:]],
             "shots": len(plan.shots), "keyframes": plan.keyframes, **run.summary()})
@@ -162,7 +165,7 @@ class _Run:
 
         options = context.registry.get("engines", "keyframes").option_values(config)
         self.styles, self.context, self.store = styles, context, context.store
-        self.tile = options["tile"]
+        self.tile, self.smooth = options["tile"], options["smooth"]
         self.out_shape = config.working_shape(*source_shape)
         key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(self.out_shape))
         self.key_config = replace(config.for_image(), size=key_side)
@@ -196,6 +199,14 @@ class _Run:
         return _digest([self.keyframe_key(k) for k in keyframes], list(self.out_shape), list(self.net_shape),
                        self.settings.__dict__,
                        self.shape.__dict__, self.guides.__dict__ if self.guides is not None else None)
+
+    def chunks(self, items, shot_of: dict, wanted, size: int | None = None):
+        """``(items, indices to make)``: ``items`` ((index, frame, guide) in order, see :meth:`guided`) in chunks of
+        ``size`` frames (default ``CHUNK``) of one shot with the temporal filter's margins
+        (:func:`~.smoothing.windows`)."""
+        from .smoothing import windows
+
+        return windows(items, lambda index: shot_of[index].number, wanted, self.smooth, size or CHUNK)
 
     def guide_track(self):
         """A new :class:`~.guides.GuideTrack` at the network's size, or None when the network has no guides."""
@@ -284,20 +295,54 @@ class _Run:
             raise ValueError("a frame's guide is missing" if guide is None else "this network takes no guide")
         return content if guide is None else np.concatenate([content.astype(np.float32), guide], axis=-1)
 
-    def frame(self, frame: np.ndarray, model, *, shot: int, key: str, cut: bool, keyframe: bool,
-              guide: np.ndarray | None = None) -> FrameResult:
+    def _network_frame(self, model, content: np.ndarray, guide) -> np.ndarray:
+        """The network's frame (float RGB 0..255 at the network's size) of ``content`` at that size."""
         from .network import stylize_image
 
+        return np.clip(stylize_image(model, self._input(content, guide), tile=self.tile, shape=self.shape), 0, 255)
+
+    def _result(self, image: np.ndarray, frame: np.ndarray, seconds: float, *, shot: int, key: str, cut: bool,
+                keyframe: bool) -> FrameResult:
         t0 = time.perf_counter()
-        image = stylize_image(model, self._input(resize(frame, *self.net_shape), guide), tile=self.tile,
-                              shape=self.shape)
         if self.net_shape != self.out_shape:
-            image = enlarge(np.clip(image, 0, 255), resize(frame, *self.out_shape))
-        seconds = time.perf_counter() - t0
+            image = enlarge(image, resize(frame, *self.out_shape))
+        seconds += time.perf_counter() - t0
         self.timings["frames"] += seconds
         return FrameResult(image=to_uint8(image), stats={
             "seconds": seconds, "shot": shot, "cut": cut, "warm": False, "keyframe": keyframe, "engine": "keyframes",
             "status": "ok", "key": key, "size": list(self.out_shape)})
+
+    def frame(self, frame: np.ndarray, model, *, shot: int, key: str, cut: bool, keyframe: bool,
+              guide: np.ndarray | None = None) -> FrameResult:
+        """One frame on its own (a live source: no temporal filter, which needs the frames after it)."""
+        t0 = time.perf_counter()
+        image = self._network_frame(model, resize(frame, *self.net_shape), guide)
+        return self._result(image, frame, time.perf_counter() - t0, shot=shot, key=key, cut=cut, keyframe=keyframe)
+
+    def frames(self, items: list, emit, model, *, shot, key: str):
+        """``(index, FrameResult)`` for the frames ``emit`` of a chunk (``items``: (index, frame, guide) of one
+        shot in order, with the temporal filter's margins; ``shot``: its :class:`~.selection.Shot` or an object
+        with the same ``number``, ``frames[0]`` and ``keyframes``). The network runs on the frames ``emit``
+        and their neighbours within ``smooth`` frames; each frame is then filtered (:func:`~.smoothing.smooth`)
+        and enlarged to the output size."""
+        from .smoothing import FlowCache, needed, smooth
+
+        need = needed(items, emit, self.smooth)
+        sources, images, seconds, frames = {}, {}, {}, {}
+        for index, frame, guide in items:
+            if index in need:
+                t0 = time.perf_counter()
+                sources[index] = resize(frame, *self.net_shape)
+                images[index] = self._network_frame(model, sources[index], guide)
+                seconds[index], frames[index] = time.perf_counter() - t0, frame
+        flows = FlowCache(sources)
+        share = sum(seconds.values()) / len(emit)  # the margins' network frames are shared by the chunk's frames
+        for index in emit:
+            t0 = time.perf_counter()
+            image = smooth(index, images, sources, self.smooth, flows) if self.smooth else images[index]
+            yield index, self._result(image, frames[index], share + time.perf_counter() - t0, shot=shot.number,
+                                      key=key, cut=index == shot.frames[0] and shot.number > 0,
+                                      keyframe=index in shot.keyframes)
 
     def summary(self) -> dict:
         return {"keyframe_size": list(self.key_shape), "size": list(self.out_shape), "network_size": list(self.net_shape),
