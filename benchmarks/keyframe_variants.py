@@ -37,7 +37,7 @@ from keyframe_bench import find_clip, read_range  # noqa: E402  (benchmarks/)
 from video_bench import ewarp_series  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINE = {"batch": 8, "patch": 48, "learning_rate": 1e-3, "max_steps": 3000, "perceptual_weight": 0.0}
+ENGINE = {"batch": 8, "patch": 48, "learning_rate": 1e-3, "max_steps": 600, "perceptual_weight": 0.0}
 
 
 class Tuning:

@@ -12,7 +12,8 @@ from ...hookspecs import hookimpl
 from ...registry import PluginOption
 
 OPTIONS = (
-    PluginOption("steps", int, 3000, "Training steps per shot, at most."),
+    PluginOption("steps", int, 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
+                 "reproduce the keyframes more closely but generalise worse to the other frames, and cost more)."),
     PluginOption("seconds", float, None, "Training time per shot in seconds, at most (default: no limit)."),
     PluginOption("plateau", float, 0.01, "Training stops when the held patches' loss improved by less than "
                  "this fraction three checks in a row."),
