@@ -113,6 +113,10 @@ class StyleConfig:
                                  "stylization residual moved by the flow), or the previous output moved by the flow "
                                  "with, where the flow check fails, background (the dominant motion), warped (the "
                                  "flow anyway) or content (the content frame).", video=True)
+    residual_keep: float = setting(1.0, "Warm start, residual: the share of the previous frame's stylization "
+                                   "residual a frame starts with, the rest from its own content (default preset: "
+                                   "0.9: strokes that no longer fit the moving picture fade over about ten frames).",
+                                   video=True)
     cut_threshold: float = setting(27.0, "Shot-cut threshold (PySceneDetect content score).", video=True)
     coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first (default "
                                            "preset: 0.5; 0 turns it off).")
@@ -218,6 +222,10 @@ PRESETS: dict[str, dict] = {
         # fill) and a stop at the previous frame's loss let walking people fade over a shot (edge correlation
         # 0.82x the cold frames' at frame 24); residual + anchored keeps them (1.17x) at a lower cost.
         occluded_init="residual",
+        # measured (benchmarks/drift_bench.py): with the whole residual carried (1.0), a woman turning her head
+        # (samples/face.avi) lost a fifth of her edges over 40 frames (edge correlation 0.82x the cold
+        # frames'); 0.9 keeps them (0.95x) for 1.5x the evaluations and more flicker (E_warp 1.6x)
+        residual_keep=0.9,
         warm_stop="anchored",
     ),
 }
@@ -503,6 +511,8 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     _check_weight(config.cut_threshold, "the cut threshold")
     if config.warm_stop not in WARM_STOP_CHOICES:
         raise UserError(f"--warm-stop must be {' or '.join(WARM_STOP_CHOICES)}, got {config.warm_stop!r}")
+    if not 0.0 <= config.residual_keep <= 1.0:
+        raise UserError(f"--residual-keep must be between 0 and 1, got {config.residual_keep}")
     if config.occluded_init not in OCCLUDED_INIT_CHOICES:
         raise UserError(f"--occluded-init must be {' or '.join(OCCLUDED_INIT_CHOICES)}, got {config.occluded_init!r}")
     if config.coarse_to_fine is not None and not (0 <= config.coarse_to_fine < 1):

@@ -74,6 +74,44 @@ def test_a_warm_frame_whose_start_meets_its_targets_is_not_optimised(style_rgb):
     assert stats[1]["anchor"] == stats[3]["anchor"]  # the shot's cold frame sets the level
 
 
+@pytest.mark.parametrize("keep", [1.0, 0.5, None])
+def test_a_warm_frame_starts_from_its_content_plus_a_share_of_the_previous_residual(keep):
+    """``residual_keep``: a warm frame starts from its own content plus that share of the previous frame's
+    stylization residual (stylized minus content, moved by the flow; here a still shot, so not moved);
+    None: the default preset's (0.9)."""
+    from nst_plugin import FrameResult
+    from nst_plugin.plugins import register_plugin, unregister_plugin
+
+    starts = {}
+
+    class Recorder:  # a frame engine that records its start and "stylizes" by adding 40 to every pixel
+        @nst_plugin.hookimpl(tryfirst=True)
+        def nst_stylize_frame(self, content, styles, config, context):
+            starts[context.frame_index] = context.controls.init
+            return FrameResult(image=(content.astype(np.int32) + 40).clip(0, 255).astype(np.uint8), stats={})
+
+    still = np.full((36, 48, 3), 100, np.uint8) + tiny_image(36, 48, seed=3) // 4  # no pixel near 255
+    name = register_plugin(Recorder(), name="start-recorder")
+    try:
+        nst_plugin.stylize_sequence(list(enumerate([still, still], start=1)), tiny_image(32, 32, seed=4),
+                                    lambda i, r: None, weights="hed", size=48,
+                                    **({} if keep is None else {"residual_keep": keep}))
+    finally:
+        unregister_plugin(name)
+    assert starts[1] is None  # the shot's first frame starts cold (from its content)
+    share = np.mean(np.asarray(starts[2], np.float32) - still)
+    assert abs(share - 40 * (0.9 if keep is None else keep)) < 0.5, share
+
+
+def test_residual_keep_outside_0_1_is_one_line(tmp_path, samples):
+    from nst_plugin.cli import app
+
+    result = CliRunner().invoke(app, ["video", str(samples / "street.avi"), "-s", str(samples / "starry_night.jpg"),
+                                      "-o", str(tmp_path / "out"), "--residual-keep", "1.5"])
+    assert result.exit_code == 2 and "--residual-keep must be between 0 and 1, got 1.5" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_grid_lays_out_styles_by_strengths(tmp_path, samples):
     from nst_plugin.cli import app
 

@@ -65,7 +65,8 @@ def _chain(frames, styles, config, context, sink):
     so the backbone and the style targets are built once; the frame is steered by typed
     :class:`~nst_plugin.context.FrameControls`. With ``config.warm_start``, frame t starts from frame t-1's
     stylization moved by DIS optical flow: with ``occluded_init="residual"`` (the default preset's), the
-    current frame plus the warped residual (stylized minus content) of frame t-1; otherwise the warped
+    current frame plus the warped residual (stylized minus content) of frame t-1, times
+    ``config.residual_keep``; otherwise the warped
     stylized frame itself, its untrusted pixels moved by the dominant motion (``"background"``), by the flow
     anyway (``"warped"``) or taken from the content frame (``"content"``). A warm frame stops early per
     ``config.warm_stop`` (see :func:`_warm_targets`), on ``warm_tolerance``, or after ``warm_iterations``
@@ -137,6 +138,8 @@ def _chain(frames, styles, config, context, sink):
                 # temporal_inputs did), the optimizer repairs what the flow got wrong; "content": occluded
                 # pixels start from the content frame
                 keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
+                if config.occluded_init == "residual":  # the rest of the residual: the frame's own content
+                    keep = keep * config.residual_keep
                 controls = replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
                                    rounds=1, tolerance=config.warm_tolerance,
                                    **_warm_targets(config, previous[2] if previous[3] == key else None,
