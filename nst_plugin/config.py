@@ -113,10 +113,9 @@ class StyleConfig:
                                  "stylization residual moved by the flow), or the previous output moved by the flow "
                                  "with, where the flow check fails, background (the dominant motion), warped (the "
                                  "flow anyway) or content (the content frame).", video=True)
-    residual_keep: float = setting(1.0, "Warm start, residual: where the picture moved (by a pixel or more), the "
-                                   "share of the previous frame's stylization residual a frame starts with, the "
-                                   "rest from its own content (default preset: 0.9: strokes that no longer fit a "
-                                   "moving subject fade over about ten frames; a still picture keeps them all).",
+    residual_keep: float = setting(1.0, "Warm start, residual: the share of the previous frame's stylization "
+                                   "residual a frame starts with, the rest from its own content (default preset: "
+                                   "0.9: strokes that no longer fit the moving picture fade over about ten frames).",
                                    video=True)
     cut_threshold: float = setting(27.0, "Shot-cut threshold (PySceneDetect content score).", video=True)
     coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first (default "

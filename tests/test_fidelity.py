@@ -75,10 +75,10 @@ def test_a_warm_frame_whose_start_meets_its_targets_is_not_optimised(style_rgb):
 
 
 @pytest.mark.parametrize("keep", [1.0, 0.5, None])
-def test_a_warm_frame_starts_from_its_content_plus_a_share_of_the_previous_residual_where_it_moved(keep):
-    """``residual_keep``: where the picture moved, a warm frame starts from its own content plus that share of
-    the previous frame's stylization residual (stylized minus content, moved by the flow); where it stood
-    still, with all of it. None: the default preset's (0.9)."""
+def test_a_warm_frame_starts_from_its_content_plus_a_share_of_the_previous_residual(keep):
+    """``residual_keep``: a warm frame starts from its own content plus that share of the previous frame's
+    stylization residual (stylized minus content, moved by the flow; here a still shot, so not moved);
+    None: the default preset's (0.9)."""
     from nst_plugin import FrameResult
     from nst_plugin.plugins import register_plugin, unregister_plugin
 
@@ -90,19 +90,17 @@ def test_a_warm_frame_starts_from_its_content_plus_a_share_of_the_previous_resid
             starts[context.frame_index] = context.controls.init
             return FrameResult(image=(content.astype(np.int32) + 40).clip(0, 255).astype(np.uint8), stats={})
 
-    picture = (np.full((48, 64, 3), 100, np.uint8) + tiny_image(48, 64, seed=3) // 4)  # no pixel near 255
-    moved = np.roll(picture, 3, axis=1)  # the whole picture 3 px to the right (a pan)
-    clip = [picture, picture, moved]  # a still frame, then a moving one
+    still = np.full((36, 48, 3), 100, np.uint8) + tiny_image(36, 48, seed=3) // 4  # no pixel near 255
     name = register_plugin(Recorder(), name="start-recorder")
     try:
-        nst_plugin.stylize_sequence(list(enumerate(clip, start=1)), tiny_image(32, 32, seed=4), lambda i, r: None,
-                                    weights="hed", size=64, **({} if keep is None else {"residual_keep": keep}))
+        nst_plugin.stylize_sequence(list(enumerate([still, still], start=1)), tiny_image(32, 32, seed=4),
+                                    lambda i, r: None, weights="hed", size=48,
+                                    **({} if keep is None else {"residual_keep": keep}))
     finally:
         unregister_plugin(name)
     assert starts[1] is None  # the shot's first frame starts cold (from its content)
-    share = lambda t: np.median(np.asarray(starts[t], np.float32)[8:-8, 8:-8] - clip[t - 1][8:-8, 8:-8])  # noqa: E731
-    assert abs(share(2) - 40) < 0.5, share(2)  # still: all of the residual
-    assert abs(share(3) - 40 * (0.9 if keep is None else keep)) < 1.0, share(3)  # moved: its share
+    share = np.mean(np.asarray(starts[2], np.float32) - still)
+    assert abs(share - 40 * (0.9 if keep is None else keep)) < 0.5, share
 
 
 def test_residual_keep_outside_0_1_is_one_line(tmp_path, samples):

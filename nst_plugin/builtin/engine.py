@@ -65,8 +65,8 @@ def _chain(frames, styles, config, context, sink):
     so the backbone and the style targets are built once; the frame is steered by typed
     :class:`~nst_plugin.context.FrameControls`. With ``config.warm_start``, frame t starts from frame t-1's
     stylization moved by DIS optical flow: with ``occluded_init="residual"`` (the default preset's), the
-    current frame plus the warped residual (stylized minus content) of frame t-1, where the picture moved
-    only ``config.residual_keep`` of it (:func:`_residual_share`); otherwise the warped
+    current frame plus the warped residual (stylized minus content) of frame t-1, times
+    ``config.residual_keep``; otherwise the warped
     stylized frame itself, its untrusted pixels moved by the dominant motion (``"background"``), by the flow
     anyway (``"warped"``) or taken from the content frame (``"content"``). A warm frame stops early per
     ``config.warm_stop`` (see :func:`_warm_targets`), on ``warm_tolerance``, or after ``warm_iterations``
@@ -138,8 +138,8 @@ def _chain(frames, styles, config, context, sink):
                 # temporal_inputs did), the optimizer repairs what the flow got wrong; "content": occluded
                 # pixels start from the content frame
                 keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
-                if config.occluded_init == "residual" and config.residual_keep < 1:
-                    keep = keep * _residual_share(previous[0], work, config.residual_keep)[..., None]
+                if config.occluded_init == "residual":  # the rest of the residual: the frame's own content
+                    keep = keep * config.residual_keep
                 controls = replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
                                    rounds=1, tolerance=config.warm_tolerance,
                                    **_warm_targets(config, previous[2] if previous[3] == key else None,
@@ -156,20 +156,6 @@ def _chain(frames, styles, config, context, sink):
         count += 1
     return SequenceResult(frames=count, seconds=time.perf_counter() - started,
                           stats={"skipped": skipped, "cuts": cuts, "shots": shot + 1})
-
-
-def _residual_share(previous_content, content, keep: float):
-    """Per pixel, the share of the previous frame's stylization residual a warm frame starts with: all of it
-    where the picture did not move, ``keep`` where it moved by a pixel or more (in between, in proportion).
-    Strokes carried along a moving subject frame after frame stop fitting it (the flow is never exact, a turning
-    head changes shape); fading them there lets the optimiser redraw them on the frame's own content, while a
-    still background keeps its strokes and a still shot still costs one evaluation."""
-    import numpy as np
-
-    from ..flow import flow
-
-    moved = np.minimum(np.linalg.norm(flow(content, previous_content), axis=-1), 1.0)
-    return 1.0 - (1.0 - keep) * moved
 
 
 def _warm_targets(config, previous_objective, anchor) -> dict:
