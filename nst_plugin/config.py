@@ -224,7 +224,10 @@ PRESETS: dict[str, dict] = {
         occluded_init="residual",
         # measured (benchmarks/drift_bench.py): with the whole residual carried (1.0), a woman turning her head
         # (samples/face.avi) lost a fifth of her edges over 40 frames (edge correlation 0.82x the cold
-        # frames'); 0.9 keeps them (0.95x) for 1.5x the evaluations and more flicker (E_warp 1.6x)
+        # frames'): while a warm frame repairs the moving subject, the optimiser keeps stylizing the still
+        # background too, frame after frame. 0.9 keeps them (0.95x) for 1.5x the evaluations and more flicker
+        # (E_warp 1.6x); fading only where the picture moved made it worse (0.74x). A still shot now costs a
+        # few evaluations a frame instead of one.
         residual_keep=0.9,
         warm_stop="anchored",
     ),
