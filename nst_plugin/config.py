@@ -113,9 +113,15 @@ class StyleConfig:
                                  "stylization residual moved by the flow), or the previous output moved by the flow "
                                  "with, where the flow check fails, background (the dominant motion), warped (the "
                                  "flow anyway) or content (the content frame).", video=True)
+    # measured (benchmarks/drift_bench.py, 40-frame shots): with all of the residual carried (1.0), a woman
+    # turning her head (samples/face.avi) loses a fifth of her edges (0.82x the cold frames' at frame 40):
+    # while a warm frame repairs the moving subject, its optimiser keeps stylizing the still background too.
+    # 0.9 keeps the edges (0.95x; walkers.avi 1.37x) for 1.5x the evaluations and ~45 % more E_warp, but the
+    # style fades over the shot (the walkers' lawn goes back to green: a frame may trade style for content
+    # at the same objective), so it is not the default; fading only where the picture moved: worse (0.74x).
     residual_keep: float = setting(1.0, "Warm start, residual: the share of the previous frame's stylization "
-                                   "residual a frame starts with, the rest from its own content (default preset: "
-                                   "0.9: strokes that no longer fit the moving picture fade over about ten frames).",
+                                   "residual a frame starts with, the rest from its own content (1: all of it; "
+                                   "0.9 keeps a moving subject's edges over a long shot but lets the style fade).",
                                    video=True)
     cut_threshold: float = setting(27.0, "Shot-cut threshold (PySceneDetect content score).", video=True)
     coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first (default "
@@ -222,13 +228,6 @@ PRESETS: dict[str, dict] = {
         # fill) and a stop at the previous frame's loss let walking people fade over a shot (edge correlation
         # 0.82x the cold frames' at frame 24); residual + anchored keeps them (1.17x) at a lower cost.
         occluded_init="residual",
-        # measured (benchmarks/drift_bench.py): with the whole residual carried (1.0), a woman turning her head
-        # (samples/face.avi) lost a fifth of her edges over 40 frames (edge correlation 0.82x the cold
-        # frames'): while a warm frame repairs the moving subject, the optimiser keeps stylizing the still
-        # background too, frame after frame. 0.9 keeps them (0.95x) for 1.5x the evaluations and more flicker
-        # (E_warp 1.6x); fading only where the picture moved made it worse (0.74x). A still shot now costs a
-        # few evaluations a frame instead of one.
-        residual_keep=0.9,
         warm_stop="anchored",
     ),
 }
