@@ -113,15 +113,9 @@ class StyleConfig:
                                  "stylization residual moved by the flow), or the previous output moved by the flow "
                                  "with, where the flow check fails, background (the dominant motion), warped (the "
                                  "flow anyway) or content (the content frame).", video=True)
-    # measured (benchmarks/drift_bench.py, 40-frame shots): with all of the residual carried (1.0), a woman
-    # turning her head (samples/face.avi) loses a fifth of her edges (0.82x the cold frames' at frame 40):
-    # while a warm frame repairs the moving subject, its optimiser keeps stylizing the still background too.
-    # 0.9 keeps the edges (0.95x; walkers.avi 1.37x) for 1.5x the evaluations and ~45 % more E_warp, but the
-    # style fades over the shot (the walkers' lawn goes back to green: a frame may trade style for content
-    # at the same objective), so it is not the default; fading only where the picture moved: worse (0.74x).
     residual_keep: float = setting(1.0, "Warm start, residual: the share of the previous frame's stylization "
-                                   "residual a frame starts with, the rest from its own content (1: all of it; "
-                                   "0.9 keeps a moving subject's edges over a long shot but lets the style fade).",
+                                   "residual a frame starts with, the rest from its own content (default preset: "
+                                   "0.9; below 1 a warm frame also keeps its shot's level of style).",
                                    video=True)
     cut_threshold: float = setting(27.0, "Shot-cut threshold (PySceneDetect content score).", video=True)
     coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first (default "
@@ -228,6 +222,14 @@ PRESETS: dict[str, dict] = {
         # fill) and a stop at the previous frame's loss let walking people fade over a shot (edge correlation
         # 0.82x the cold frames' at frame 24); residual + anchored keeps them (1.17x) at a lower cost.
         occluded_init="residual",
+        # measured (benchmarks/drift_bench.py, 40-frame shots): with all of the residual carried (1.0), a woman
+        # turning her head (samples/face.avi) loses a fifth of her edges (0.82x the cold frames' at frame 40):
+        # while a warm frame repairs the moving subject, its optimiser keeps stylizing the still background
+        # too. Starting from 90 % of it keeps the edges (0.95x; walkers.avi 1.33x); the anchored stop then
+        # also holds the style term at the cold frame's level (without that, the walkers' lawn went back to
+        # green over the shot). Costs 1.2-1.9x the warm frames' time and ~1.6x their E_warp; fading the
+        # residual only where the picture moved was worse (0.74x).
+        residual_keep=0.9,
         warm_stop="anchored",
     ),
 }

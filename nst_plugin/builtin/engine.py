@@ -166,11 +166,16 @@ def _warm_targets(config, previous_objective, anchor) -> dict:
     the same picture, so the style slowly wins and the subject fades. ``"anchored"`` (default): once its
     objective is as low as the shot's cold frame's AND its content term is no higher than that frame's: a
     frame keeps the fidelity of a cold frame, a still start costs one evaluation, and the effort goes where
-    the picture changed (where the content term rose).
+    the picture changed (where the content term rose). With ``residual_keep`` below 1 the start has less
+    style than the previous frame, and a frame could meet the objective with less style and more content
+    (measured: the style fades over the shot), so its style term must also be no higher than the cold
+    frame's.
     """
     if config.warm_stop == "anchored" and anchor is not None:
-        return dict(target_objective=anchor["objective"], target_excludes=("temporal",),
-                    target_terms=(("content", anchor["content"]),))
+        terms = [("content", anchor["content"])]
+        if config.residual_keep < 1 and "style" in anchor:
+            terms.append(("style", anchor["style"]))
+        return dict(target_objective=anchor["objective"], target_excludes=("temporal",), target_terms=tuple(terms))
     if previous_objective is not None:
         return dict(target_objective=previous_objective, target_excludes=("temporal",))
     return {}
@@ -181,6 +186,8 @@ def _anchor(stats: dict, objective, key=None) -> dict | None:
     if objective is None or "content" not in losses:
         return None
     anchor = {"objective": float(objective), "content": float(weights.get("content", 0.0) * losses["content"])}
+    if "style" in losses:
+        anchor["style"] = float(weights.get("style", 0.0) * losses["style"])
     if key is not None:  # made with animated weights: only frames with the same weights aim at it
         anchor["key"] = key
     return anchor
