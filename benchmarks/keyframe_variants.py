@@ -11,7 +11,8 @@ keyframes' own (and on the keyframes' own frames: how well the network reproduce
     .venv/bin/python benchmarks/keyframe_variants.py 'plain:{"guide": 0}' 'guide:{}' 'batch16:{"batch": 16}'
 
 A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), ``filters`` ([f0, f1, f2]),
-``smooth`` (the temporal filter's frames on each side, 0: none), or
+``smooth`` (the temporal filter's frames on each side, 0: none), ``transport`` (the keyframe's detail carried
+along the shot: its blur in px, 0: none), ``decay`` (the trust a carried point keeps through a rejected flow step), or
 any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
 ``max_steps``). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
@@ -57,6 +58,7 @@ class Tuning:
         cold = {c: made(c, "cold") for c in self.checkpoints}
         self.cold = {c: self.fidelity(cold, c) for c in self.checkpoints}
         self.keyframe_style = np.mean([self._style(self.keyframes[k], k) for k in self.keys])
+        self.keyframe_scores = {k: self.fidelity(self.keyframes, k) for k in self.keys}
         self.source_ewarp = self._ewarp(self.frames)
 
     def _cold(self, path: Path, index: int) -> np.ndarray:
@@ -73,14 +75,18 @@ class Tuning:
         return float(np.mean([e for t, e in enumerate(ewarp_series(ordered, self.frames), 1) if t + 1 != self.cut]))
 
     def fidelity(self, images: dict, c: int) -> dict:
+        style = scores(images[c], self.frames[c - 1], self.style, weights=self.weights)
         return {"moving": moving_content(images[c], self.frames[c - 1], self.frames[c - 2], weights=self.weights),
-                "edge": edge_correlation(images[c], self.frames[c - 1]), "style": self._style(images[c], c)}
+                "edge": edge_correlation(images[c], self.frames[c - 1]), "style": style["style"],
+                "other": style["style_other"]}
 
-    def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, **training) -> dict:
+    def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
+                decay: float = 0.7, **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
         from nst_plugin.builtin.keyframes.smoothing import smooth as smooth_frames
         from nst_plugin.builtin.keyframes.training import TrainingSettings, train
+        from nst_plugin.builtin.keyframes.transport import TextureTrack, composite
 
         started = time.perf_counter()
         settings = TrainingSettings(**{**ENGINE, **training})
@@ -102,6 +108,13 @@ class Tuning:
         trained = time.perf_counter()
         images = {i: np.clip(stylize_image(networks[int(i >= self.cut)], x, shape=shape), 0, 255)
                   for i, x in inputs.items()}
+        if transport:  # the keyframe's fine detail carried along each shot, as the engine does
+            carry = TextureTrack(self.shape, decay=decay)
+            for i, frame in enumerate(self.frames, 1):
+                if i in self.keys:
+                    carry.reset()
+                    carry.start(self.keyframes[i].astype(np.float32))
+                images[i] = composite(images[i], carry.next(frame), transport)
         if smooth:  # the engine's temporal filter, within each shot
             shots = [{i: v for i, v in images.items() if (i >= self.cut) == second} for second in (False, True)]
             sources = dict(enumerate(self.frames, 1))
@@ -115,6 +128,7 @@ class Tuning:
                "moving": round(mean("moving", per) / mean("moving", self.cold), 2),
                "edge": round(mean("edge", per) / mean("edge", self.cold), 2),
                "style": round(mean("style", per) / self.keyframe_style, 2),
+               "style_other": round(mean("other", per) / mean("other", self.keyframe_scores), 2),
                "style_on_keyframes": round(np.mean([self._style(images[k], k) for k in self.keys]) / self.keyframe_style, 2)}
         columns = [self.cut // 2, self.cut - 2, self.cut - 1, self.cut + 2, self.cut + 20]
         save_image(out / f"sheet_{name}.png", np.concatenate([np.concatenate([self.frames[c - 1] for c in columns], 1),

@@ -190,6 +190,60 @@ def test_the_temporal_filter_removes_what_one_frame_drew_and_keeps_what_moves_wi
     assert np.array_equal(smooth(4, {4: noisy[4]}, sources, radius=3), noisy[4])
 
 
+def test_the_carried_keyframe_follows_the_picture_and_is_not_trusted_where_the_flow_fails():
+    from nst_plugin.builtin.keyframes.transport import TextureTrack
+
+    sources, _ = _moving_texture(6, 2, noise=0.0, seed=0)
+    rng = np.random.default_rng(5)
+    # the "stylized" picture: the source with strokes of its own, sliding with it
+    wide = resize(tiny_image(64, 96, seed=3), 64, 96 + 2 * 6).astype(np.float32)
+    painted = np.clip(wide * 0.6 + rng.uniform(0, 100, wide.shape), 0, 255).astype(np.float32)
+    expected = {t: painted[:, 2 * t:2 * t + 96] for t in range(1, 7)}
+    frames = {t: s.copy() for t, s in sources.items()}
+    frames[4][24:40, 36:52] = 0.0  # something dark passes in front of the picture at frame 4
+    frames[5][24:40, 36:52] = 0.0
+    track = TextureTrack((64, 96))
+    assert track.next(frames[1]) is None  # nothing to carry before a keyframe
+    track.reset()
+    track.start(expected[1])
+    carried = {t: track.next(frames[t]) for t in range(1, 7)}
+    assert np.array_equal(carried[1].image, np.rint(expected[1]).astype(np.uint8)) and (carried[1].trust == 255).all()
+    for t in (2, 3):
+        # the picture slides left 2 px a frame: a point at x was at x + 2 (t - 1) in the keyframe
+        inner = (slice(8, -8), slice(8, 96 - 2 * (t - 1) - 8))
+        assert np.abs(carried[t].image[inner].astype(np.float32) - expected[t][inner]).mean() < 3.0, t
+        assert (carried[t].trust[inner] > 200).mean() > 0.95, t
+        assert (carried[t].trust[:, 96 - 2 * (t - 1) + 1:] == 0).all(), t  # entered from the right: nothing to carry
+    # where the dark square covered the picture, the keyframe cannot be followed (and stays lost: decay 0)
+    for t in (4, 5, 6):
+        assert carried[t].trust[28:36, 40:48].max() == 0, t
+    assert (carried[6].trust[4:16, 8:60] > 200).mean() > 0.9  # elsewhere it can
+    # with a decay (the engine's 0.7), a rejected step costs a point part of its trust, not all of it
+    track = TextureTrack((64, 96), decay=0.7)
+    track.start(expected[1])
+    trust = {t: track.next(frames[t]).trust for t in range(1, 7)}
+    assert 170 <= trust[4][28:36, 40:48].min() and trust[4][28:36, 40:48].max() <= 180
+    assert (trust[6][4:16, 8:60] > 200).mean() > 0.9
+
+
+def test_the_carried_detail_replaces_the_networks_own_where_trusted():
+    import cv2
+
+    from nst_plugin.builtin.keyframes.transport import Carried, composite
+
+    network = resize(tiny_image(32, 48, seed=1), 32, 48).astype(np.float32)
+    keyframe = tiny_image(32, 48, seed=7)
+    low = lambda a, s=2.0: cv2.GaussianBlur(np.asarray(a, np.float32), (0, 0), s)  # noqa: E731
+    full = Carried(keyframe, np.full((32, 48), 255, np.uint8))
+    out = composite(network, full, 2.0)
+    inner = (slice(6, -6), slice(6, -6))
+    target = np.clip(low(network) + keyframe - low(keyframe), 0, 255)
+    assert np.abs(out - target)[inner].max() < 1e-3  # the network's large shapes, the keyframe's strokes
+    assert np.array_equal(composite(network, Carried(keyframe, np.zeros((32, 48), np.uint8)), 2.0), network)
+    assert np.array_equal(composite(network, None, 2.0), network)
+    assert np.array_equal(composite(network, full, 0.0), network)
+
+
 # -- keyframes ------------------------------------------------------------------------------------------
 
 
@@ -269,6 +323,26 @@ def test_keyframe_engine_resumes_without_retraining_and_a_new_keyframe_retrains_
     assert sorted(e["index"] for e in _kinds(stream, "frame_done")) == [6, 7, 8, 9]
     assert np.array_equal(load_image(out / "frame_000002.png"), frames[2].astype(np.uint8))
 
+
+
+def test_the_keyframes_strokes_are_carried_along_the_shot(tmp_path, fish_rgb, style_rgb):
+    from nst_plugin.images import save_image
+
+    source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb))
+    save_image(tmp_path / "style.png", style_rgb)
+    made = {}
+    for name, more in (("carried", []), ("alone", ["--option", "keyframes.transport=0"])):
+        result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / name, *KEYFRAMES, *more)
+        assert result.exit_code == 0, result.output
+        made[name] = {i: load_image(tmp_path / name / f"frame_{i:06d}.png").astype(np.float32) for i in (1, 3)}
+    carried, alone = made["carried"], made["alone"]
+    keyframe = load_image(tmp_path / "carried" / "keyframe_000001.png").astype(np.float32)
+    assert np.array_equal(keyframe, load_image(tmp_path / "alone" / "keyframe_000001.png"))
+    error = lambda image: np.abs(resize(image, *keyframe.shape[:2]).astype(np.float32) - keyframe).mean()  # noqa: E731
+    assert error(carried[1]) < 0.8 * error(alone[1])  # the keyframe's frame keeps its strokes
+    # the background stands still: frame 3 carries the keyframe's strokes there too
+    still = (slice(36, 48), slice(0, 64))
+    assert np.abs(carried[3] - carried[1])[still].mean() < np.abs(alone[3] - carried[1])[still].mean()
 
 
 def test_a_frame_is_the_same_whichever_chunk_made_it(tmp_path, fish_rgb, style_rgb, monkeypatch):

@@ -12,8 +12,8 @@ Units of work:
   resumed from its last finished frame.
 * ``keyframes``: one unit per keyframe (the frame engine), one per shot's training (each starts from the
   previous shot's network, as in one process), then one per chunk of frames through its shot's network;
-  the client carries each shot's guide pattern along its frames (a cheap flow pass, as one process does) and
-  ships each frame's guide with it.
+  the client carries each shot's guide pattern and its keyframes' texture along its frames (a cheap flow
+  pass, as one process does) and ships them with each frame.
 
 A worker keeps one plugin host, its backbone and its style targets for every unit it runs
 (:mod:`.worker`). A worker killed mid-unit: dask runs the unit again elsewhere; the client writes each

@@ -371,12 +371,13 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
     run = _Run(config, styles, context, plan.shape)  # the keys, and what a resumed run finds in the store
     store = context.store
     network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
+    frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
     shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
     done = {i for i in context.resume.frames
-            if i in shot_number and context.resume.keys.get(i) == network_keys[shot_number[i]]}
+            if i in shot_number and context.resume.keys.get(i) == frame_keys[shot_number[i]]}
     todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
     wanted = [k for shot in todo for k in shot.keyframes]
-    sources = {index: (frame, guide) for index, frame, guide in run.guided(frames, todo, until_keyframes=True)
+    sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
                if index in wanted}  # the keyframes' source frames and guides
     numbers = itertools.count()  # the units' numbers
 
@@ -425,13 +426,15 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
                                                           on_done=kept, counted=False)
 
     # 3. every frame through its shot's network, in chunks with the temporal filter's margins (a third pass
-    # over the source; the guides follow every frame of a shot)
+    # over the source; the guides and the keyframes' texture follow every frame of a shot)
     shot_of = {index: shot for shot in todo for index in shot.frames}
+    textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted}
 
     def chunks():
-        for part, emit in run.chunks(run.guided(frames, todo), shot_of, lambda i: i not in done, CHUNK):
+        for part, emit in run.chunks(run.guided(frames, todo, textures=textures), shot_of, lambda i: i not in done,
+                                     CHUNK):
             shot = shot_of[part[0][0]]
-            unit = FramesUnit(next(numbers), shot.number, part, network_keys[shot.number], shot.frames[0],
+            unit = FramesUnit(next(numbers), shot.number, part, frame_keys[shot.number], shot.frames[0],
                               tuple(shot.keyframes), emit)
             yield (run_frames, unit, weights[shot.number], styles, config, plan.shape)
 

@@ -113,7 +113,8 @@ class FramesUnit:
 
     number: int
     shot: int
-    frames: list[tuple[int, np.ndarray, np.ndarray | None]]  # (index, frame, its guide or None), with margins
+    # (index, frame, its guide or None, the keyframe carried onto it or None: transport.Carried), with margins
+    frames: list[tuple[int, np.ndarray, np.ndarray | None, tuple | None]]
     key: str
     first: int  # the shot's first frame
     keyframes: tuple[int, ...]

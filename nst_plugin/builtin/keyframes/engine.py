@@ -15,7 +15,10 @@
    frame's own fine detail added (:func:`enlarge`). With ``keyframes.full_size`` the network learns the
    keyframe enlarged so and runs at the output size instead. With its guide (:mod:`.guides`: a random
    pattern carried along the shot by the optical flow, computed in the second and third passes, ~10 ms a
-   frame) as the network's second input; otherwise a frame depends on its own content only. Then the
+   frame) as the network's second input; otherwise a frame depends on its own content only. The network's
+   fine detail is then replaced by the shot's latest keyframe's, carried to the frame by the optical flow
+   where it can be followed (:mod:`.transport`, ``keyframes.transport``; computed in the third pass with the
+   guides and shipped with them). Then the
    temporal filter (:mod:`.smoothing`, ``keyframes.smooth`` frames on each side, default 3): a frame is
    averaged with its shot's neighbouring network frames moved onto it by the optical flow. The frames go in
    chunks that carry the filter's margins, so a frame is the same whichever chunk, process or machine made it.
@@ -40,6 +43,9 @@ from ...result import FrameResult, SequenceResult
 from .selection import make_plan
 
 CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's margins are made once per chunk
+TRANSPORT_DECAY = 0.7  # the trust a carried point keeps through a step the flow checks reject (tuning frames:
+# 0.7 against 0: E_warp 1.07x the source's instead of 1.25x, style 6.6x the keyframes' instead of 7.2x; 0.9 drags strokes
+# over moving people, moving-content 1.52x the cold frames' instead of 1.36x)
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 
 
@@ -74,8 +80,9 @@ def check_options(options: dict) -> None:
     for key in ("learning_rate", "seconds"):
         if options[key] is not None and not options[key] > 0:
             raise UserError(f"--option keyframes.{key} must be a number > 0, got {options[key]}")
-    if not options["guide"] >= 0:
-        raise UserError(f"--option keyframes.guide must be a number >= 0, got {options['guide']}")
+    for key in ("guide", "transport"):
+        if not options[key] >= 0:
+            raise UserError(f"--option keyframes.{key} must be a number >= 0, got {options[key]}")
     if not 0 <= options["plateau"] < 1 or options["perceptual"] < 0:
         raise UserError("--option keyframes.plateau must be in [0, 1) and keyframes.perceptual >= 0")
 
@@ -99,14 +106,15 @@ class KeyframeEngine:
         # a shot's network is known by its keyframes and how it learns them; every frame records its
         # network's key, so a finished frame is made again only when its shot's keyframes changed
         network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
+        frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
         shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
         done = {i for i in context.resume.frames
-                if i in shot_number and context.resume.keys.get(i) == network_keys[shot_number[i]]}
+                if i in shot_number and context.resume.keys.get(i) == frame_keys[shot_number[i]]}
         todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
         wanted = {k for shot in todo for k in shot.keyframes}
 
         # 2. keyframes: their source frames and guides (a second pass), then the frame engine
-        sources = {index: (frame, guide) for index, frame, guide in run.guided(frames, todo, until_keyframes=True)
+        sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
                    if index in wanted}
         stylized = {}
         for shot in todo:
@@ -120,11 +128,12 @@ class KeyframeEngine:
         # 4. every frame through its shot's network (a third pass), in chunks with the margins the temporal
         # filter needs
         shot_of = {index: shot for shot in todo for index in shot.frames}
+        textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted}
         written = 0
-        for part, emit in run.chunks(run.guided(frames, todo), shot_of, lambda i: i not in done):
+        for part, emit in run.chunks(run.guided(frames, todo, textures=textures), shot_of, lambda i: i not in done):
             shot = shot_of[part[0][0]]
             for index, result in run.frames(part, emit, networks[shot.number], shot=shot,
-                                            key=network_keys[shot.number]):
+                                            key=frame_keys[shot.number]):
                 sink(index, result)
                 written += 1
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
@@ -140,16 +149,22 @@ class KeyframeEngine:
             return SequenceResult(seconds=time.perf_counter() - started, stats={"cuts": [], "shots": 0})
         index, frame = first
         run = _Run(config, styles, context, frame.shape[:2])
-        track = run.guide_track()
+        track, carry = run.guide_track(), run.texture_track()
         guide = track.next(frame) if track is not None else None
         stylized = run.keyframe(index, 0, frame, 1)
         key = run.network_key([index])
         model = run.network(0, {index: (frame, guide, stylized)}, key, None)
-        sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=True, guide=guide))
+        key = run.frames_key(key)
+        if carry is not None:
+            carry.start(run.target(frame, stylized))
+        carried = carry.next(frame) if carry is not None else None
+        sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=True, guide=guide, carried=carried))
         written = 1
         for index, frame in frames:
             guide = track.next(frame) if track is not None else None
-            sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=False, guide=guide))
+            carried = carry.next(frame) if carry is not None else None
+            sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=False, guide=guide,
+                                  carried=carried))
             written += 1
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
             "skipped": 0, "cuts": [], "shots": 1, "keyframes": [first[0]], **run.summary()})
@@ -178,6 +193,8 @@ class _Run:
         self.guides = GuideSettings(scale=options["guide"] * max(self.net_shape) / max(self.key_shape),
                                     seed=options["seed"]) if options["guide"] else None
         self.shape = NetworkShape(guides=CHANNELS if self.guides is not None else 0)
+        # the keyframe's fine detail carried along the shot (transport.py): its blur, in the network's pixels
+        self.transport = options["transport"] * max(self.net_shape) / max(self.key_shape)
         self.settings = TrainingSettings(
             patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
             max_steps=options["steps"], max_seconds=options["seconds"], plateau=options["plateau"],
@@ -200,8 +217,12 @@ class _Run:
                        self.settings.__dict__,
                        self.shape.__dict__, self.guides.__dict__ if self.guides is not None else None)
 
+    def frames_key(self, network_key: str) -> str:
+        """What a frame is made from: its shot's network and what is laid over the network's frames."""
+        return _digest(network_key, self.transport, TRANSPORT_DECAY) if self.transport else network_key
+
     def chunks(self, items, shot_of: dict, wanted, size: int | None = None):
-        """``(items, indices to make)``: ``items`` ((index, frame, guide) in order, see :meth:`guided`) in chunks of
+        """``(items, indices to make)``: ``items`` ((index, frame, guide, carried) in order, see :meth:`guided`) in chunks of
         ``size`` frames (default ``CHUNK``) of one shot with the temporal filter's margins
         (:func:`~.smoothing.windows`)."""
         from .smoothing import windows
@@ -214,22 +235,42 @@ class _Run:
 
         return GuideTrack(self.net_shape, self.guides) if self.guides is not None else None
 
-    def guided(self, frames, shots, until_keyframes: bool = False):
-        """``(index, frame, guide)`` for the frames of ``shots`` (in the source's order), the guide following
-        the picture from each shot's first frame (None without guides); ``until_keyframes``: only up to each
-        shot's last keyframe. Every frame of a shot is needed for its guides, also one that is not made."""
+    def texture_track(self):
+        """A new :class:`~.transport.TextureTrack` at the network's size, or None without texture transport."""
+        from .transport import TextureTrack
+
+        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY) if self.transport else None
+
+    def target(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        """What the network learns of a keyframe, at the network's size (``frame``: its source frame)."""
+        return enlarge(stylized, resize(frame, *self.net_shape))
+
+    def guided(self, frames, shots, until_keyframes: bool = False, textures: dict | None = None):
+        """``(index, frame, guide, carried)`` for the frames of ``shots`` (in the source's order), the guide
+        following the picture from each shot's first frame (None without guides); ``until_keyframes``: only up
+        to each shot's last keyframe. ``textures``: {keyframe: :meth:`target`}, carried along the shot from each
+        keyframe to the next (:class:`~.transport.Carried`; None without them, before a shot's first keyframe,
+        or without texture transport). Every frame of a shot is needed for its guides, also one that is not
+        made."""
         track = self.guide_track()
+        carry = self.texture_track() if textures else None
         shot_of = {index: shot for shot in shots for index in shot.frames}
         for index, frame in frames:
             shot = shot_of.get(index)
             if shot is None or (until_keyframes and index > max(shot.keyframes)):
                 continue
-            guide = None
+            guide = carried = None
             if track is not None:
                 if index == shot.frames[0]:
                     track.reset()
                 guide = track.next(frame)
-            yield index, frame, guide
+            if carry is not None:
+                if index == shot.frames[0]:
+                    carry.reset()
+                if index in shot.keyframes:
+                    carry.start(textures[index])
+                carried = carry.next(frame)
+            yield index, frame, guide, carried
 
     def keyframe(self, index: int, shot: int, frame: np.ndarray, total: int) -> np.ndarray:
         """A keyframe stylized by the frame engine at the keyframe size (or found in the store)."""
@@ -270,9 +311,8 @@ class _Run:
         else:
             if previous is not None:  # the previous shot's network is a better start than random weights
                 model.set_weights(previous.get_weights())
-            contents = {k: resize(frame, *self.net_shape) for k, (frame, _, _) in pairs.items()}
-            examples = [(self._input(contents[k], guide), enlarge(image, contents[k]))
-                        for k, (_, guide, image) in pairs.items()]
+            examples = [(self._input(resize(frame, *self.net_shape), guide), self.target(frame, image))
+                        for k, (frame, guide, image) in pairs.items()]
 
             def on_check(step, loss):
                 self.context.emit(Training(shot=shot, step=step, total=settings.max_steps, loss=round(loss, 5),
@@ -295,11 +335,14 @@ class _Run:
             raise ValueError("a frame's guide is missing" if guide is None else "this network takes no guide")
         return content if guide is None else np.concatenate([content.astype(np.float32), guide], axis=-1)
 
-    def _network_frame(self, model, content: np.ndarray, guide) -> np.ndarray:
-        """The network's frame (float RGB 0..255 at the network's size) of ``content`` at that size."""
+    def _network_frame(self, model, content: np.ndarray, guide, carried=None) -> np.ndarray:
+        """The network's frame (float RGB 0..255 at the network's size) of ``content`` at that size, with the
+        keyframe's fine detail where it was ``carried`` (:func:`~.transport.composite`)."""
         from .network import stylize_image
+        from .transport import composite
 
-        return np.clip(stylize_image(model, self._input(content, guide), tile=self.tile, shape=self.shape), 0, 255)
+        image = np.clip(stylize_image(model, self._input(content, guide), tile=self.tile, shape=self.shape), 0, 255)
+        return composite(image, carried, self.transport)
 
     def _result(self, image: np.ndarray, frame: np.ndarray, seconds: float, *, shot: int, key: str, cut: bool,
                 keyframe: bool) -> FrameResult:
@@ -313,14 +356,14 @@ class _Run:
             "status": "ok", "key": key, "size": list(self.out_shape)})
 
     def frame(self, frame: np.ndarray, model, *, shot: int, key: str, cut: bool, keyframe: bool,
-              guide: np.ndarray | None = None) -> FrameResult:
+              guide: np.ndarray | None = None, carried=None) -> FrameResult:
         """One frame on its own (a live source: no temporal filter, which needs the frames after it)."""
         t0 = time.perf_counter()
-        image = self._network_frame(model, resize(frame, *self.net_shape), guide)
+        image = self._network_frame(model, resize(frame, *self.net_shape), guide, carried)
         return self._result(image, frame, time.perf_counter() - t0, shot=shot, key=key, cut=cut, keyframe=keyframe)
 
     def frames(self, items: list, emit, model, *, shot, key: str):
-        """``(index, FrameResult)`` for the frames ``emit`` of a chunk (``items``: (index, frame, guide) of one
+        """``(index, FrameResult)`` for the frames ``emit`` of a chunk (``items``: (index, frame, guide, carried) of one
         shot in order, with the temporal filter's margins; ``shot``: its :class:`~.selection.Shot` or an object
         with the same ``number``, ``frames[0]`` and ``keyframes``). The network runs on the frames ``emit``
         and their neighbours within ``smooth`` frames; each frame is then filtered (:func:`~.smoothing.smooth`)
@@ -329,11 +372,11 @@ class _Run:
 
         need = needed(items, emit, self.smooth)
         sources, images, seconds, frames = {}, {}, {}, {}
-        for index, frame, guide in items:
+        for index, frame, guide, carried in items:
             if index in need:
                 t0 = time.perf_counter()
                 sources[index] = resize(frame, *self.net_shape)
-                images[index] = self._network_frame(model, sources[index], guide)
+                images[index] = self._network_frame(model, sources[index], guide, carried)
                 seconds[index], frames[index] = time.perf_counter() - t0, frame
         flows = FlowCache(sources)
         share = sum(seconds.values()) / len(emit)  # the margins' network frames are shared by the chunk's frames

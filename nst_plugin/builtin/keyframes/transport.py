@@ -1,0 +1,127 @@
+"""Texture transport: a shot's stylized keyframe carried along the shot by the optical flow, its brush strokes
+laid over the network's frames where that flow can be trusted.
+
+Why: on a CPU's training budget the network learns a keyframe's colours and large shapes, but not its brush
+strokes, which the content alone does not predict (an L1 fit to them averages them away). Measured on the
+keyframe benchmark's report clip, the network's frame *of the keyframe itself* scored a style distance 25
+times the keyframe's, and its fine detail was the source's edges, not the painting's: the frames looked like
+the source tinted in the painting's colours. So, as Jamriška et al. 2019 ("Stylizing Video by Example") carry
+the keyframe's style along the flow, every frame after a keyframe gets the keyframe's fine detail (the
+keyframe minus its Gaussian blur of ``sigma`` pixels), moved to where the picture moved, in place of the
+network's own fine detail; the network still gives the colours and large shapes, and the fine detail wherever
+the keyframe cannot be followed (what the flow failed to track, picture that entered the frame).
+
+A :class:`TextureTrack` follows a shot from each keyframe to the next, like the guide pattern
+(:mod:`.guides`): per pixel, where that pixel's point was in the keyframe (an offset field composed with each
+frame's backward DIS flow), so the keyframe is resampled once, not once per frame, and stays sharp. A point
+stays trusted while every step of its way passes the flow's checks (:func:`nst_plugin.flow.trust_mask`) and
+it stays inside the frame; one failed step costs it ``1 - decay`` of its trust.
+
+OpenCV only; no Keras here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ...flow import flow as dis_flow
+from ...flow import trust_mask, warp
+from ...images import resize
+
+
+class Carried(NamedTuple):
+    """The keyframe moved onto a frame: ``image`` (H, W, 3) uint8 at the network's size, and ``trust``
+    (H, W) uint8, 255 where every step of the way could be trusted, 0 where none. uint8: small to ship to a
+    cluster's workers."""
+
+    image: np.ndarray
+    trust: np.ndarray
+
+
+class TextureTrack:
+    """Frame after frame of a shot: ``start(texture)`` at a keyframe (its stylized image at ``shape``, the
+    network's size), ``next(frame)`` for every frame (the keyframe's own too, after ``start``), which returns
+    the :class:`Carried` keyframe, or None while no keyframe was started since the last ``reset()`` (a cut).
+
+    ``flow_side``: the longer side at which the flow is computed; ``decay``: the trust a point keeps through
+    a step the flow checks reject (0: none)."""
+
+    def __init__(self, shape: tuple[int, int], flow_side: int = 384, decay: float = 0.0):
+        self.shape = tuple(int(v) for v in shape)
+        h, w = self.shape
+        ratio = min(1.0, flow_side / max(h, w))
+        self.flow_shape = (max(8, round(h * ratio)), max(8, round(w * ratio)))
+        self.decay = float(decay)
+        self.grid_x, self.grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        self.previous = None  # the previous frame, RGB at the flow size
+        self.reset()
+
+    def reset(self) -> None:
+        self.texture = None  # the keyframe being carried, float32 RGB at the network's size
+        self.offset = None  # (H, W, 2): where each pixel's point was in the keyframe, minus the pixel
+        self.trust = None  # (H, W) float32 in [0, 1]
+        self.previous = None
+
+    def start(self, texture: np.ndarray) -> None:
+        """Carry ``texture`` (the stylized keyframe at the network's size) from the frame ``next`` gets next."""
+        if tuple(texture.shape[:2]) != self.shape:
+            raise ValueError(f"a keyframe of {texture.shape[:2]} for a track of {self.shape}")
+        self.texture = np.asarray(texture, np.float32)
+        self.offset = None
+
+    def _step(self, small: np.ndarray) -> None:
+        """Move the offsets and the trust one frame on, from ``self.previous`` to ``small``."""
+        import cv2
+
+        h, w = self.shape
+        fh, fw = self.flow_shape
+        back = dis_flow(small, self.previous)  # this frame -> the previous one
+        forward = dis_flow(self.previous, small)
+        step_trust = trust_mask(small.astype(np.float32), self.previous.astype(np.float32), back, forward)
+        if (fh, fw) != (h, w):
+            back = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
+            back[..., 0] *= w / fw
+            back[..., 1] *= h / fh
+            step_trust = cv2.resize(step_trust, (w, h), interpolation=cv2.INTER_LINEAR)
+        # offset_t(x) = b(x) + offset_{t-1}(x + b(x)): the point's way back, one frame at a time
+        self.offset = back + warp(self.offset, back)
+        self.trust = np.maximum(step_trust, self.decay) * warp(self.trust, back)
+
+    def next(self, frame: np.ndarray) -> Carried | None:
+        import cv2
+
+        small = resize(frame, *self.flow_shape)
+        if self.texture is not None:
+            if self.offset is None:  # the keyframe itself
+                self.offset = np.zeros(self.shape + (2,), np.float32)
+                self.trust = np.ones(self.shape, np.float32)
+            else:
+                self._step(small)
+        self.previous = small
+        if self.texture is None:
+            return None
+        map_x, map_y = self.grid_x + self.offset[..., 0], self.grid_y + self.offset[..., 1]
+        h, w = self.shape
+        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        image = cv2.remap(self.texture, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        trust = np.where(inside, self.trust, 0.0)
+        return Carried(np.clip(np.rint(image), 0, 255).astype(np.uint8),
+                       np.clip(np.rint(trust * 255.0), 0, 255).astype(np.uint8))
+
+
+def composite(image: np.ndarray, carried: Carried | None, sigma: float) -> np.ndarray:
+    """The network's frame ``image`` (float RGB 0..255 at the network's size) with its fine detail (what a
+    Gaussian blur of ``sigma`` pixels removes) replaced by the carried keyframe's where that is trusted (the
+    trust blurred by 1.5 px, so that there is no seam). ``carried`` None or ``sigma`` 0: the frame itself."""
+    import cv2
+
+    image = np.asarray(image, np.float32)
+    if carried is None or not sigma > 0:
+        return image
+    trust = cv2.GaussianBlur(carried.trust.astype(np.float32) / 255.0, (0, 0), 1.5)[..., None]
+    texture = carried.image.astype(np.float32)
+    detail = texture - cv2.GaussianBlur(texture, (0, 0), sigma)
+    own = image - cv2.GaussianBlur(image, (0, 0), sigma)
+    return np.clip(image + trust * (detail - own), 0, 255)
