@@ -12,7 +12,7 @@ keyframes' own (and on the keyframes' own frames: how well the network reproduce
 
 A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), ``filters`` ([f0, f1, f2]),
 ``smooth`` (the temporal filter's frames on each side, 0: none), ``transport`` (the keyframe's detail carried
-along the shot: its blur in px, 0: none), ``decay`` (the trust a carried point keeps through a rejected flow step), or
+along the shot: its blur in px, 0: none), ``flow_preset`` (the temporal filter's DIS preset), ``decay`` (the trust a carried point keeps through a rejected flow step), or
 any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
 ``max_steps``). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
@@ -81,9 +81,10 @@ class Tuning:
                 "other": style["style_other"]}
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
-                decay: float = 0.7, **training) -> dict:
+                decay: float = 0.7, flow_preset: str = "medium", **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
+        from nst_plugin.builtin.keyframes import smoothing
         from nst_plugin.builtin.keyframes.smoothing import smooth as smooth_frames
         from nst_plugin.builtin.keyframes.training import TrainingSettings, train
         from nst_plugin.builtin.keyframes.transport import TextureTrack, composite
@@ -118,7 +119,8 @@ class Tuning:
         if smooth:  # the engine's temporal filter, within each shot
             shots = [{i: v for i, v in images.items() if (i >= self.cut) == second} for second in (False, True)]
             sources = dict(enumerate(self.frames, 1))
-            images = {i: smooth_frames(i, shot, sources, smooth) for shot in shots for i in shot}
+            flows = smoothing.FlowCache(sources, flow_preset)
+            images = {i: smooth_frames(i, shot, sources, smooth, flows) for shot in shots for i in shot}
         images = {i: to_uint8(v) for i, v in images.items()}
         ran = time.perf_counter()
         per = {c: self.fidelity(images, c) for c in self.checkpoints}

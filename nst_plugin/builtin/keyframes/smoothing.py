@@ -25,18 +25,22 @@ def tap_weights(radius: int) -> tuple[float, ...]:
     return tuple(0.5 ** k for k in range(radius + 1))
 
 
+PRESET = "medium"  # the DIS preset of the filter's flows
+
+
 class FlowCache:
     """DIS flows between the (network-size) source frames of a chunk, each pair computed once."""
 
-    def __init__(self, sources: dict[int, np.ndarray]):
+    def __init__(self, sources: dict[int, np.ndarray], preset: str | None = None):
         self.sources = sources
+        self.preset = preset or PRESET
         self._flows: dict[tuple[int, int], np.ndarray] = {}
 
     def __call__(self, a: int, b: int) -> np.ndarray:
         from ...flow import flow
 
         if (a, b) not in self._flows:
-            self._flows[(a, b)] = flow(self.sources[a], self.sources[b])
+            self._flows[(a, b)] = flow(self.sources[a], self.sources[b], self.preset)
         return self._flows[(a, b)]
 
 
