@@ -43,9 +43,10 @@ from ...result import FrameResult, SequenceResult
 from .selection import make_plan
 
 CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's margins are made once per chunk
-TRANSPORT_DECAY = 0.7  # the trust a carried point keeps through a step the flow checks reject (tuning frames:
-# 0.7 against 0: E_warp 1.07x the source's instead of 1.25x, style 6.6x the keyframes' instead of 7.2x; 0.9 drags strokes
-# over moving people, moving-content 1.52x the cold frames' instead of 1.36x)
+# the trust a carried point keeps through a step the flow checks reject (tuning frames: 0.7 against 0: E_warp
+# 1.07x the source's instead of 1.25x, style 6.6x the keyframes' instead of 7.2x; 0.9 drags strokes over moving
+# people, moving-content 1.52x the cold frames' instead of 1.36x)
+TRANSPORT_DECAY = 0.7
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 
 
@@ -222,8 +223,8 @@ class _Run:
         return _digest(network_key, self.transport, TRANSPORT_DECAY) if self.transport else network_key
 
     def chunks(self, items, shot_of: dict, wanted, size: int | None = None):
-        """``(items, indices to make)``: ``items`` ((index, frame, guide, carried) in order, see :meth:`guided`) in chunks of
-        ``size`` frames (default ``CHUNK``) of one shot with the temporal filter's margins
+        """``(items, indices to make)``: ``items`` ((index, frame, guide, carried) in order, see :meth:`guided`)
+        in chunks of ``size`` frames (default ``CHUNK``) of one shot with the temporal filter's margins
         (:func:`~.smoothing.windows`)."""
         from .smoothing import windows
 
