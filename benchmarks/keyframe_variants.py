@@ -14,7 +14,8 @@ A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), `
 ``smooth`` (the temporal filter's frames on each side, 0: none), ``transport`` (the keyframe's detail carried
 along the shot: its blur in px, 0: none), ``flow_preset`` (the temporal filter's DIS preset), ``decay`` (the trust a carried point keeps through a rejected flow step), or
 any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
-``max_steps``). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
+``max_steps``); ``interval``: a keyframe every so many frames of each shot (default: the first frame of
+each shot only). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
 """
 
@@ -81,7 +82,7 @@ class Tuning:
                 "other": style["style_other"]}
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
-                decay: float = 0.7, flow_preset: str = "medium", **training) -> dict:
+                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
         from nst_plugin.builtin.keyframes import smoothing
@@ -97,12 +98,18 @@ class Tuning:
             if track is not None and i == self.cut:
                 track.reset()
             inputs[i] = np.concatenate([frame, track.next(frame)], -1) if track is not None else frame
+        keys = self.keys
+        if interval:  # more keyframes: every `interval` frames of each shot (made by the frame engine, kept in --out)
+            keys = sorted({*self.keys, *range(1, self.cut, interval), *range(self.cut, len(self.frames) + 1, interval)})
+            for k in keys:
+                if k not in self.keyframes:
+                    self.keyframes[k] = self._cold(out / f"keyframe_{max(self.shape)}_{k}.png", k)
         previous, networks, reports = None, [], []
-        for k in self.keys:
+        for shot in ([k for k in keys if k < self.cut], [k for k in keys if k >= self.cut]):
             model = build_network(shape, seed=0)
             if previous is not None:
                 model.set_weights(previous.get_weights())
-            report = train(model, [(inputs[k], self.keyframes[k].astype(np.float32))], settings)
+            report = train(model, [(inputs[k], self.keyframes[k].astype(np.float32)) for k in shot], settings)
             reports.append([report.steps, round(report.seconds, 1), report.stopped])
             networks.append(model)
             previous = model
@@ -112,7 +119,7 @@ class Tuning:
         if transport:  # the keyframe's fine detail carried along each shot, as the engine does
             carry = TextureTrack(self.shape, decay=decay)
             for i, frame in enumerate(self.frames, 1):
-                if i in self.keys:
+                if i in keys:
                     carry.reset()
                     carry.start(self.keyframes[i].astype(np.float32))
                 images[i] = composite(images[i], carry.next(frame), transport)
