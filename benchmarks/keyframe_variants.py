@@ -98,6 +98,11 @@ class Tuning:
             if track is not None and i == self.cut:
                 track.reset()
             inputs[i] = np.concatenate([frame, track.next(frame)], -1) if track is not None else frame
+        features = None
+        if settings.perceptual_weight:  # the VGG-feature term, on the run's backbone (as the engine does)
+            from nst_plugin.builtin.vgg16 import VGG16Backbone
+
+            features = VGG16Backbone(weights=self.weights).extractor(settings.perceptual_layers)
         keys = self.keys
         if interval:  # more keyframes: every `interval` frames of each shot (made by the frame engine, kept in --out)
             keys = sorted({*self.keys, *range(1, self.cut, interval), *range(self.cut, len(self.frames) + 1, interval)})
@@ -109,7 +114,8 @@ class Tuning:
             model = build_network(shape, seed=0)
             if previous is not None:
                 model.set_weights(previous.get_weights())
-            report = train(model, [(inputs[k], self.keyframes[k].astype(np.float32)) for k in shot], settings)
+            report = train(model, [(inputs[k], self.keyframes[k].astype(np.float32)) for k in shot], settings,
+                           features)
             reports.append([report.steps, round(report.seconds, 1), report.stopped])
             networks.append(model)
             previous = model

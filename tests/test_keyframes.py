@@ -391,6 +391,10 @@ def test_webcam_learns_the_first_frame_then_runs_live(samples):
     assert "3 frames in" in result.stdout and "size 64" in result.stdout
 
 
-def test_a_keyframes_option_out_of_range_is_one_line(tmp_path, fish_rgb, style_rgb):
-    result = _refused(tmp_path, fish_rgb, style_rgb, 2, "--option", "keyframes.patch=4")
-    assert error_lines(result) == ["error: --option keyframes.patch must be at least 16, got 4"]
+@pytest.mark.parametrize("option, message", [
+    ("keyframes.patch=4", "--option keyframes.patch must be at least 16, got 4"),
+    ("keyframes.transport=-1", "--option keyframes.transport must be a number >= 0, got -1.0"),
+])
+def test_a_keyframes_option_out_of_range_is_one_line(tmp_path, fish_rgb, style_rgb, option, message):
+    result = _refused(tmp_path, fish_rgb, style_rgb, 2, "--option", option)
+    assert error_lines(result) == [f"error: {message}"]
