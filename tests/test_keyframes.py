@@ -240,6 +240,11 @@ def test_the_carried_detail_replaces_the_networks_own_where_trusted():
     target = np.clip(low(network) + keyframe - low(keyframe), 0, 255)
     assert np.abs(out - target)[inner].max() < 1e-3  # the network's large shapes, the keyframe's strokes
     assert np.array_equal(composite(network, Carried(keyframe, np.zeros((32, 48), np.uint8)), 2.0), network)
+    # with the content: its own fine detail where the keyframe cannot be followed, the keyframe's where it can
+    content = tiny_image(32, 48, seed=9)
+    lost = composite(network, Carried(keyframe, np.zeros((32, 48), np.uint8)), 2.0, content)
+    assert np.abs(lost - np.clip(low(network) + content - low(content), 0, 255))[inner].max() < 1e-3
+    assert np.abs(composite(network, full, 2.0, content) - target)[inner].max() < 1e-3
     assert np.array_equal(composite(network, None, 2.0), network)
     assert np.array_equal(composite(network, full, 0.0), network)
 

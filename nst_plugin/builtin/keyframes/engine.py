@@ -17,8 +17,8 @@
    pattern carried along the shot by the optical flow, computed in the second and third passes, ~10 ms a
    frame) as the network's second input; otherwise a frame depends on its own content only. The network's
    fine detail is then replaced by the shot's latest keyframe's, carried to the frame by the optical flow
-   where it can be followed (:mod:`.transport`, ``keyframes.transport``; computed in the third pass with the
-   guides and shipped with them). Then the
+   where it can be followed, and by the frame's own where it cannot (:mod:`.transport`,
+   ``keyframes.transport``; computed in the third pass with the guides and shipped with them). Then the
    temporal filter (:mod:`.smoothing`, ``keyframes.smooth`` frames on each side, default 3): a frame is
    averaged with its shot's neighbouring network frames moved onto it by the optical flow. The frames go in
    chunks that carry the filter's margins, so a frame is the same whichever chunk, process or machine made it.
@@ -338,12 +338,13 @@ class _Run:
 
     def _network_frame(self, model, content: np.ndarray, guide, carried=None) -> np.ndarray:
         """The network's frame (float RGB 0..255 at the network's size) of ``content`` at that size, with the
-        keyframe's fine detail where it was ``carried`` (:func:`~.transport.composite`)."""
+        keyframe's fine detail where it was ``carried`` and the content's own elsewhere
+        (:func:`~.transport.composite`)."""
         from .network import stylize_image
         from .transport import composite
 
         image = np.clip(stylize_image(model, self._input(content, guide), tile=self.tile, shape=self.shape), 0, 255)
-        return composite(image, carried, self.transport)
+        return composite(image, carried, self.transport, content)
 
     def _result(self, image: np.ndarray, frame: np.ndarray, seconds: float, *, shot: int, key: str, cut: bool,
                 keyframe: bool) -> FrameResult:
