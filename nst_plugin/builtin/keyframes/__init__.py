@@ -32,8 +32,9 @@ OPTIONS = (
                  "weights halving with distance, within its shot (less flicker; frames stay independent of the "
                  "order they are made in; 0: none)."),
     PluginOption("transport", float, 4.0, "Blur, in keyframe pixels, that separates a keyframe's fine detail (its "
-                 "brush strokes) from the rest: that detail is carried along the shot by the optical flow and replaces "
-                 "the network's own where the flow can be trusted (0: the network's frames alone)."),
+                 "brush strokes) from the rest: that detail is carried along the shot by the optical flow where it can "
+                 "be trusted, and is the frame's own (from the source) where it cannot, in place of the network's "
+                 "(0: the network's frames alone)."),
     PluginOption("tile", int, 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", int, 0, "Seed of the network's initial weights and of the patch sampler."),
 )
