@@ -40,7 +40,7 @@ def flow(a: np.ndarray, b: np.ndarray, preset: str = "medium") -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """The pixel coordinates of an (h, w) image, float32, read-only (shared by every warp of that size)."""
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     grid_x.flags.writeable = grid_y.flags.writeable = False
@@ -51,7 +51,7 @@ def warp(image: np.ndarray, f: np.ndarray) -> np.ndarray:
     """``image`` sampled at ``x + f(x)`` (bilinear, border replicated). Keeps the dtype's float-ness."""
     import cv2
 
-    grid_x, grid_y = _grid(*f.shape[:2])
+    grid_x, grid_y = pixel_grid(*f.shape[:2])
     map_x = grid_x + f[..., 0]
     map_y = grid_y + f[..., 1]
     src = np.asarray(image)

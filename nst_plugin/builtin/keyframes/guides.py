@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...flow import flow as dis_flow
-from ...flow import gray, warp
+from ...flow import gray, pixel_grid, warp
 from ...images import resize
 
 CHANNELS = 3  # an RGB pattern
@@ -54,6 +54,30 @@ def pattern(height: int, width: int, scale: float, seed: int) -> np.ndarray:
     return np.clip(field, 0, 255).astype(np.float32)
 
 
+def flow_size(shape: tuple[int, int], flow_side: int) -> tuple[int, int]:
+    """The size at which a track of frames of ``shape`` computes its flows: the longer side ``flow_side`` at
+    most."""
+    h, w = shape
+    ratio = min(1.0, flow_side / max(h, w))
+    return max(8, round(h * ratio)), max(8, round(w * ratio))
+
+
+def follow(offset: np.ndarray, back: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One frame on along a shot: ``offset`` (H, W, 2 at ``shape``: where each pixel's point was in the
+    track's first frame, minus the pixel) composed with ``back`` (the flow from this frame to the previous
+    one, at any size): ``offset_t(x) = b(x) + offset_{t-1}(x + b(x))``, the point's way back, one frame at a
+    time. Returns the new offset and ``back`` at ``shape``."""
+    import cv2
+
+    h, w = shape
+    fh, fw = back.shape[:2]
+    if (fh, fw) != (h, w):
+        back = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
+        back[..., 0] *= w / fw
+        back[..., 1] *= h / fh
+    return back + warp(offset, back), back
+
+
 class GuideTrack:
     """The guide of each frame of a shot, frame after frame: ``next(frame)`` returns the guide (H, W, 3) uint8
     at the size ``shape`` (the network's; uint8: small to ship to a cluster's workers); ``reset()`` at a cut
@@ -65,9 +89,8 @@ class GuideTrack:
         h, w = self.shape
         self.margin = max(h, w) // 2
         self.pattern = pattern(h + 2 * self.margin, w + 2 * self.margin, settings.scale, settings.seed)
-        ratio = min(1.0, settings.flow_side / max(h, w))
-        self.flow_shape = (max(8, round(h * ratio)), max(8, round(w * ratio)))
-        self.grid_x, self.grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        self.flow_shape = flow_size(self.shape, settings.flow_side)
+        self.grid_x, self.grid_y = pixel_grid(h, w)
         self.reset()
 
     def reset(self) -> None:
@@ -82,13 +105,7 @@ class GuideTrack:
         if self.offset is None:
             self.offset = np.zeros((h, w, 2), np.float32)
         else:
-            back = dis_flow(small, self.previous)  # this frame -> the previous one
-            if back.shape[:2] != (h, w):
-                back = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
-                back[..., 0] *= w / self.flow_shape[1]
-                back[..., 1] *= h / self.flow_shape[0]
-            # offset_t(x) = b(x) + offset_{t-1}(x + b(x)): the point's way back, one frame at a time
-            self.offset = back + warp(self.offset, back)
+            self.offset, _ = follow(self.offset, dis_flow(small, self.previous), self.shape)
         self.previous = small
         m = self.margin
         guide = cv2.remap(self.pattern, self.grid_x + self.offset[..., 0] + m, self.grid_y + self.offset[..., 1] + m,

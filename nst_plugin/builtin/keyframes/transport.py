@@ -30,8 +30,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ...flow import flow as dis_flow
-from ...flow import trust_mask, warp
+from ...flow import pixel_grid, trust_mask, warp
 from ...images import resize
+from .guides import flow_size, follow
 
 
 class Carried(NamedTuple):
@@ -53,11 +54,9 @@ class TextureTrack:
 
     def __init__(self, shape: tuple[int, int], flow_side: int = 384, decay: float = 0.0):
         self.shape = tuple(int(v) for v in shape)
-        h, w = self.shape
-        ratio = min(1.0, flow_side / max(h, w))
-        self.flow_shape = (max(8, round(h * ratio)), max(8, round(w * ratio)))
+        self.flow_shape = flow_size(self.shape, flow_side)
         self.decay = float(decay)
-        self.grid_x, self.grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        self.grid_x, self.grid_y = pixel_grid(*self.shape)
         self.previous = None  # the previous frame, RGB at the flow size
         self.reset()
 
@@ -79,17 +78,12 @@ class TextureTrack:
         import cv2
 
         h, w = self.shape
-        fh, fw = self.flow_shape
         back = dis_flow(small, self.previous)  # this frame -> the previous one
         forward = dis_flow(self.previous, small)
         step_trust = trust_mask(small.astype(np.float32), self.previous.astype(np.float32), back, forward)
-        if (fh, fw) != (h, w):
-            back = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
-            back[..., 0] *= w / fw
-            back[..., 1] *= h / fh
+        if step_trust.shape != (h, w):
             step_trust = cv2.resize(step_trust, (w, h), interpolation=cv2.INTER_LINEAR)
-        # offset_t(x) = b(x) + offset_{t-1}(x + b(x)): the point's way back, one frame at a time
-        self.offset = back + warp(self.offset, back)
+        self.offset, back = follow(self.offset, back, self.shape)
         self.trust = np.maximum(step_trust, self.decay) * warp(self.trust, back)
 
     def next(self, frame: np.ndarray) -> Carried | None:
