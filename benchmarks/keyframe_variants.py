@@ -15,7 +15,8 @@ A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), `
 along the shot: its blur in px, 0: none), ``flow_preset`` (the temporal filter's DIS preset), ``decay`` (the trust a carried point keeps through a rejected flow step), or
 any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
 ``max_steps``); ``fallback``: the fine detail where the keyframe's cannot be carried ("source", as the engine; "network": the
-network's own); ``interval``: a keyframe every so many frames of each shot (default: the first frame of
+network's own); ``whole``: false, the keyframe's fine detail alone is carried, not its large shapes where the
+picture stands still; ``interval``: a keyframe every so many frames of each shot (default: the first frame of
 each shot only). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
 """
@@ -83,7 +84,8 @@ class Tuning:
                 "other": style["style_other"]}
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
-                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", **training) -> dict:
+                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True,
+                **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
         from nst_plugin.builtin.keyframes import smoothing
@@ -129,7 +131,9 @@ class Tuning:
                 if i in keys:
                     carry.reset()
                     carry.start(self.keyframes[i].astype(np.float32))
-                images[i] = composite(images[i], carry.next(frame), transport, frame if fallback == "source" else None)
+                carried = carry.next(frame)
+                carried = carried if whole else carried._replace(whole=None)
+                images[i] = composite(images[i], carried, transport, frame if fallback == "source" else None)
         if smooth:  # the engine's temporal filter, within each shot
             shots = [{i: v for i, v in images.items() if (i >= self.cut) == second} for second in (False, True)]
             sources = dict(enumerate(self.frames, 1))

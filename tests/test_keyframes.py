@@ -218,12 +218,35 @@ def test_the_carried_keyframe_follows_the_picture_and_is_not_trusted_where_the_f
     for t in (4, 5, 6):
         assert carried[t].trust[28:36, 40:48].max() == 0, t
     assert (carried[6].trust[4:16, 8:60] > 200).mean() > 0.9  # elsewhere it can
+    # the whole picture slides (a camera's pan): it stands still relative to the frame, so the keyframe's large
+    # shapes are carried too wherever its detail is
+    assert (carried[3].whole[inner] > 200).mean() > 0.95 and (carried[3].whole <= carried[3].trust).all()
     # with a decay (the engine's 0.7), a rejected step costs a point part of its trust, not all of it
     track = TextureTrack((64, 96), decay=0.7)
     track.start(expected[1])
     trust = {t: track.next(frames[t]).trust for t in range(1, 7)}
     assert 170 <= trust[4][28:36, 40:48].min() and trust[4][28:36, 40:48].max() <= 180
     assert (trust[6][4:16, 8:60] > 200).mean() > 0.9
+
+
+def test_the_keyframes_large_shapes_are_carried_only_where_the_picture_stands_still():
+    from nst_plugin.builtin.keyframes.transport import TextureTrack
+
+    rng = np.random.default_rng(2)
+    background = resize(tiny_image(64, 96, seed=4), 64, 96).astype(np.float32)
+    patch = rng.uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    frames = []
+    for t in range(4):  # a textured square walks 3 px a frame to the right over a still background
+        frame = background.copy()
+        frame[24:40, 20 + 3 * t:36 + 3 * t] = patch
+        frames.append(frame.astype(np.uint8))
+    track = TextureTrack((64, 96), decay=0.7)
+    track.start(np.clip(background * 0.5 + 60, 0, 255))
+    carried = [track.next(frame) for frame in frames]
+    assert (carried[0].whole == 255).all()  # the keyframe itself
+    walker, still = (slice(27, 37), slice(32, 40)), (slice(4, 16), slice(56, 92))
+    assert carried[3].whole[walker].max() < 30  # the moving square: the network's large shapes
+    assert (carried[3].whole[still] > 200).mean() > 0.95  # the still background: the keyframe's
 
 
 def test_the_carried_detail_replaces_the_networks_own_where_trusted():
@@ -247,6 +270,11 @@ def test_the_carried_detail_replaces_the_networks_own_where_trusted():
     assert np.abs(composite(network, full, 2.0, content) - target)[inner].max() < 1e-3
     assert np.array_equal(composite(network, None, 2.0), network)
     assert np.array_equal(composite(network, full, 0.0), network)
+    # with its large shapes carried too: the keyframe itself; with them half carried, half way
+    whole = Carried(keyframe, full.trust, full.trust)
+    assert np.abs(composite(network, whole, 2.0, content) - keyframe)[inner].max() < 1e-3
+    half = composite(network, Carried(keyframe, full.trust, np.full((32, 48), 128, np.uint8)), 2.0)
+    assert np.abs(half - (target + 128 / 255 * (low(keyframe) - low(network))))[inner].max() < 0.5
 
 
 # -- keyframes ------------------------------------------------------------------------------------------

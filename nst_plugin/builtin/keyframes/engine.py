@@ -47,6 +47,9 @@ CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's marg
 # 1.07x the source's instead of 1.25x, style 6.6x the keyframes' instead of 7.2x; 0.9 drags strokes over moving
 # people, moving-content 1.52x the cold frames' instead of 1.36x)
 TRANSPORT_DECAY = 0.7
+# what texture transport lays over the network's frames; a new value remakes the frames of a resumed run
+# (2: the keyframe's large shapes too, where it was followed and the picture stands still)
+TRANSPORT_VERSION = 2
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 
 
@@ -220,7 +223,8 @@ class _Run:
 
     def frames_key(self, network_key: str) -> str:
         """What a frame is made from: its shot's network and what is laid over the network's frames."""
-        return _digest(network_key, self.transport, TRANSPORT_DECAY) if self.transport else network_key
+        return (_digest(network_key, self.transport, TRANSPORT_DECAY, TRANSPORT_VERSION) if self.transport
+                else network_key)
 
     def chunks(self, items, shot_of: dict, wanted, size: int | None = None):
         """``(items, indices to make)``: ``items`` ((index, frame, guide, carried) in order, see :meth:`guided`)
