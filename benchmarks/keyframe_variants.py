@@ -16,7 +16,8 @@ along the shot: its blur in px, 0: none), ``flow_preset`` (the temporal filter's
 any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
 ``max_steps``); ``fallback``: the fine detail where the keyframe's cannot be carried ("source", as the engine; "network": the
 network's own); ``whole``: false, the keyframe's fine detail alone is carried, not its large shapes where the
-picture stands still; ``interval``: a keyframe every so many frames of each shot (default: the first frame of
+picture stands still; ``whole_moving``: also where it moves, this fraction of the trust (0: none, as the
+engine); ``interval``: a keyframe every so many frames of each shot (default: the first frame of
 each shot only). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
 """
@@ -84,7 +85,7 @@ class Tuning:
                 "other": style["style_other"]}
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
-                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True,
+                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0,
                 **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
@@ -133,6 +134,9 @@ class Tuning:
                     carry.start(self.keyframes[i].astype(np.float32))
                 carried = carry.next(frame)
                 carried = carried if whole else carried._replace(whole=None)
+                if carried is not None and whole and whole_moving:  # the large shapes also where it moves
+                    w = carried.whole.astype(np.float32)
+                    carried = carried._replace(whole=np.rint(w + whole_moving * (carried.trust - w)).astype(np.uint8))
                 images[i] = composite(images[i], carried, transport, frame if fallback == "source" else None)
         if smooth:  # the engine's temporal filter, within each shot
             shots = [{i: v for i, v in images.items() if (i >= self.cut) == second} for second in (False, True)]
