@@ -41,6 +41,25 @@ class PluginOption:
                 "help": self.help}
 
 
+def bounded(kind: Callable[[Any], Any], low=None, high=None, *, above: bool = False, below: bool = False):
+    """An option ``type`` (:class:`PluginOption`): ``kind`` of the value, refused with one line when it is under
+    ``low`` (or at it, ``above``) or over ``high`` (or at it, ``below``). Checked with the other options, before
+    a run touches its output."""
+
+    def convert(value):
+        number = kind(value)
+        if number != number:
+            raise ValueError("must be a number, got nan")
+        if low is not None and (number <= low if above else number < low):
+            raise ValueError(f"must be {'more than' if above else 'at least'} {low}, got {number}")
+        if high is not None and (number >= high if below else number > high):
+            raise ValueError(f"must be {'less than' if below else 'at most'} {high}, got {number}")
+        return number
+
+    convert.__name__ = getattr(kind, "__name__", str(kind))
+    return convert
+
+
 @dataclass(frozen=True)
 class Entry:
     kind: str

@@ -425,9 +425,13 @@ def test_webcam_learns_the_first_frame_then_runs_live(samples):
 
 
 @pytest.mark.parametrize("option, message", [
-    ("keyframes.patch=4", "--option keyframes.patch must be at least 16, got 4"),
-    ("keyframes.transport=-1", "--option keyframes.transport must be a number >= 0, got -1.0"),
+    ("keyframes.patch=4", "--option keyframes.patch='4': must be at least 16, got 4"),
+    ("keyframes.transport=-1", "--option keyframes.transport='-1': must be at least 0, got -1.0"),
+    ("keyframes.plateau=1", "--option keyframes.plateau='1': must be less than 1, got 1.0"),
+    ("keyframes.learning_rate=0", "--option keyframes.learning_rate='0': must be more than 0, got 0.0"),
 ])
-def test_a_keyframes_option_out_of_range_is_one_line(tmp_path, fish_rgb, style_rgb, option, message):
+def test_a_keyframes_option_out_of_range_is_one_line_and_touches_nothing(tmp_path, fish_rgb, style_rgb, option,
+                                                                         message):
     result = _refused(tmp_path, fish_rgb, style_rgb, 2, "--option", option)
     assert error_lines(result) == [f"error: {message}"]
+    assert not (tmp_path / "out").exists()  # refused before the output folder (or its manifest) was made

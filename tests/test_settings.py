@@ -91,7 +91,7 @@ def test_cli_refuses_a_bad_settings_file_in_one_line(tmp_path, samples):
 
 
 def test_plugin_options_are_declared_typed_and_listed():
-    from nst_plugin import LossTerm, PluginOption, hookimpl
+    from nst_plugin import LossTerm, PluginOption, bounded, hookimpl
     from nst_plugin.api import prepare
     from nst_plugin.plugins import register_plugin
 
@@ -99,7 +99,8 @@ def test_plugin_options_are_declared_typed_and_listed():
         @hookimpl
         def nst_register_losses(self, register):
             register("bright", lambda settings: LossTerm(), "test loss",
-                     options=[PluginOption("level", float, 0.5, "target level"), PluginOption("mode", str, "mean")])
+                     options=[PluginOption("level", bounded(float, 0, 1), 0.5, "target level"),
+                              PluginOption("mode", str, "mean")])
 
     register_plugin(Plugin(), name="bright-plugin")
     style = __import__("numpy").zeros((32, 32, 3), "uint8")
@@ -111,6 +112,11 @@ def test_plugin_options_are_declared_typed_and_listed():
         prepare(style, loss_weights={"bright": 1.0}, options={"bright.colour": "red"})
     with pytest.raises(UserError, match="bright.level='high'"):
         prepare(style, loss_weights={"bright": 1.0}, options={"bright.level": "high"})
+    with pytest.raises(UserError, match=r"bright.level='1.5': must be at most 1, got 1.5"):
+        prepare(style, loss_weights={"bright": 1.0}, options={"bright.level": "1.5"})
+    with pytest.raises(UserError, match=r"bright.level='nan': must be a number"):
+        prepare(style, loss_weights={"bright": 1.0}, options={"bright.level": "nan"})
+    assert entry.as_dict()["options"][0]["type"] == "float"  # listed as its kind
     with pytest.raises(UserError, match="no loss, optimizer, backbone or engine is named 'dim'"):
         prepare(style, options={"dim.level": "1"})
     from nst_plugin.plugins import plugin_info

@@ -356,14 +356,13 @@ def _shot_units(shots: Iterator[list], resume) -> Iterator:
 def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
     """The keyframe engine's four steps (builtin/keyframes/engine.py), its units on the cluster: the same
     plan, keys and resume rules, so the frames are the ones a single process makes."""
-    from ..builtin.keyframes.engine import _Run, check_options
+    from ..builtin.keyframes.engine import _Run
     from ..builtin.keyframes.selection import make_plan
     from ..images import load_image, save_image
     from ..result import SequenceResult
     from .units import FramesUnit, KeyframeUnit, TrainingUnit
     from .worker import run_frames, run_keyframe, run_training
 
-    check_options(context.registry.get("engines", "keyframes").option_values(config))
     started = time.perf_counter()
     plan = make_plan(frames, config.cut_threshold, config.keyframe_interval, config.keyframes)
     for shot in plan.shots[1:]:

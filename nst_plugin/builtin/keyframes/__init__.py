@@ -9,34 +9,34 @@ Texler et al. 2020), and every frame goes through that network at the output siz
 from __future__ import annotations
 
 from ...hookspecs import hookimpl
-from ...registry import PluginOption
+from ...registry import PluginOption, bounded
 
 OPTIONS = (
-    PluginOption("steps", int, 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
+    PluginOption("steps", bounded(int, 1), 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
                  "reproduce the keyframes more closely but generalise worse to the other frames, and cost more)."),
-    PluginOption("seconds", float, None, "Training time per shot in seconds, at most (default: no limit)."),
-    PluginOption("plateau", float, 0.01, "Training stops when the held patches' loss improved by less than "
+    PluginOption("seconds", bounded(float, 0, above=True), None, "Training time per shot in seconds, at most (default: no limit)."),
+    PluginOption("plateau", bounded(float, 0, 1, below=True), 0.01, "Training stops when the held patches' loss improved by less than "
                  "this fraction three checks in a row."),
-    PluginOption("patch", int, 48, "Side of a training patch in pixels."),
-    PluginOption("batch", int, 8, "Training patches per step."),
-    PluginOption("learning_rate", float, 1e-3, "Adam's learning rate."),
-    PluginOption("perceptual", float, 0.0, "Weight of a VGG-feature term (block1_conv2, block2_conv2) next to "
+    PluginOption("patch", bounded(int, 16), 48, "Side of a training patch in pixels."),
+    PluginOption("batch", bounded(int, 1), 8, "Training patches per step."),
+    PluginOption("learning_rate", bounded(float, 0, above=True), 1e-3, "Adam's learning rate."),
+    PluginOption("perceptual", bounded(float, 0), 0.0, "Weight of a VGG-feature term (block1_conv2, block2_conv2) next to "
                  "the L1 term (0: L1 alone; measured on a CPU: more texture per second of training without it)."),
-    PluginOption("guide", float, 8.0, "Blob size, in keyframe pixels, of a random pattern that follows the picture "
+    PluginOption("guide", bounded(float, 0), 8.0, "Blob size, in keyframe pixels, of a random pattern that follows the picture "
                  "(optical flow) and is the network's second input, after Texler et al.: texture in flat areas, "
                  "less flicker (0: none)."),
     PluginOption("full_size", bool, False, "Run the network at the output size, trained on the keyframe enlarged to "
                  "it, instead of at the keyframes' size and enlarging its frames with their own fine detail: less "
                  "flicker, but little of the strokes when the keyframes are much smaller than the output."),
-    PluginOption("smooth", int, 3, "Frames on each side of a frame averaged with it along the optical flow, "
+    PluginOption("smooth", bounded(int, 0), 3, "Frames on each side of a frame averaged with it along the optical flow, "
                  "weights halving with distance, within its shot (less flicker; frames stay independent of the "
                  "order they are made in; 0: none)."),
-    PluginOption("transport", float, 4.0, "Blur, in keyframe pixels, that separates a keyframe's fine detail (its "
+    PluginOption("transport", bounded(float, 0), 4.0, "Blur, in keyframe pixels, that separates a keyframe's fine detail (its "
                  "brush strokes) from the rest: that detail is carried along the shot by the optical flow where it can "
                  "be trusted, and is the frame's own (from the source) where it cannot, in place of the network's "
                  "(0: the network's frames alone)."),
-    PluginOption("tile", int, 1024, "Frames larger than this many pixels a side go through the network in tiles."),
-    PluginOption("seed", int, 0, "Seed of the network's initial weights and of the patch sampler."),
+    PluginOption("tile", bounded(int, 64), 1024, "Frames larger than this many pixels a side go through the network in tiles."),
+    PluginOption("seed", bounded(int, 0), 0, "Seed of the network's initial weights and of the patch sampler."),
 )
 
 

@@ -73,24 +73,6 @@ def enlarge(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
     return np.clip(target, 0, 255)
 
 
-def check_options(options: dict) -> None:
-    """One clear line for a keyframes.* option out of its range."""
-    from ...errors import UserError
-
-    limits = {"steps": 1, "patch": 16, "batch": 1, "tile": 64, "seed": 0, "smooth": 0}
-    for key, low in limits.items():
-        if options[key] < low:
-            raise UserError(f"--option keyframes.{key} must be at least {low}, got {options[key]}")
-    for key in ("learning_rate", "seconds"):
-        if options[key] is not None and not options[key] > 0:
-            raise UserError(f"--option keyframes.{key} must be a number > 0, got {options[key]}")
-    for key in ("guide", "transport"):
-        if not options[key] >= 0:
-            raise UserError(f"--option keyframes.{key} must be a number >= 0, got {options[key]}")
-    if not 0 <= options["plateau"] < 1 or options["perceptual"] < 0:
-        raise UserError("--option keyframes.plateau must be in [0, 1) and keyframes.perceptual >= 0")
-
-
 class KeyframeEngine:
     def __init__(self, config):
         self.config = config
@@ -98,7 +80,6 @@ class KeyframeEngine:
     def stylize_sequence(self, frames, styles, config, context, sink):
         from ...backends import import_keras
 
-        check_options(context.registry.get("engines", "keyframes").option_values(config))
         import_keras()
         if iter(frames) is frames:
             return self._live(frames, styles, config, context, sink)
