@@ -17,7 +17,9 @@ any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``,
 ``max_steps``); ``fallback``: the fine detail where the keyframe's cannot be carried ("source", as the engine; "network": the
 network's own); ``whole``: false, the keyframe's fine detail alone is carried, not its large shapes where the
 picture stands still; ``whole_moving``: also where it moves, this fraction of the trust (0: none, as the
-engine); ``interval``: a keyframe every so many frames of each shot (default: the first frame of
+engine); ``recover``: false, lost points are not placed again where the picture stands still; ``around``:
+the px all around a recovered point where the keyframe's source must look alike (1: the point's own 5x5
+patch); ``interval``: a keyframe every so many frames of each shot (default: the first frame of
 each shot only). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
 """
@@ -85,7 +87,7 @@ class Tuning:
                 "other": style["style_other"]}
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
-                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0,
+                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0, recover: bool = True, around: int = 13,
                 **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
@@ -127,7 +129,10 @@ class Tuning:
         images = {i: np.clip(stylize_image(networks[int(i >= self.cut)], x, shape=shape), 0, 255)
                   for i, x in inputs.items()}
         if transport:  # the keyframe's fine detail carried along each shot, as the engine does
-            carry = TextureTrack(self.shape, decay=decay)
+            from nst_plugin.builtin.keyframes import transport as transport_module
+
+            transport_module.RECOVER_AROUND = around
+            carry = TextureTrack(self.shape, decay=decay, recover=recover)
             for i, frame in enumerate(self.frames, 1):
                 if i in keys:
                     carry.reset()
@@ -153,7 +158,8 @@ class Tuning:
                "edge": round(mean("edge", per) / mean("edge", self.cold), 2),
                "style": round(mean("style", per) / self.keyframe_style, 2),
                "style_other": round(mean("other", per) / mean("other", self.keyframe_scores), 2),
-               "style_on_keyframes": round(np.mean([self._style(images[k], k) for k in self.keys]) / self.keyframe_style, 2)}
+               "style_on_keyframes": round(np.mean([self._style(images[k], k) for k in self.keys]) / self.keyframe_style, 2),
+               "per_checkpoint": {c: {k: round(v, 3) for k, v in p.items()} for c, p in per.items()}}
         columns = [self.cut // 2, self.cut - 2, self.cut - 1, self.cut + 2, self.cut + 20]
         save_image(out / f"sheet_{name}.png", np.concatenate([np.concatenate([self.frames[c - 1] for c in columns], 1),
                                                               np.concatenate([images[c] for c in columns], 1)], 0))

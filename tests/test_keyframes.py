@@ -249,6 +249,45 @@ def test_the_keyframes_large_shapes_are_carried_only_where_the_picture_stands_st
     assert (carried[3].whole[still] > 200).mean() > 0.95  # the still background: the keyframe's
 
 
+def test_a_point_a_walker_uncovered_is_recovered_where_the_keyframes_source_looks_alike():
+    import cv2
+
+    from nst_plugin.builtin.keyframes.transport import TextureTrack
+
+    rng = np.random.default_rng(3)
+    h, w = 120, 180
+    background = np.clip((cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 3.0) - 128) * 4
+                         + 128, 0, 255)  # a textured still picture
+    walker = rng.uniform(0, 60, (16, 16, 3)).astype(np.float32)  # dark, unlike the background
+    uncovered = (slice(53, 63), slice(46, 50))  # seen in the keyframe, covered at frames 2-7, seen since
+
+    def clip(mark: bool):
+        frames = []
+        for t in range(12):  # the walker crosses the still background, 4 px a frame
+            frame = background.copy()
+            frame[50:66, 20 + 4 * t:36 + 4 * t] = walker
+            if mark and t >= 8:  # what it left behind: the place changed
+                frame[uncovered] = (40.0, 40.0, 220.0)
+            frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+        return frames
+
+    strokes = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    painted = np.clip(background * 0.5 + (strokes - 128) * 2 + 60, 0, 255)
+
+    def last(frames, recover):
+        track = TextureTrack((h, w), decay=0.7, recover=recover)
+        track.start(painted)
+        return [track.next(frame) for frame in frames][-1]
+
+    lost, found = last(clip(False), False), last(clip(False), True)
+    assert lost.trust[uncovered].max() < 100  # without recovery: lost, the source's detail
+    assert found.trust[uncovered].min() > 180  # recovered: the keyframe's strokes back in place
+    assert np.abs(found.image[uncovered].astype(np.float32) - painted[uncovered]).mean() < 4.0
+    assert np.abs(lost.image[uncovered].astype(np.float32) - painted[uncovered]).mean() > 15.0
+    # where the place changed, its neighbours' offsets lead to a keyframe source unlike it: not recovered
+    assert last(clip(True), True).trust[uncovered].max() < 100
+
+
 def test_the_carried_detail_replaces_the_networks_own_where_trusted():
     import cv2
 

@@ -49,7 +49,7 @@ CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's marg
 TRANSPORT_DECAY = 0.7
 # what texture transport lays over the network's frames; a new value remakes the frames of a resumed run
 # (2: the keyframe's large shapes too, where it was followed and the picture stands still)
-TRANSPORT_VERSION = 2
+TRANSPORT_VERSION = 3  # 3: lost points recovered where the picture stands still
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 
 
@@ -225,7 +225,7 @@ class _Run:
         """A new :class:`~.transport.TextureTrack` at the network's size, or None without texture transport."""
         from .transport import TextureTrack
 
-        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY) if self.transport else None
+        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY, recover=True) if self.transport else None
 
     def target(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """What the network learns of a keyframe, at the network's size (``frame``: its source frame)."""
