@@ -33,8 +33,9 @@ OPTIONS = (
                  "order they are made in; 0: none)."),
     PluginOption("transport", bounded(float, 0), 4.0, "Blur, in keyframe pixels, that separates a keyframe's fine detail (its "
                  "brush strokes) from the rest: that detail is carried along the shot by the optical flow where it can "
-                 "be trusted, and is the frame's own (from the source) where it cannot, in place of the network's "
-                 "(0: the network's frames alone)."),
+                 "be trusted (its large shapes too where the picture stands still, and found again where a walker "
+                 "uncovered what the keyframe showed), and is the frame's own (from the source) where it cannot, in "
+                 "place of the network's (0: the network's frames alone)."),
     PluginOption("tile", bounded(int, 64), 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", bounded(int, 0), 0, "Seed of the network's initial weights and of the patch sampler."),
 )

@@ -17,8 +17,10 @@
    pattern carried along the shot by the optical flow, computed in the second and third passes, ~10 ms a
    frame) as the network's second input; otherwise a frame depends on its own content only. The network's
    fine detail is then replaced by the shot's latest keyframe's, carried to the frame by the optical flow
-   where it can be followed, and by the frame's own where it cannot (:mod:`.transport`,
-   ``keyframes.transport``; computed in the third pass with the guides and shipped with them). Then the
+   where it can be followed (its large shapes too where the picture stands still; a point lost there, e.g.
+   what a walker uncovered, placed again from its neighbours where the keyframe's source looks alike), and
+   by the frame's own where it cannot (:mod:`.transport`, ``keyframes.transport``; computed in the third
+   pass with the guides and shipped with them). Then the
    temporal filter (:mod:`.smoothing`, ``keyframes.smooth`` frames on each side, default 3): a frame is
    averaged with its shot's neighbouring network frames moved onto it by the optical flow. The frames go in
    chunks that carry the filter's margins, so a frame is the same whichever chunk, process or machine made it.
