@@ -403,11 +403,15 @@ def test_the_keyframes_strokes_are_carried_along_the_shot(tmp_path, fish_rgb, st
     source = write_sequence(tmp_path / "clip", moving_square_clip(fish_rgb))
     save_image(tmp_path / "style.png", style_rgb)
     made = {}
-    for name, more in (("carried", []), ("alone", ["--option", "keyframes.transport=0"])):
+    for name, more in (("carried", []), ("alone", ["--option", "keyframes.transport=0"]),
+                       ("unrecovered", ["--option", "keyframes.recover=false"])):
         result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / name, *KEYFRAMES, *more)
         assert result.exit_code == 0, result.output
-        made[name] = {i: load_image(tmp_path / name / f"frame_{i:06d}.png").astype(np.float32) for i in (1, 3)}
+        made[name] = {i: load_image(tmp_path / name / f"frame_{i:06d}.png").astype(np.float32) for i in (1, 3, 5)}
     carried, alone = made["carried"], made["alone"]
+    # the square uncovers the background it passed over: with keyframes.recover=false, the source's detail
+    # there instead of the keyframe's strokes (a few pixels at this size)
+    assert np.abs(made["unrecovered"][5] - carried[5]).max() > 0  # (the same settings make the same frames)
     keyframe = load_image(tmp_path / "carried" / "keyframe_000001.png").astype(np.float32)
     assert np.array_equal(keyframe, load_image(tmp_path / "alone" / "keyframe_000001.png"))
     error = lambda image: np.abs(resize(image, *keyframe.shape[:2]).astype(np.float32) - keyframe).mean()  # noqa: E731

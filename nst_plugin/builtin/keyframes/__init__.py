@@ -36,6 +36,10 @@ OPTIONS = (
                  "be trusted (its large shapes too where the picture stands still, and found again where a walker "
                  "uncovered what the keyframe showed), and is the frame's own (from the source) where it cannot, in "
                  "place of the network's (0: the network's frames alone)."),
+    PluginOption("recover", bool, True, "Where the keyframe's strokes were lost but the picture stands still again "
+                 "(what a walker uncovered), place them again from their neighbours where the keyframe's source "
+                 "looks alike (measured: more of the painting's strokes on what walkers uncovered, moving subjects "
+                 "a little closer to the style; false: the source's fine detail there)."),
     PluginOption("tile", bounded(int, 64), 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", bounded(int, 0), 0, "Seed of the network's initial weights and of the patch sampler."),
 )

@@ -182,6 +182,7 @@ class _Run:
         self.shape = NetworkShape(guides=CHANNELS if self.guides is not None else 0)
         # the keyframe's fine detail carried along the shot (transport.py): its blur, in the network's pixels
         self.transport = options["transport"] * max(self.net_shape) / max(self.key_shape)
+        self.recover = options["recover"]
         self.settings = TrainingSettings(
             patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
             max_steps=options["steps"], max_seconds=options["seconds"], plateau=options["plateau"],
@@ -206,7 +207,7 @@ class _Run:
 
     def frames_key(self, network_key: str) -> str:
         """What a frame is made from: its shot's network and what is laid over the network's frames."""
-        return (_digest(network_key, self.transport, TRANSPORT_DECAY, TRANSPORT_VERSION) if self.transport
+        return (_digest(network_key, self.transport, TRANSPORT_DECAY, TRANSPORT_VERSION, self.recover) if self.transport
                 else network_key)
 
     def chunks(self, items, shot_of: dict, wanted, size: int | None = None):
@@ -227,7 +228,7 @@ class _Run:
         """A new :class:`~.transport.TextureTrack` at the network's size, or None without texture transport."""
         from .transport import TextureTrack
 
-        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY, recover=True) if self.transport else None
+        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY, recover=self.recover) if self.transport else None
 
     def target(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """What the network learns of a keyframe, at the network's size (``frame``: its source frame)."""
