@@ -39,6 +39,12 @@ def flow(a: np.ndarray, b: np.ndarray, preset: str = "medium") -> np.ndarray:
     return cv2.DISOpticalFlow_create(presets[preset]).calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
 
 
+def own_motion(f: np.ndarray) -> np.ndarray:
+    """(H, W) float32: how far each pixel's flow ``f`` is from the frame's median flow (the dominant motion,
+    e.g. a camera pan), in pixels: what moves in the picture, not with the camera."""
+    return np.linalg.norm(f - np.median(f.reshape(-1, 2), axis=0), axis=-1)
+
+
 @functools.lru_cache(maxsize=8)
 def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """The pixel coordinates of an (h, w) image, float32, read-only (shared by every warp of that size)."""

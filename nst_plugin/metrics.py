@@ -132,12 +132,10 @@ def moving_mask(content: np.ndarray, previous_content: np.ndarray, threshold: fl
     """(H, W) bool, at the content's size: where the DIS optical flow from the previous frame to this one
     differs from the frame's median flow (the dominant motion, e.g. a camera pan) by more than ``threshold``
     pixels. ``previous_content`` is resized to the content's size."""
-    from .flow import flow
+    from .flow import flow, own_motion
 
     h, w = content.shape[:2]
-    f = flow(resize(np.asarray(previous_content), h, w), np.asarray(content))
-    median = np.median(f.reshape(-1, 2), axis=0)
-    return np.linalg.norm(f - median, axis=-1) > threshold
+    return own_motion(flow(resize(np.asarray(previous_content), h, w), np.asarray(content))) > threshold
 
 
 def moving_content(image: np.ndarray, content: np.ndarray, previous_content: np.ndarray,

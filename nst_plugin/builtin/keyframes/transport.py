@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...flow import flow as dis_flow
-from ...flow import pixel_grid, trust_mask, warp
+from ...flow import own_motion, pixel_grid, trust_mask, warp
 from ...images import resize
 from .guides import flow_size, follow
 
@@ -90,8 +90,7 @@ def stillness(back: np.ndarray) -> np.ndarray:
     the frame's median, the camera's motion), 0 where it moves by 4 times that or more, and 5 px around."""
     import cv2
 
-    motion = np.linalg.norm(back - np.median(back.reshape(-1, 2), axis=0), axis=-1)
-    moving = np.clip((motion - MOVING_FLOW) / (3 * MOVING_FLOW), 0, 1).astype(np.float32)
+    moving = np.clip((own_motion(back) - MOVING_FLOW) / (3 * MOVING_FLOW), 0, 1).astype(np.float32)
     return 1.0 - cv2.dilate(moving, np.ones((5, 5), np.uint8))
 
 
