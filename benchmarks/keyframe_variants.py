@@ -19,8 +19,11 @@ network's own); ``whole``: false, the keyframe's fine detail alone is carried, n
 picture stands still; ``whole_moving``: also where it moves, this fraction of the trust (0: none, as the
 engine); ``recover``: false, lost points are not placed again where the picture stands still; ``around``:
 the px all around a recovered point where the keyframe's source must look alike (1: the point's own 5x5
-patch); ``interval``: a keyframe every so many frames of each shot (default: the first frame of
-each shot only). Defaults: the engine's. Each variant prints a JSON row, appends it to rows.jsonl and writes
+patch); ``cubic``: false, the keyframe is carried with bilinear sampling; ``moving_trust``: the share of
+its trust a carried point keeps where the picture moves (``transport.MOVING_TRUST``, as the engine); ``interval``:
+``--keyframe-interval``, keyframes chosen as the engine does (default: the first frame of each shot only).
+Defaults: the engine's. Each variant prints a JSON row (with the style over every other frame too,
+``style_all`` and ``style_curve``, not only at the checkpoints), appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
 """
 
@@ -88,7 +91,7 @@ class Tuning:
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
                 decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0, recover: bool = True, around: int = 13,
-                **training) -> dict:
+                cubic: bool = True, moving_trust: float | None = None, **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
         from nst_plugin.builtin.keyframes import smoothing
@@ -110,8 +113,12 @@ class Tuning:
 
             features = VGG16Backbone(weights=self.weights).extractor(settings.perceptual_layers)
         keys = self.keys
-        if interval:  # more keyframes: every `interval` frames of each shot (made by the frame engine, kept in --out)
-            keys = sorted({*self.keys, *range(1, self.cut, interval), *range(self.cut, len(self.frames) + 1, interval)})
+        if interval:  # more keyframes, as the engine chooses them (made by the frame engine, kept in --out)
+            from nst_plugin.builtin.keyframes.selection import choose_keyframes, thumbnail
+
+            thumbs = {i: thumbnail(f) for i, f in enumerate(self.frames, 1)}
+            keys = [k for shot in (range(1, self.cut), range(self.cut, len(self.frames) + 1))
+                    for k in choose_keyframes(list(shot), thumbs, interval)]
             for k in keys:
                 if k not in self.keyframes:
                     self.keyframes[k] = self._cold(out / f"keyframe_{max(self.shape)}_{k}.png", k)
@@ -132,7 +139,8 @@ class Tuning:
             from nst_plugin.builtin.keyframes import transport as transport_module
 
             transport_module.RECOVER_AROUND = around
-            carry = TextureTrack(self.shape, decay=decay, recover=recover)
+            carry = TextureTrack(self.shape, decay=decay, recover=recover, cubic=cubic,
+                                 **({} if moving_trust is None else {"moving_trust": moving_trust}))
             for i, frame in enumerate(self.frames, 1):
                 if i in keys:
                     carry.reset()
@@ -158,8 +166,12 @@ class Tuning:
                "edge": round(mean("edge", per) / mean("edge", self.cold), 2),
                "style": round(mean("style", per) / self.keyframe_style, 2),
                "style_other": round(mean("other", per) / mean("other", self.keyframe_scores), 2),
+               "keys": keys,
                "style_on_keyframes": round(np.mean([self._style(images[k], k) for k in self.keys]) / self.keyframe_style, 2),
                "per_checkpoint": {c: {k: round(v, 3) for k, v in p.items()} for c, p in per.items()}}
+        # the style over every other frame, not only the checkpoints
+        row["style_curve"] = {i: round(self._style(images[i], i), 3) for i in range(2, len(images) + 1, 2)}
+        row["style_all"] = round(float(np.mean(list(row["style_curve"].values()))) / self.keyframe_style, 2)
         columns = [self.cut // 2, self.cut - 2, self.cut - 1, self.cut + 2, self.cut + 20]
         save_image(out / f"sheet_{name}.png", np.concatenate([np.concatenate([self.frames[c - 1] for c in columns], 1),
                                                               np.concatenate([images[c] for c in columns], 1)], 0))

@@ -50,8 +50,9 @@ CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's marg
 # people, moving-content 1.52x the cold frames' instead of 1.36x)
 TRANSPORT_DECAY = 0.7
 # what texture transport lays over the network's frames; a new value remakes the frames of a resumed run
-# (2: the keyframe's large shapes too where the picture stands still; 3: lost points recovered there)
-TRANSPORT_VERSION = 3
+# (2: the keyframe's large shapes too where the picture stands still; 3: lost points recovered there;
+# 4: the keyframe sampled bicubically)
+TRANSPORT_VERSION = 4
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 
 
