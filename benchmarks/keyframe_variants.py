@@ -136,10 +136,7 @@ class Tuning:
         images = {i: np.clip(stylize_image(networks[int(i >= self.cut)], x, shape=shape), 0, 255)
                   for i, x in inputs.items()}
         if transport:  # the keyframe's fine detail carried along each shot, as the engine does
-            from nst_plugin.builtin.keyframes import transport as transport_module
-
-            transport_module.RECOVER_AROUND = around
-            carry = TextureTrack(self.shape, decay=decay, recover=recover, cubic=cubic,
+            carry = TextureTrack(self.shape, decay=decay, recover=recover, cubic=cubic, around=around,
                                  **({} if moving_trust is None else {"moving_trust": moving_trust}))
             for i, frame in enumerate(self.frames, 1):
                 if i in keys:

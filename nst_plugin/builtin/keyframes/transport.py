@@ -116,14 +116,16 @@ class TextureTrack:
     a step the flow checks reject (0: none); ``recover``: lost points where the picture stands still are
     placed again from their neighbours (:meth:`_recover`); ``cubic``: the keyframe is sampled bicubically, not
     bilinearly (:data:`CUBIC`); ``moving_trust``: the share of its trust a point keeps in the frame where the
-    picture moves (:data:`MOVING_TRUST`; its trust along the way is not changed)."""
+    picture moves (:data:`MOVING_TRUST`; its trust along the way is not changed); ``around``: the side in
+    pixels of the square all over which a recovered point's keyframe source must look like the frame
+    (:data:`RECOVER_AROUND`)."""
 
     def __init__(self, shape: tuple[int, int], flow_side: int = 384, decay: float = 0.0, recover: bool = False,
-                 cubic: bool = CUBIC, moving_trust: float = MOVING_TRUST):
+                 cubic: bool = CUBIC, moving_trust: float = MOVING_TRUST, around: int = RECOVER_AROUND):
         self.shape = tuple(int(v) for v in shape)
         self.flow_shape = flow_size(self.shape, flow_side)
         self.decay, self.recover, self.cubic = float(decay), bool(recover), bool(cubic)
-        self.moving_trust = float(moving_trust)
+        self.moving_trust, self.around = float(moving_trust), int(around)
         self.grid_x, self.grid_y = pixel_grid(*self.shape)
         self.previous = None  # the previous frame, RGB at the flow size
         self.reset()
@@ -162,7 +164,8 @@ class TextureTrack:
 
     def _recover(self, frame: np.ndarray) -> None:
         """Where a point was lost but the picture stands still (e.g. what a walker uncovered): where its
-        trusted neighbours say it was in the keyframe, if the keyframe's source there looks like the frame."""
+        trusted neighbours say it was in the keyframe, if the keyframe's source there looks like the frame
+        (``frame``, at the track's size)."""
         import cv2
 
         lost = (self.trust < RECOVER_BELOW) & (self.still > 0.5)
@@ -173,11 +176,12 @@ class TextureTrack:
         spread = lambda v: cv2.GaussianBlur(v, (0, 0), RECOVER_SPREAD)  # noqa: E731
         total = spread(weight)
         guess = np.stack([spread(self.offset[..., c] * weight) for c in (0, 1)], -1) / np.maximum(total, 1e-3)[..., None]
-        lab = _lab(resize(frame, *self.shape))
+        lab = _lab(frame)
         there = cv2.remap(self.key_lab, self.grid_x + guess[..., 0], self.grid_y + guess[..., 1],
                           interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        distance = np.sqrt(np.maximum(cv2.blur(np.square(lab - there).mean(-1), (5, 5)), 0.0))  # no rounding below 0  # RMS Lab over a 5x5 patch
-        distance = cv2.dilate(distance, np.ones((RECOVER_AROUND, RECOVER_AROUND), np.uint8))  # all around alike
+        mean_square = np.maximum(cv2.blur(np.square(lab - there).mean(-1), (5, 5)), 0.0)  # (the box sum rounds below 0)
+        distance = np.sqrt(mean_square)  # RMS Lab over a 5x5 patch
+        distance = cv2.dilate(distance, np.ones((self.around, self.around), np.uint8))  # all around alike
         alike = np.clip((RECOVER_UNLIKE - distance) / (RECOVER_UNLIKE - RECOVER_ALIKE), 0, 1)
         found = self.still * alike * (total > 0.05)
         renew = lost & (found > self.trust)
@@ -189,15 +193,16 @@ class TextureTrack:
 
         small = resize(frame, *self.flow_shape)
         if self.texture is not None:
+            sized = small if self.flow_shape == self.shape else resize(frame, *self.shape)
             if self.offset is None:  # the keyframe itself
                 self.offset = np.zeros(self.shape + (2,), np.float32)
                 self.trust, self.still = np.ones(self.shape, np.float32), np.ones(self.shape, np.float32)
                 if self.recover:
-                    self.key_lab = _lab(resize(frame, *self.shape))
+                    self.key_lab = _lab(sized)
             else:
                 self._step(small)
                 if self.recover:
-                    self._recover(frame)
+                    self._recover(sized)
         self.previous = small
         if self.texture is None:
             return None
