@@ -334,6 +334,24 @@ def test_the_carried_keyframe_keeps_its_strokes_sharp_when_the_picture_moves_by_
     assert np.abs(got - expected).mean() < 0.12 * np.abs(expected).mean()
 
 
+def test_the_texture_track_can_take_the_guide_tracks_flow_and_carries_the_same():
+    from nst_plugin.builtin.keyframes.guides import GuideTrack
+    from nst_plugin.builtin.keyframes.transport import TextureTrack
+
+    clip = _panning(6, 1.5, seed=14)
+    guides, shared, own = GuideTrack((96, 144)), TextureTrack((96, 144), decay=0.7), TextureTrack((96, 144), decay=0.7)
+    for t, (source, painted) in clip.items():
+        guides.next(source)
+        assert (guides.back is None) == (t == 1)  # no flow at the shot's first frame
+        if t == 2:  # the keyframe: carried from here on (the tracks saw frame 1 before it)
+            shared.start(clip[2][1])
+            own.start(clip[2][1])
+        a, b = shared.next(source, back=guides.back), own.next(source)
+        if t >= 2:
+            for x, y in zip(a, b):
+                assert np.array_equal(x, y), t
+
+
 def test_the_carried_detail_replaces_the_networks_own_where_trusted():
     import cv2
 

@@ -76,6 +76,14 @@ def enlarge(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
     return np.clip(target, 0, 255)
 
 
+def _shared_flow(guides, carry):
+    """The flow the guide track just computed (this frame to the previous one), when the texture track
+    follows the same frames at the same flow size and so needs the same flow; else None (computed again)."""
+    if guides is None or carry is None or guides.flow_shape != carry.flow_shape:
+        return None
+    return guides.back
+
+
 class KeyframeEngine:
     def __init__(self, config):
         self.config = config
@@ -150,7 +158,7 @@ class KeyframeEngine:
         written = 1
         for index, frame in frames:
             guide = track.next(frame) if track is not None else None
-            carried = carry.next(frame) if carry is not None else None
+            carried = carry.next(frame, back=_shared_flow(track, carry)) if carry is not None else None
             sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=False, guide=guide,
                                   carried=carried))
             written += 1
@@ -259,7 +267,7 @@ class _Run:
                     carry.reset()
                 if index in shot.keyframes:
                     carry.start(textures[index])
-                carried = carry.next(frame)
+                carried = carry.next(frame, back=_shared_flow(track, carry))
             yield index, frame, guide, carried
 
     def keyframe(self, index: int, shot: int, frame: np.ndarray, total: int) -> np.ndarray:

@@ -81,7 +81,9 @@ def follow(offset: np.ndarray, back: np.ndarray, shape: tuple[int, int]) -> tupl
 class GuideTrack:
     """The guide of each frame of a shot, frame after frame: ``next(frame)`` returns the guide (H, W, 3) uint8
     at the size ``shape`` (the network's; uint8: small to ship to a cluster's workers); ``reset()`` at a cut
-    starts the pattern again (the shot's first frame sees it unmoved)."""
+    starts the pattern again (the shot's first frame sees it unmoved). After ``next``, ``back`` is the DIS flow
+    it computed from that frame to the previous one, at ``flow_shape`` (None at a shot's first frame): a
+    :class:`~.transport.TextureTrack` of the same frames at the same flow size needs the same flow."""
 
     def __init__(self, shape: tuple[int, int], settings: GuideSettings = GuideSettings()):
         self.shape = tuple(int(v) for v in shape)
@@ -96,6 +98,7 @@ class GuideTrack:
     def reset(self) -> None:
         self.offset = None  # (H, W, 2): where each pixel's point was in the shot's first frame, minus the pixel
         self.previous = None  # the previous frame, grey, at the flow size
+        self.back = None  # the last frame's flow to the one before it
 
     def next(self, frame: np.ndarray) -> np.ndarray:
         import cv2
@@ -103,9 +106,10 @@ class GuideTrack:
         h, w = self.shape
         small = gray(resize(frame, *self.flow_shape))
         if self.offset is None:
-            self.offset = np.zeros((h, w, 2), np.float32)
+            self.offset, self.back = np.zeros((h, w, 2), np.float32), None
         else:
-            self.offset, _ = follow(self.offset, dis_flow(small, self.previous), self.shape)
+            self.back = dis_flow(small, self.previous)
+            self.offset, _ = follow(self.offset, self.back, self.shape)
         self.previous = small
         m = self.margin
         guide = cv2.remap(self.pattern, self.grid_x + self.offset[..., 0] + m, self.grid_y + self.offset[..., 1] + m,

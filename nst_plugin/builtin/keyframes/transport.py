@@ -144,12 +144,13 @@ class TextureTrack:
         self.texture = np.asarray(texture, np.float32)
         self.offset = None
 
-    def _step(self, small: np.ndarray) -> None:
-        """Move the offsets and the trust one frame on, from ``self.previous`` to ``small``."""
+    def _step(self, small: np.ndarray, back: np.ndarray | None = None) -> None:
+        """Move the offsets and the trust one frame on, from ``self.previous`` to ``small`` (``back``: the flow
+        from ``small`` to it, when known)."""
         import cv2
 
         h, w = self.shape
-        back = dis_flow(small, self.previous)  # this frame -> the previous one
+        back = dis_flow(small, self.previous) if back is None else back  # this frame -> the previous one
         forward = dis_flow(self.previous, small)
         step_trust = trust_mask(small.astype(np.float32), self.previous.astype(np.float32), back, forward)
         still = stillness(back)
@@ -188,7 +189,10 @@ class TextureTrack:
         self.offset[renew] = guess[renew]
         self.trust[renew] = found[renew]
 
-    def next(self, frame: np.ndarray) -> Carried | None:
+    def next(self, frame: np.ndarray, back: np.ndarray | None = None) -> Carried | None:
+        """The keyframe carried to ``frame``. ``back``: the DIS flow from ``frame`` to the previous frame at
+        ``flow_shape``, when the caller has it (:attr:`.guides.GuideTrack.back` of the same frames); else
+        computed here."""
         import cv2
 
         small = resize(frame, *self.flow_shape)
@@ -200,7 +204,7 @@ class TextureTrack:
                 if self.recover:
                     self.key_lab = _lab(sized)
             else:
-                self._step(small)
+                self._step(small, back)
                 if self.recover:
                     self._recover(sized)
         self.previous = small
