@@ -51,7 +51,7 @@ CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's marg
 TRANSPORT_DECAY = 0.7
 # what texture transport lays over the network's frames; a new value remakes the frames of a resumed run
 # (2: the keyframe's large shapes too where the picture stands still; 3: lost points recovered there;
-# 4: the keyframe sampled bicubically)
+# 4: the keyframe sampled bicubically, 0.8 of a point's trust where the picture moves)
 TRANSPORT_VERSION = 4
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 

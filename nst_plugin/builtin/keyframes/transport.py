@@ -197,7 +197,9 @@ class TextureTrack:
 
         small = resize(frame, *self.flow_shape)
         if self.texture is not None:
-            sized = small if self.flow_shape == self.shape else resize(frame, *self.shape)
+            sized = None  # the frame at the track's size, which only the recovery needs
+            if self.recover:
+                sized = small if self.flow_shape == self.shape else resize(frame, *self.shape)
             if self.offset is None:  # the keyframe itself
                 self.offset = np.zeros(self.shape + (2,), np.float32)
                 self.trust, self.still = np.ones(self.shape, np.float32), np.ones(self.shape, np.float32)
