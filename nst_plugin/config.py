@@ -92,8 +92,9 @@ class StyleConfig:
                           "(a few keyframes stylized, a small network learns them; every frame through it) or a "
                           "plugin's.", video=True)
     keyframes: tuple[int, ...] | None = setting(None, "Keyframe engine: frame numbers to stylize as keyframes, e.g. "
-                                                "1,48,96 (default: the first frame of every shot, then one per "
-                                                "--keyframe-interval frames where the picture changed most).", video=True)
+                                                "1,48,96 (default: the first frame of every shot, then a frame where "
+                                                "the last keyframe's strokes reach less than keyframes.coverage of the "
+                                                "picture, or --keyframe-interval frames after it).", video=True)
     keyframe_size: int | None = setting(None, "Keyframe engine: longer side at which keyframes are stylized (default: "
                                         "384, at most the output's); --size is the output's (default: the source's).",
                                         video=True)

@@ -211,6 +211,29 @@ def test_keyframe_engine_on_a_cluster_makes_the_single_process_frames(dask_clust
     assert again.exit_code == 0 and not [e for e in events_of(again) if e["event"] == "frame_done"]
 
 
+@pytest.mark.slow
+def test_a_keyframe_started_from_the_one_before_it_is_made_after_it_on_a_cluster(dask_cluster, tmp_path, samples):
+    from nst_plugin.builtin.keyframes.selection import MIN_GAP
+
+    scene = resize(load_image(samples / "HappyFish.jpg"), 48, 160)
+    source = write_sequence(tmp_path / "pan", [scene[:, 3 * t:3 * t + 64] for t in range(MIN_GAP + 13)])
+    settings = ["--engine", "keyframes", "--size", "48", "--keyframe-size", "32", "--iterations", "3",
+                "--warm-iterations", "3", "--weights", "hed", "--option", "keyframes.steps=20", "--option",
+                "keyframes.patch=24", "--option", "keyframes.smooth=0", "--progress", "jsonl"]
+    single = subprocess.run([sys.executable, "-m", "nst_plugin", "video", str(source), "-s",
+                             str(samples / "starry_night.jpg"), "-o", str(tmp_path / "single"), *settings],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **WORKER_ENV, "PYTHONPATH": str(ROOT)})
+    assert single.returncode == 0, single.stderr
+    spread = nst("video", source, "-s", samples / "starry_night.jpg", "-o", tmp_path / "cluster", *settings,
+                 "--cluster", dask_cluster.address)
+    assert spread.exit_code == 0, spread.output
+    assert [e["index"] for e in events_of(spread) if e["event"] == "keyframe"] == [1, 1 + MIN_GAP]
+    # the second keyframe started from the first one's image, shipped to its worker once that was made
+    name = f"keyframe_{1 + MIN_GAP:06d}.png"
+    assert np.array_equal(load_image(tmp_path / "cluster" / name), load_image(tmp_path / "single" / name))
+
+
 def test_a_worker_of_another_version_is_one_line(dask_cluster, clip, tmp_path, monkeypatch):
     import nst_plugin
 

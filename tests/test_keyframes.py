@@ -400,6 +400,64 @@ def test_plan_has_a_keyframe_per_shot_and_bad_keyframes_are_one_line(fish_rgb):
         make_plan(frames, 27.0, 48, requested=(1, 12))
 
 
+class _Scripted:
+    """A follower whose reach is read from a table: {frame's first pixel value: reach}."""
+
+    def __init__(self, reach):
+        self.reach, self.started = reach, []
+
+    def keyframe(self, frame):
+        self.started.append(int(frame[0, 0, 0]))
+
+    def next(self, frame):
+        self.last = int(frame[0, 0, 0])
+        return self.reach.get(self.last, 1.0)
+
+    def reached(self):
+        return f"reached {self.last}"
+
+
+def test_a_keyframe_is_made_where_the_last_one_no_longer_reaches_the_picture():
+    from nst_plugin.builtin.keyframes.selection import MIN_GAP
+
+    frames = [(i, np.full((8, 8, 3), i, np.uint8)) for i in range(1, 61)]  # one shot, frame i's pixels = i
+    low = {15: 0.5, 16: 0.5, 17: 0.5}  # the first keyframe lost from frame 15 on
+    low.update({i: 0.5 for i in range(20, 20 + MIN_GAP)})  # ... and the second one at once: too soon
+    follower = _Scripted(low)
+    plan = make_plan(frames, 27.0, interval=30, follow=lambda shape: follower, coverage=0.8)
+    # 15: under the threshold; 15 + MIN_GAP: the next one no sooner; 15 + 12 + 30 = 57: the interval, but
+    # fewer than MIN_GAP frames follow it in the shot, so it is dropped
+    assert plan.keyframes == [1, 15, 15 + MIN_GAP]
+    assert follower.started == [1, 15, 15 + MIN_GAP, 57]  # followed from each keyframe it made
+    assert plan.reach[15] == 0.5 and plan.reach[14] == 1.0 and 1 not in plan.reach  # the reach that made 15 one
+    # each keyframe but the first starts from the one before it, as that one reaches it (57's start is dropped)
+    assert plan.starts == {15: (1, "reached 15"), 15 + MIN_GAP: (15, f"reached {15 + MIN_GAP}")}
+    # at the threshold: no keyframe; interval alone: every 30 frames while MIN_GAP frames follow
+    assert make_plan(frames, 27.0, 30, follow=lambda s: _Scripted({}), coverage=0.8).keyframes == [1, 31]
+    # the user's keyframes are not second-guessed; coverage 0: the most changed frame of each window
+    assert make_plan(frames, 27.0, 30, requested=(5,), follow=lambda s: _Scripted(low), coverage=0.8).keyframes == [5]
+    assert make_plan(frames, 27.0, 30, follow=lambda s: _Scripted(low), coverage=0.0).keyframes == [1, 60]
+
+
+def test_coverage_falls_as_new_picture_enters_and_stays_where_the_picture_stands_still(fish_rgb):
+    from nst_plugin.builtin.keyframes.transport import Coverage
+
+    scene = resize(fish_rgb, 48, 160)
+    pan = [scene[:, 2 * t:2 * t + 64] for t in range(16)]  # the camera pans 2 px a frame
+    still = [scene[:, :64]] * 16
+    reach = {}
+    for name, clip in (("pan", pan), ("still", still)):
+        coverage = Coverage(clip[0].shape[:2], decay=0.7, recover=True)
+        coverage.keyframe(clip[0])
+        reach[name] = [coverage.next(frame) for frame in clip[1:]]
+    assert min(reach["still"]) > 0.99
+    # picture that entered the frame is not reached: after 15 frames 30 of the 64 columns
+    assert reach["pan"][-1] < 0.6 and reach["pan"][-1] < reach["pan"][4] < reach["pan"][0]
+    plan = make_plan(list(enumerate(pan + pan[::-1], 1)), 27.0, 48,
+                     follow=lambda shape: Coverage(shape, decay=0.7, recover=True), coverage=0.8)
+    assert plan.keyframes[0] == 1 and len(plan.keyframes) >= 2  # the pan needs another keyframe
+
+
 # -- the engine, end to end -----------------------------------------------------------------------------
 
 KEYFRAMES = ["--engine", "keyframes", "--size", "64", "--keyframe-size", "32", "--iterations", "3",
@@ -459,6 +517,45 @@ def test_keyframe_engine_resumes_without_retraining_and_a_new_keyframe_retrains_
     assert sorted(e["index"] for e in _kinds(stream, "frame_done")) == [6, 7, 8, 9]
     assert np.array_equal(load_image(out / "frame_000002.png"), frames[2].astype(np.uint8))
 
+
+
+@pytest.mark.slow
+def test_a_pan_gets_a_keyframe_where_the_last_one_no_longer_reaches_the_picture(tmp_path, fish_rgb, style_rgb):
+    from nst_plugin.builtin.keyframes.selection import MIN_GAP
+    from nst_plugin.images import save_image
+
+    scene = resize(fish_rgb, 48, 160)
+    pan = [scene[:, 3 * t:3 * t + 64] for t in range(MIN_GAP + 13)]  # the camera pans 3 px a frame: one shot
+    source = write_sequence(tmp_path / "clip", pan)
+    save_image(tmp_path / "style.png", style_rgb)
+    keyframes = {}
+    for name, more in (("coverage", []), ("off", ["--option", "keyframes.coverage=0"]),
+                       ("listed", ["--keyframes", f"1,{1 + MIN_GAP}"])):
+        result = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / name, *KEYFRAMES,
+                     "--warm-iterations", "3", *more)  # a warm keyframe: as many iterations as a cold one here
+        assert result.exit_code == 0, result.output
+        stream = events_of(result)
+        assert not _kinds(stream, "cut")
+        keyframes[name] = [e["index"] for e in _kinds(stream, "keyframe")]
+        manifest = json.loads((tmp_path / name / "nst_manifest.json").read_text())
+        assert {f"keyframe_{k:06d}.png" for k in keyframes[name]} <= set(manifest["artifacts"])
+    # 36 of the 64 columns entered the frame by frame 1 + MIN_GAP: the first keyframe reaches too little
+    assert keyframes["coverage"] == [1, 1 + MIN_GAP]
+    assert keyframes["off"] == [1]
+    # the second keyframe starts from the first, carried to it: where the two frames show the same picture,
+    # it keeps the first one's strokes (the keyframes are 32 px wide: the pan moved them 18 px); listed with
+    # --keyframes, it is stylized cold, with strokes of its own
+    first = load_image(tmp_path / "coverage" / "keyframe_000001.png").astype(np.float32)
+    shared = lambda name: np.abs(load_image(tmp_path / name / f"keyframe_{1 + MIN_GAP:06d}.png")  # noqa: E731
+                                 .astype(np.float32)[:, 2:10] - first[:, 20:28]).mean()
+    assert shared("coverage") < 0.7 * shared("listed")
+    # the second keyframe's strokes are carried from it on: the frames after it are closer to it than the
+    # same frames made from the first keyframe alone
+    second = resize(load_image(tmp_path / "coverage" / f"keyframe_{1 + MIN_GAP:06d}.png"), 48, 64).astype(np.float32)
+    moved = np.roll(second, -3, axis=1)  # where the pan moved it one frame later
+    near = lambda name: np.abs(load_image(tmp_path / name / f"frame_{2 + MIN_GAP:06d}.png").astype(np.float32)  # noqa: E731
+                               - moved)[:, :-8].mean()
+    assert near("coverage") < 0.8 * near("off")
 
 
 def test_the_keyframes_strokes_are_carried_along_the_shot(tmp_path, fish_rgb, style_rgb):

@@ -356,18 +356,17 @@ def _shot_units(shots: Iterator[list], resume) -> Iterator:
 def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
     """The keyframe engine's four steps (builtin/keyframes/engine.py), its units on the cluster: the same
     plan, keys and resume rules, so the frames are the ones a single process makes."""
-    from ..builtin.keyframes.engine import _Run
-    from ..builtin.keyframes.selection import make_plan
+    from ..builtin.keyframes.engine import _Run, plan_shots
     from ..images import load_image, save_image
     from ..result import SequenceResult
     from .units import FramesUnit, KeyframeUnit, TrainingUnit
     from .worker import run_frames, run_keyframe, run_training
 
     started = time.perf_counter()
-    plan = make_plan(frames, config.cut_threshold, config.keyframe_interval, config.keyframes)
+    plan = plan_shots(frames, config, context)
     for shot in plan.shots[1:]:
         context.emit(events.Cut(index=shot.frames[0], shot=shot.number))
-    run = _Run(config, styles, context, plan.shape)  # the keys, and what a resumed run finds in the store
+    run = _Run(config, styles, context, plan.shape, plan.starts)  # the keys, and what a resumed run finds in the store
     store = context.store
     network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
     frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
@@ -380,11 +379,14 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
                if index in wanted}  # the keyframes' source frames and guides
     numbers = itertools.count()  # the units' numbers
 
-    # 1. keyframes, all at once
+    # 1. keyframes, all at once; one that starts from the keyframe before it (plan.starts) once that one is made
     stylized = {}
     dispatch.keyframes_total = len(wanted)
-    for shot in todo:
-        for index in shot.keyframes:
+    pending = [(shot, index) for shot in todo for index in shot.keyframes]
+    while pending:
+        ready = [(shot, index) for shot, index in pending if index not in plan.starts or plan.starts[index][0] in stylized]
+        pending = [item for item in pending if item not in ready]
+        for shot, index in ready:
             name, key = f"keyframe_{index:06d}.png", run.keyframe_key(index)
             path = store.get(name, key) if store is not None else None
             if path is not None:
@@ -399,9 +401,11 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
                 if store is not None:
                     store.put(name, key, lambda p: save_image(p, report["image"]))
 
-            unit = KeyframeUnit(next(numbers), shot.number, index, sources[index][0], len(wanted))
+            frame = sources[index][0]
+            unit = KeyframeUnit(next(numbers), shot.number, index, frame, len(wanted),
+                                init=run.warm_start(index, frame, stylized))
             dispatch.submit(run_keyframe, unit, styles, config, plan.shape, on_done=keep, counted=False)
-    dispatch.run(())
+        dispatch.run(())
 
     # 2. one network per shot, each from the previous shot's (a chain of futures), weights kept by the client
     weights: dict[int, object] = {}

@@ -85,7 +85,8 @@ class ShotUnit:
 
 @dataclass
 class KeyframeUnit:
-    """One keyframe for the frame engine (at the keyframe size)."""
+    """One keyframe for the frame engine (at the keyframe size); ``init``: its warm start (the keyframe before
+    it carried to it), or None."""
 
     number: int
     shot: int
@@ -93,6 +94,7 @@ class KeyframeUnit:
     frame: np.ndarray
     total: int
     todo: tuple = ()
+    init: np.ndarray | None = None
 
 
 @dataclass

@@ -138,7 +138,7 @@ def run_keyframe(unit, styles, config, shape, queue: str, version: str) -> dict:
     context = _context(_Channel(queue, unit.number))
     run = _keyframe_run(styles, config, context, shape)
     run.keyframes_done = 0
-    image = run.keyframe(unit.index, unit.shot, unit.frame, unit.total)
+    image = run.keyframe(unit.index, unit.shot, unit.frame, unit.total, init=unit.init)
     return _report(unit, [], started, cached, image=image)
 
 

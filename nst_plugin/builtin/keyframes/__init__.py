@@ -40,6 +40,14 @@ OPTIONS = (
                  "(what a walker uncovered), place them again from their neighbours where the keyframe's source "
                  "looks alike (measured: more of the painting's strokes on what walkers uncovered, moving subjects "
                  "a little closer to the style; false: the source's fine detail there)."),
+    # tuning frames (benchmarks/keyframe_variants.py), the later keyframes warm: 0.75 makes 67 and 79 keyframes
+    # of the turning face's shot: style over every other frame 2.66x the keyframes' (one keyframe per shot:
+    # 3.35x), moving-content 0.91x the cold frames' (0.95x), E_warp 1.17x the source's (1.00x); 0.8 and 0.85
+    # 2.72x and 2.73x; 0.9 one keyframe more, 2.53x
+    PluginOption("coverage", bounded(float, 0, 1), 0.75, "A frame of a shot becomes a keyframe (at least "
+                 "12 frames after the last one) where the last keyframe's strokes can be carried to less than this "
+                 "share of it: the picture moved, turned or entered the frame too much (needs transport; 0: only the "
+                 "first frame of each shot and the most changed frame of each --keyframe-interval window)."),
     PluginOption("tile", bounded(int, 64), 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", bounded(int, 0), 0, "Seed of the network's initial weights and of the patch sampler."),
 )

@@ -2,17 +2,26 @@
 
 Plain NumPy (OpenCV for thumbnails): a pass over the frames records, per frame, its shot (the same cut
 detector as the L-BFGS engine) and a small grey thumbnail; keyframes are then chosen per shot.
+
+With a ``follow`` factory and a ``coverage`` threshold (the engine's default), the same pass also follows
+the latest keyframe along the shot (:class:`~.transport.Coverage`: how much of each frame its strokes can
+still be carried to) and makes a frame a keyframe where that share falls under the threshold: where the
+picture moved, turned or entered the frame so much that the last keyframe no longer says how to paint it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 import numpy as np
 
 from ...errors import UserError
 
 THUMB = 64  # longer side of the thumbnails that measure how much the picture changed
+# frames, at least, between two keyframes of a shot chosen by coverage or interval, and after the last one
+# before the shot ends: each keyframe costs a cold frame of the frame engine (about 35 s at 384 px on 2 cores)
+MIN_GAP = 12
 
 
 @dataclass
@@ -26,6 +35,11 @@ class Shot:
 class Plan:
     shots: list[Shot]
     shape: tuple[int, int]  # (height, width) of the source frames
+    # with coverage: {frame: the share of it the latest keyframe before it reaches} (not the shots' first frames)
+    reach: dict[int, float] = field(default_factory=dict)
+    # with coverage: {keyframe: (the shot's keyframe before it, how that one reaches it)} for every keyframe but
+    # the shots' first: its stylization starts from the one before, carried to it (a warm start)
+    starts: dict[int, tuple[int, object]] = field(default_factory=dict)
 
     @property
     def keyframes(self) -> list[int]:
@@ -58,11 +72,34 @@ def choose_keyframes(frames: list[int], thumbs: dict[int, np.ndarray], interval:
     return keys
 
 
-def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int, ...] | None = None) -> Plan:
+class Follower(Protocol):
+    """What ``make_plan`` follows a keyframe with (:class:`~.transport.Coverage`)."""
+
+    def keyframe(self, frame: np.ndarray) -> None: ...  # a keyframe at this frame
+
+    def next(self, frame: np.ndarray) -> float: ...  # the share of this frame the keyframe still reaches, 0..1
+
+    def reached(self) -> object: ...  # how it reaches the last frame (a keyframe's warm start)
+
+
+def _trimmed(shot: Shot) -> list[int]:
+    """A shot's keyframes without those (but the first) that fewer than ``MIN_GAP`` frames follow."""
+    end = shot.frames[-1]
+    return [k for n, k in enumerate(shot.keyframes) if n == 0 or end - k >= MIN_GAP]
+
+
+def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int, ...] | None = None,
+              follow: Callable[[tuple[int, int]], Follower] | None = None, coverage: float = 0.0) -> Plan:
     """One pass over ``frames`` ((index, RGB) pairs): shots by the cut detector, keyframes per shot.
 
     ``requested``: the user's keyframes (frame numbers); each must be a frame of this run (else a one-line
     :class:`UserError`). A shot the user gave no keyframe gets its first frame as one: every shot needs one.
+
+    Otherwise, with ``follow`` (a factory of a :class:`Follower` for the frames' (height, width)) and
+    ``coverage`` > 0: each shot's first frame, then the first frame to which the latest keyframe reaches less
+    than ``coverage`` of the picture, or ``interval`` frames after it, whichever comes first, at least
+    ``MIN_GAP`` frames after it (and ``MIN_GAP`` before the shot's end). Without them: each shot's first
+    frame and the most changed frame of each following window of ``interval`` frames (:func:`choose_keyframes`).
     """
     from ...shots import ShotDetector
 
@@ -70,12 +107,28 @@ def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int,
     shots: list[Shot] = []
     thumbs: dict[int, np.ndarray] = {}
     shape = None
+    follower, latest = None, 0
+    reach: dict[int, float] = {}
+    starts: dict[int, tuple[int, object]] = {}
     for index, frame in frames:
         shape = shape or frame.shape[:2]
         if detector.is_cut(frame) or not shots:
             shots.append(Shot(len(shots)))
-        shots[-1].frames.append(index)
+        shot = shots[-1]
+        shot.frames.append(index)
         thumbs[index] = thumbnail(frame)
+        if requested or follow is None or not coverage > 0:
+            continue
+        follower = follower or follow(tuple(shape))
+        if shot.keyframes:  # frames since the shot's latest keyframe
+            since = len(shot.frames) - 1 - latest
+            reach[index] = follower.next(frame)
+            if since < MIN_GAP or (reach[index] >= coverage and since < interval):
+                continue
+            starts[index] = (shot.keyframes[-1], follower.reached())
+        shot.keyframes.append(index)
+        latest = len(shot.frames) - 1
+        follower.keyframe(frame)
     if not shots:
         raise UserError("the source gave no frames to stylize")
     if requested:
@@ -87,7 +140,12 @@ def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int,
                             f"({every[0]}-{every[-1]}{', every ' + str(every[1] - every[0]) if len(every) > 1 and every[1] - every[0] > 1 else ''})")
         for shot in shots:
             shot.keyframes = sorted(k for k in set(requested) if k in shot.frames) or [shot.frames[0]]
+    elif follower is not None:
+        for shot in shots:
+            shot.keyframes = _trimmed(shot)
+        kept = set(k for shot in shots for k in shot.keyframes)
+        starts = {k: v for k, v in starts.items() if k in kept}
     else:
         for shot in shots:
             shot.keyframes = choose_keyframes(shot.frames, thumbs, max(1, interval))
-    return Plan(shots, tuple(shape))
+    return Plan(shots, tuple(shape), reach, starts)

@@ -241,3 +241,53 @@ def composite(image: np.ndarray, carried: Carried | None, sigma: float, content:
         whole = weight(carried.whole)
         large = large + whole * (key_large - large)
     return np.clip(large + trust * (keyframe - key_large) + (1.0 - trust) * own, 0, 255)
+
+
+class Reached(NamedTuple):
+    """How the latest keyframe reaches a frame: ``offset`` (h, w, 2) float32, where each pixel's point was in
+    it, minus the pixel; ``trust`` (h, w) float32 0..1, how far its strokes are used there (as
+    :attr:`Carried.trust`)."""
+
+    offset: np.ndarray
+    trust: np.ndarray
+
+    def start(self, stylized: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """A start for the frame engine at this frame (float RGB 0..255 at the offset's size): the keyframe's
+        ``stylized`` image carried to it where trusted, the frame itself (``frame``) elsewhere, as the L-BFGS
+        engine starts a warm frame."""
+        import cv2
+
+        h, w = self.trust.shape
+        grid_x, grid_y = pixel_grid(h, w)
+        carried = cv2.remap(resize(stylized, h, w).astype(np.float32), grid_x + self.offset[..., 0],
+                            grid_y + self.offset[..., 1], interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        trust = self.trust[..., None]
+        return np.clip(trust * carried + (1.0 - trust) * resize(frame, h, w).astype(np.float32), 0, 255)
+
+
+class Coverage:
+    """How much of each frame of a shot the latest keyframe's strokes still reach: the mean of the trust a
+    :class:`TextureTrack` gives them there (what :func:`composite` uses), followed at the flow's size. The
+    keyframe engine's plan (:func:`~.selection.make_plan`) makes a frame a keyframe where it falls under the
+    engine's ``coverage``, and starts that keyframe's stylization from the last one carried to it
+    (:meth:`reached`). ``decay`` and ``recover``: the engine's texture track's."""
+
+    def __init__(self, source_shape: tuple[int, int], decay: float, recover: bool, flow_side: int = 384):
+        self.track = TextureTrack(flow_size(source_shape, flow_side), flow_side=flow_side, decay=decay, recover=recover)
+        self.trust = None
+
+    def keyframe(self, frame: np.ndarray) -> None:
+        """A keyframe at ``frame`` (the shot's first, or the next one)."""
+        small = resize(frame, *self.track.shape)
+        self.track.reset()
+        self.track.start(small.astype(np.float32))
+        self.trust = self.track.next(small).trust
+
+    def next(self, frame: np.ndarray) -> float:
+        """The share (0..1) of ``frame`` that the keyframe's strokes reach."""
+        self.trust = self.track.next(frame).trust
+        return float(self.trust.mean()) / 255.0
+
+    def reached(self) -> Reached:
+        """How the keyframe reaches the last frame :meth:`next` got."""
+        return Reached(self.track.offset.copy(), self.trust.astype(np.float32) / 255.0)
