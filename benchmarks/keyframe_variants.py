@@ -21,8 +21,11 @@ engine); ``recover``: false, lost points are not placed again where the picture 
 the px all around a recovered point where the keyframe's source must look alike (1: the point's own 5x5
 patch); ``cubic``: false, the keyframe is carried with bilinear sampling; ``moving_trust``: the share of
 its trust a carried point keeps where the picture moves (``transport.MOVING_TRUST``, as the engine); ``interval``:
-``--keyframe-interval``, keyframes chosen as the engine does (default: the first frame of each shot only).
-Defaults: the engine's. Each variant prints a JSON row (with the style over every other frame too,
+``--keyframe-interval``, keyframes chosen as the engine does with ``keyframes.coverage=0`` (default: the
+first frame of each shot only); ``keys``: the keyframes (stylized cold, kept in ``--out``); ``coverage``:
+keyframes chosen as the engine does (``keyframes.coverage``), each but the shots' first started from the one
+before it carried to it (``warm``: false, cold; ``warm_tolerance``: the frame engine's tolerance for those).
+Defaults: the engine's, but the keyframes: 1 and 49, the shots' first frames. Each variant prints a JSON row (with the style over every other frame too,
 ``style_all`` and ``style_curve``, not only at the checkpoints), appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
 """
@@ -77,6 +80,22 @@ class Tuning:
             save_image(path, result.image)
         return load_image(path)
 
+    def _warm(self, path: Path, index: int, init: np.ndarray, tolerance: float | None) -> np.ndarray:
+        """Keyframe ``index`` stylized from ``init`` (the keyframe before it carried to it), as the engine does."""
+        if not path.exists():
+            from nst_plugin.api import get_host, prepare
+            from nst_plugin.builtin.keyframes.engine import WARM_TOLERANCE
+            from nst_plugin.context import FrameControls
+
+            config, styles, _ = prepare(self.style, size=max(self.shape), weights=self.weights)
+            controls = FrameControls(init=init, max_iterations=config.warm_iterations, rounds=1,
+                                     tolerance=WARM_TOLERANCE if tolerance is None else tolerance)
+            result = get_host().run_context().stylize_frame(self.frames[index - 1], styles, config.for_image(), index,
+                                                            controls)
+            print(f"warm keyframe {index}: {result.stats.get('seconds', 0):.1f} s", flush=True)
+            save_image(path, result.image)
+        return load_image(path)
+
     def _style(self, image, index) -> float:
         return scores(image, self.frames[index - 1], self.style, weights=self.weights)["style"]
 
@@ -91,7 +110,9 @@ class Tuning:
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
                 decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0, recover: bool = True, around: int = 13,
-                cubic: bool = True, moving_trust: float | None = None, **training) -> dict:
+                cubic: bool = True, moving_trust: float | None = None, keys: list | None = None,
+                coverage: float | None = None, warm: bool = True, warm_tolerance: float | None = None,
+                **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
         from nst_plugin.builtin.keyframes import smoothing
@@ -112,7 +133,25 @@ class Tuning:
             from nst_plugin.builtin.vgg16 import VGG16Backbone
 
             features = VGG16Backbone(weights=self.weights).extractor(settings.perceptual_layers)
-        keys = self.keys
+        starts = {}  # {keyframe: (the keyframe before it, how that one reaches it)}: warm starts, as the engine
+        if coverage is not None:  # keyframes where the last one reaches less than this share, as the engine does
+            from nst_plugin.builtin.keyframes.engine import TRANSPORT_DECAY
+            from nst_plugin.builtin.keyframes.selection import make_plan
+            from nst_plugin.builtin.keyframes.transport import Coverage
+
+            plan = make_plan(list(enumerate(self.frames, 1)), nst_plugin.make_config().cut_threshold, interval or 48,
+                             follow=lambda s: Coverage(s, decay=TRANSPORT_DECAY, recover=recover), coverage=coverage)
+            assert [s.frames[0] for s in plan.shots] == [1, self.cut], plan.shots
+            keys, interval, starts = plan.keyframes, None, plan.starts if warm else {}
+        keys = sorted(keys) if keys else self.keys
+        keyframes = dict(self.keyframes)
+        for k in keys:
+            if k in starts:  # started from the keyframe before it, carried to it
+                previous, reached = starts[k]
+                keyframes[k] = self._warm(out / f"keyframe_{max(self.shape)}_{k}_warm_c{coverage}_{warm_tolerance}.png",
+                                          k, reached.start(keyframes[previous], self.frames[k - 1]), warm_tolerance)
+            elif k not in keyframes:
+                keyframes[k] = self.keyframes[k] = self._cold(out / f"keyframe_{max(self.shape)}_{k}.png", k)
         if interval:  # more keyframes, as the engine chooses them (made by the frame engine, kept in --out)
             from nst_plugin.builtin.keyframes.selection import choose_keyframes, thumbnail
 
@@ -121,13 +160,13 @@ class Tuning:
                     for k in choose_keyframes(list(shot), thumbs, interval)]
             for k in keys:
                 if k not in self.keyframes:
-                    self.keyframes[k] = self._cold(out / f"keyframe_{max(self.shape)}_{k}.png", k)
+                    keyframes[k] = self._cold(out / f"keyframe_{max(self.shape)}_{k}.png", k)
         previous, networks, reports = None, [], []
         for shot in ([k for k in keys if k < self.cut], [k for k in keys if k >= self.cut]):
             model = build_network(shape, seed=0)
             if previous is not None:
                 model.set_weights(previous.get_weights())
-            report = train(model, [(inputs[k], self.keyframes[k].astype(np.float32)) for k in shot], settings,
+            report = train(model, [(inputs[k], keyframes[k].astype(np.float32)) for k in shot], settings,
                            features)
             reports.append([report.steps, round(report.seconds, 1), report.stopped])
             networks.append(model)
@@ -141,7 +180,7 @@ class Tuning:
             for i, frame in enumerate(self.frames, 1):
                 if i in keys:
                     carry.reset()
-                    carry.start(self.keyframes[i].astype(np.float32))
+                    carry.start(keyframes[i].astype(np.float32))
                 carried = carry.next(frame)
                 carried = carried if whole else carried._replace(whole=None)
                 if carried is not None and whole and whole_moving:  # the large shapes also where it moves
