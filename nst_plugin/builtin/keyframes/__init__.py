@@ -46,8 +46,9 @@ OPTIONS = (
     # 2.72x and 2.73x; 0.9 one keyframe more, 2.53x
     PluginOption("coverage", bounded(float, 0, 1), 0.75, "A frame of a shot becomes a keyframe (at least "
                  "12 frames after the last one) where the last keyframe's strokes can be carried to less than this "
-                 "share of it: the picture moved, turned or entered the frame too much (needs transport; 0: only the "
-                 "first frame of each shot and the most changed frame of each --keyframe-interval window)."),
+                 "share of it: the picture moved, turned or entered the frame too much; it is stylized from the last "
+                 "keyframe carried to it, for --warm-iterations (needs transport; 0: only the first frame of each "
+                 "shot and the most changed frame of each --keyframe-interval window, all cold)."),
     PluginOption("tile", bounded(int, 64), 1024, "Frames larger than this many pixels a side go through the network in tiles."),
     PluginOption("seed", bounded(int, 0), 0, "Seed of the network's initial weights and of the patch sampler."),
 )
