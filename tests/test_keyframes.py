@@ -434,6 +434,8 @@ def test_a_keyframe_is_made_where_the_last_one_no_longer_reaches_the_picture():
     assert plan.starts == {15: (1, "reached 15"), 15 + MIN_GAP: (15, f"reached {15 + MIN_GAP}")}
     # at the threshold: no keyframe; interval alone: every 30 frames while MIN_GAP frames follow
     assert make_plan(frames, 27.0, 30, follow=lambda s: _Scripted({}), coverage=0.8).keyframes == [1, 31]
+    # an interval shorter than MIN_GAP is the user's: kept (none that fewer than 5 frames follow)
+    assert make_plan(frames, 27.0, 5, follow=lambda s: _Scripted({}), coverage=0.8).keyframes == list(range(1, 52, 5))
     # the user's keyframes are not second-guessed; coverage 0: the most changed frame of each window
     assert make_plan(frames, 27.0, 30, requested=(5,), follow=lambda s: _Scripted(low), coverage=0.8).keyframes == [5]
     assert make_plan(frames, 27.0, 30, follow=lambda s: _Scripted(low), coverage=0.0).keyframes == [1, 60]

@@ -5,7 +5,8 @@
    along the shot as the texture track follows them, reach less than ``keyframes.coverage`` of the picture,
    or ``--keyframe-interval`` frames after it; see :mod:`.selection`).
 2. Keyframes (a second pass keeps only them): each is stylized by ``context.stylize_frame`` at
-   ``--keyframe-size`` (a cold frame: coarse-to-fine), and kept in the output folder
+   ``--keyframe-size`` (a shot's first: a cold frame, coarse-to-fine; a later one chosen by coverage: warm,
+   from the keyframe before it carried to it, ``plan.starts``), and kept in the output folder
    (``keyframe_NNNNNN.png``, through ``context.store``) so a resumed run does not stylize it again.
 3. Training, per shot: the network (:mod:`.network`) learns (content at the keyframes' size and its guide ->
    the keyframe) on random patches (:mod:`.training`); it starts from the previous shot's weights; the weights are

@@ -19,8 +19,8 @@ import numpy as np
 from ...errors import UserError
 
 THUMB = 64  # longer side of the thumbnails that measure how much the picture changed
-# frames, at least, between two keyframes of a shot chosen by coverage or interval, and after the last one
-# before the shot ends: each keyframe costs a cold frame of the frame engine (about 35 s at 384 px on 2 cores)
+# frames, at least, between a keyframe and the next one chosen by coverage, and after a keyframe before the
+# shot ends: each keyframe costs a frame of the frame engine (about 30 s at 384 px on 2 cores)
 MIN_GAP = 12
 
 
@@ -82,10 +82,11 @@ class Follower(Protocol):
     def reached(self) -> object: ...  # how it reaches the last frame (a keyframe's warm start)
 
 
-def _trimmed(shot: Shot) -> list[int]:
-    """A shot's keyframes without those (but the first) that fewer than ``MIN_GAP`` frames follow."""
-    end = shot.frames[-1]
-    return [k for n, k in enumerate(shot.keyframes) if n == 0 or end - k >= MIN_GAP]
+def _trimmed(shot: Shot, gap: int) -> list[int]:
+    """A shot's keyframes without those (but the first) that fewer than ``gap`` frames of the shot follow."""
+    position = {index: p for p, index in enumerate(shot.frames)}
+    last = len(shot.frames) - 1
+    return [k for n, k in enumerate(shot.keyframes) if n == 0 or last - position[k] >= gap]
 
 
 def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int, ...] | None = None,
@@ -96,10 +97,11 @@ def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int,
     :class:`UserError`). A shot the user gave no keyframe gets its first frame as one: every shot needs one.
 
     Otherwise, with ``follow`` (a factory of a :class:`Follower` for the frames' (height, width)) and
-    ``coverage`` > 0: each shot's first frame, then the first frame to which the latest keyframe reaches less
-    than ``coverage`` of the picture, or ``interval`` frames after it, whichever comes first, at least
-    ``MIN_GAP`` frames after it (and ``MIN_GAP`` before the shot's end). Without them: each shot's first
-    frame and the most changed frame of each following window of ``interval`` frames (:func:`choose_keyframes`).
+    ``coverage`` > 0: each shot's first frame, then the first frame at least ``MIN_GAP`` frames after the
+    latest keyframe to which that one reaches less than ``coverage`` of the picture, or the frame ``interval``
+    frames after it, whichever comes first; none that fewer than ``MIN_GAP`` (or ``interval``) frames of the
+    shot follow. Without them: each shot's first frame and the most changed frame of each following window
+    of ``interval`` frames (:func:`choose_keyframes`).
     """
     from ...shots import ShotDetector
 
@@ -123,7 +125,7 @@ def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int,
         if shot.keyframes:  # frames since the shot's latest keyframe
             since = len(shot.frames) - 1 - latest
             reach[index] = follower.next(frame)
-            if since < MIN_GAP or (reach[index] >= coverage and since < interval):
+            if since < interval and (since < MIN_GAP or reach[index] >= coverage):
                 continue
             starts[index] = (shot.keyframes[-1], follower.reached())
         shot.keyframes.append(index)
@@ -142,7 +144,7 @@ def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int,
             shot.keyframes = sorted(k for k in set(requested) if k in shot.frames) or [shot.frames[0]]
     elif follower is not None:
         for shot in shots:
-            shot.keyframes = _trimmed(shot)
+            shot.keyframes = _trimmed(shot, min(MIN_GAP, max(1, interval)))
         kept = set(k for shot in shots for k in shot.keyframes)
         starts = {k: v for k, v in starts.items() if k in kept}
     else:
