@@ -551,6 +551,16 @@ def test_a_pan_gets_a_keyframe_where_the_last_one_no_longer_reaches_the_picture(
     shared = lambda name: np.abs(load_image(tmp_path / name / f"keyframe_{1 + MIN_GAP:06d}.png")  # noqa: E731
                                  .astype(np.float32)[:, 2:10] - first[:, 20:28]).mean()
     assert shared("coverage") < 0.7 * shared("listed")
+    # a frame lost, run again: the warm keyframe is found under its key (made from the first one's), not
+    # stylized again, and the frame is made again
+    (tmp_path / "coverage" / "frame_000020.png").unlink()
+    again = nst("video", source, "--style", tmp_path / "style.png", "-o", tmp_path / "coverage", *KEYFRAMES,
+                "--warm-iterations", "3")
+    assert again.exit_code == 0, again.output
+    stream = events_of(again)
+    assert [(e["index"], e["resumed"]) for e in _kinds(stream, "keyframe")] == [(1, True), (1 + MIN_GAP, True)]
+    assert not _kinds(stream, "frame_progress")  # no L-BFGS at all
+    assert [e["index"] for e in _kinds(stream, "frame_done")] == [20]
     # the second keyframe's strokes are carried from it on: the frames after it are closer to it than the
     # same frames made from the first keyframe alone
     second = resize(load_image(tmp_path / "coverage" / f"keyframe_{1 + MIN_GAP:06d}.png"), 48, 64).astype(np.float32)
