@@ -42,7 +42,7 @@ import numpy as np
 
 from ...context import FrameControls
 from ...events import Cut, Keyframe, Training
-from ...images import load_image, resize, save_image, to_uint8
+from ...images import load_image, luminance_rgb, resize, save_image, to_uint8
 from ...result import FrameResult, SequenceResult
 from .selection import make_plan
 
@@ -249,7 +249,9 @@ class _Run:
         if start is None:
             return None
         previous, reached = start
-        return reached.start(stylized[previous], frame)
+        init = reached.start(stylized[previous], frame)
+        # with --preserve-color the frame engine optimises luminance (as the L-BFGS engine's warm frames start)
+        return luminance_rgb(init) if self.key_config.preserve_color else init
 
     def network_key(self, keyframes) -> str:
         return _digest([self.keyframe_key(k) for k in keyframes], list(self.out_shape), list(self.net_shape),
