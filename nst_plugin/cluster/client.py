@@ -385,6 +385,8 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
     pending = [(shot, index) for shot in todo for index in shot.keyframes]
     while pending:
         ready = [(shot, index) for shot, index in pending if index not in plan.starts or plan.starts[index][0] in stylized]
+        if not ready:  # (a keyframe before them all is in the same shot, made first: cannot happen)
+            raise RuntimeError(f"keyframes {[index for _, index in pending]} wait for keyframes never made")
         pending = [item for item in pending if item not in ready]
         for shot, index in ready:
             name, key = f"keyframe_{index:06d}.png", run.keyframe_key(index)
