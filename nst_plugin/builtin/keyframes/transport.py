@@ -91,6 +91,16 @@ CUBIC = True
 MOVING_TRUST = 0.8
 
 
+def carry(texture: np.ndarray, offset: np.ndarray, cubic: bool = CUBIC) -> np.ndarray:
+    """``texture`` (float32, at ``offset``'s size) sampled where each pixel's point was in it (``offset``:
+    (h, w, 2), that place minus the pixel), bicubically (:data:`CUBIC`) or bilinearly, the border reflected."""
+    import cv2
+
+    grid_x, grid_y = pixel_grid(*offset.shape[:2])
+    return cv2.remap(texture, grid_x + offset[..., 0], grid_y + offset[..., 1],
+                     interpolation=cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -193,8 +203,6 @@ class TextureTrack:
         """The keyframe carried to ``frame``. ``back``: the DIS flow from ``frame`` to the previous frame at
         ``flow_shape``, when the caller has it (:attr:`.guides.GuideTrack.back` of the same frames); else
         computed here."""
-        import cv2
-
         small = resize(frame, *self.flow_shape)
         if self.texture is not None:
             sized = None  # the frame at the track's size, which only the recovery needs
@@ -212,9 +220,7 @@ class TextureTrack:
         self.previous = small
         if self.texture is None:
             return None
-        map_x, map_y = self.grid_x + self.offset[..., 0], self.grid_y + self.offset[..., 1]
-        image = cv2.remap(self.texture, map_x, map_y, interpolation=cv2.INTER_CUBIC if self.cubic else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT)
+        image = carry(self.texture, self.offset, self.cubic)
         as_uint8 = lambda v: np.clip(np.rint(v), 0, 255).astype(np.uint8)  # noqa: E731
         trust = self.trust * (self.moving_trust + (1.0 - self.moving_trust) * self.still)
         return Carried(as_uint8(image), as_uint8(trust * 255.0), as_uint8(self.trust * self.still * 255.0))
@@ -255,12 +261,8 @@ class Reached(NamedTuple):
         """A start for the frame engine at this frame (float RGB 0..255 at the offset's size): the keyframe's
         ``stylized`` image carried to it where trusted, the frame itself (``frame``) elsewhere, as the L-BFGS
         engine starts a warm frame."""
-        import cv2
-
         h, w = self.trust.shape
-        grid_x, grid_y = pixel_grid(h, w)
-        carried = cv2.remap(resize(stylized, h, w).astype(np.float32), grid_x + self.offset[..., 0],
-                            grid_y + self.offset[..., 1], interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        carried = carry(resize(stylized, h, w).astype(np.float32), self.offset)
         trust = self.trust[..., None]
         return np.clip(trust * carried + (1.0 - trust) * resize(frame, h, w).astype(np.float32), 0, 255)
 
