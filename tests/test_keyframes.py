@@ -587,6 +587,37 @@ def test_a_frames_seconds_count_its_tracks_and_the_run_counts_every_pass(fish_rg
     assert timings["frames"] + 1e-3 < seconds <= timings["frames"] + timings["tracks"] + 1e-3
 
 
+def test_the_filter_takes_the_texture_tracks_flows_between_neighbours_and_makes_the_same_frames(
+        fish_rgb, style_rgb, monkeypatch):
+    """The temporal filter needs the DIS flows between neighbouring frames that the texture track has just
+    computed at the same size: it takes them instead of computing them again, and the frames are the same, bit
+    for bit."""
+    import nst_plugin
+    import nst_plugin.flow
+    from nst_plugin.builtin.keyframes.engine import _Run
+
+    clip = list(enumerate(moving_square_clip(fish_rgb), start=1))
+    settings = dict(engine="keyframes", size=64, keyframe_size=32, iterations=3, weights="hed",
+                    options={"keyframes.steps": 10, "keyframes.patch": 16})
+    computed = []
+    dis = nst_plugin.flow.flow  # the filter's flows (FlowCache imports it when it computes one)
+    monkeypatch.setattr(nst_plugin.flow, "flow", lambda a, b, *more: computed.append(1) or dis(a, b, *more))
+
+    def run():
+        made, before = {}, len(computed)
+        nst_plugin.stylize_sequence(clip, style_rgb, made.__setitem__, **settings)
+        return made, len(computed) - before
+
+    shared, shared_flows = run()
+    monkeypatch.setattr(_Run, "_keep_flows", lambda *args: None)
+    alone, alone_flows = run()
+    # the shots have 5 and 4 frames: 4 + 3 neighbouring pairs, both ways, taken from the track
+    assert alone_flows - shared_flows == 2 * (4 + 3)
+    assert sorted(shared) == sorted(alone) == list(range(1, 10))
+    for index in shared:
+        assert np.array_equal(shared[index].image, alone[index].image), index
+
+
 def test_the_keyframes_strokes_are_carried_along_the_shot(tmp_path, fish_rgb, style_rgb):
     from nst_plugin.images import save_image
 

@@ -367,6 +367,7 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
     for shot in plan.shots[1:]:
         context.emit(events.Cut(index=shot.frames[0], shot=shot.number))
     run = _Run(config, styles, context, plan.shape, plan.starts)  # the keys, and what a resumed run finds in the store
+    run.neighbour_flows = None  # the workers make the frames (and their filter's flows)
     store = context.store
     network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
     frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}

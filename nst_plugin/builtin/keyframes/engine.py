@@ -239,6 +239,10 @@ class _Run:
         # (following the frames by the optical flow, in the passes that need them), and the frames themselves
         self.timings = {"plan": 0.0, "keyframes": 0.0, "training": 0.0, "tracks": 0.0, "frames": 0.0}
         self.track_seconds: dict[int, float] = {}  # {frame: seconds its tracks took in the latest pass}
+        # {(frame, its neighbour): DIS flow} the texture track computed, which the temporal filter needs too
+        # (the same frames at the same size: the same flows); the frames of the latest chunks only. None: not
+        # kept (a cluster's client, whose workers make the frames)
+        self.neighbour_flows: dict[tuple[int, int], np.ndarray] | None = {}
         self.reports: dict[int, dict] = {}
         self.keyframes_done = 0
 
@@ -305,12 +309,15 @@ class _Run:
         track = self.guide_track()
         carry = self.texture_track() if textures else None
         shot_of = {index: shot for shot in shots for index in shot.frames}
+        previous = None  # the frame before, in the shot
         for index, frame in frames:
             shot = shot_of.get(index)
             if shot is None or (until_keyframes and index > max(shot.keyframes)):
                 continue
             t0 = time.perf_counter()
             guide = carried = None
+            if index == shot.frames[0]:
+                previous = None
             if track is not None:
                 if index == shot.frames[0]:
                     track.reset()
@@ -321,9 +328,22 @@ class _Run:
                 if index in shot.keyframes:
                     carry.start(textures[index])
                 carried = carry.next(frame, back=_shared_flow(track, carry))
+                self._keep_flows(carry, previous, index)
+            previous = index
             self.track_seconds[index] = time.perf_counter() - t0
             self.timings["tracks"] += self.track_seconds[index]
             yield index, frame, guide, carried
+
+    def _keep_flows(self, carry, previous: int | None, index: int) -> None:
+        """Keep the flows ``carry`` (the texture track) just computed between frame ``index`` and ``previous``
+        for the temporal filter, when it filters frames of the track's flow size (:attr:`neighbour_flows`)."""
+        flows = self.neighbour_flows
+        if flows is None or carry.flows is None or previous is None or carry.flow_shape != tuple(self.net_shape):
+            return
+        flows[(index, previous)], flows[(previous, index)] = carry.flows
+        oldest = index - 2 * (CHUNK + 2 * self.smooth)  # older frames' chunks are made (chunks() goes in order)
+        for pair in [pair for pair in flows if min(pair) < oldest]:
+            del flows[pair]
 
     def keyframe(self, index: int, shot: int, frame: np.ndarray, total: int, init=None) -> np.ndarray:
         """A keyframe stylized by the frame engine at the keyframe size (or found in the store); ``init``: its
@@ -441,7 +461,7 @@ class _Run:
                 sources[index] = resize(frame, *self.net_shape)
                 images[index] = self._network_frame(model, sources[index], guide, carried)
                 seconds[index], frames[index] = time.perf_counter() - t0, frame
-        flows = FlowCache(sources)
+        flows = FlowCache(sources, known=self.neighbour_flows)
         share = sum(seconds.values()) / len(emit)  # the margins' network frames are shared by the chunk's frames
         for index in emit:
             t0 = time.perf_counter()

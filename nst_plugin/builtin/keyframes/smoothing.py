@@ -29,12 +29,16 @@ PRESET = "medium"  # the DIS preset of the filter's flows
 
 
 class FlowCache:
-    """DIS flows between the (network-size) source frames of a chunk, each pair computed once."""
+    """DIS flows between the (network-size) source frames of a chunk, each pair computed once; ``known``:
+    {(a, b): the flow from a to b} already computed the same way (the texture track's, between neighbours:
+    the same frames at the same size and preset give the same flow, bit for bit)."""
 
-    def __init__(self, sources: dict[int, np.ndarray], preset: str | None = None):
+    def __init__(self, sources: dict[int, np.ndarray], preset: str | None = None,
+                 known: dict[tuple[int, int], np.ndarray] | None = None):
         self.sources = sources
         self.preset = preset or PRESET
-        self._flows: dict[tuple[int, int], np.ndarray] = {}
+        self._flows: dict[tuple[int, int], np.ndarray] = {
+            pair: f for pair, f in (known or {}).items() if pair[0] in sources and pair[1] in sources}
 
     def __call__(self, a: int, b: int) -> np.ndarray:
         from ...flow import flow

@@ -146,6 +146,7 @@ class TextureTrack:
         self.trust = None  # (H, W) float32 in [0, 1]
         self.still = None  # (H, W) float32: the last step's stillness
         self.previous = None
+        self.flows = None  # (this frame -> the previous one, back), at flow_shape, when next() computed them
 
     def start(self, texture: np.ndarray) -> None:
         """Carry ``texture`` (the stylized keyframe at the network's size) from the frame ``next`` gets next."""
@@ -162,6 +163,7 @@ class TextureTrack:
         h, w = self.shape
         back = dis_flow(small, self.previous) if back is None else back  # this frame -> the previous one
         forward = dis_flow(self.previous, small)
+        self.flows = back, forward
         step_trust = trust_mask(small.astype(np.float32), self.previous.astype(np.float32), back, forward)
         still = stillness(back)
         if step_trust.shape != (h, w):
@@ -204,6 +206,7 @@ class TextureTrack:
         ``flow_shape``, when the caller has it (:attr:`.guides.GuideTrack.back` of the same frames); else
         computed here."""
         small = resize(frame, *self.flow_shape)
+        self.flows = None
         if self.texture is not None:
             sized = None  # the frame at the track's size, which only the recovery needs
             if self.recover:
