@@ -15,7 +15,7 @@ A variant is ``NAME:JSON``: ``guide`` (blob size in px, 0: no guide channels), `
 along the shot: its blur in px, 0: none), ``flow_preset`` (the temporal filter's DIS preset), ``decay`` (the trust a carried point keeps through a rejected flow step), or
 any ``TrainingSettings`` field (``batch``, ``patch``, ``plateau``, ``patience``, ``learning_rate``,
 ``max_steps``); ``fallback``: the fine detail where the keyframe's cannot be carried ("source", as the engine; "network": the
-network's own); ``whole``: false, the keyframe's fine detail alone is carried, not its large shapes where the
+network's own; "add:W": the source's plus W times the network's); ``whole``: false, the keyframe's fine detail alone is carried, not its large shapes where the
 picture stands still; ``whole_moving``: also where it moves, this fraction of the trust (0: none, as the
 engine); ``recover``: false, lost points are not placed again where the picture stands still; ``around``:
 the px all around a recovered point where the keyframe's source must look alike (1: the point's own 5x5
@@ -24,7 +24,9 @@ its trust a carried point keeps where the picture moves (``transport.MOVING_TRUS
 ``--keyframe-interval``, keyframes chosen as the engine does with ``keyframes.coverage=0`` (default: the
 first frame of each shot only); ``keys``: the keyframes (stylized cold, kept in ``--out``); ``coverage``:
 keyframes chosen as the engine does (``keyframes.coverage``), each but the shots' first started from the one
-before it carried to it (``warm``: false, cold; ``warm_tolerance``: the frame engine's tolerance for those).
+before it carried to it (``warm``: false, cold; ``warm_tolerance``: the frame engine's tolerance for those);
+``strokes_after_filter``: the temporal filter over the network's frames, the keyframe's strokes laid over them
+after it (the engine filters the frames with the strokes); ``save``: every output frame in ``frames_NAME/``.
 Defaults: the engine's, but the keyframes: 1 and 49, the shots' first frames. Each variant prints a JSON row (with the style over every other frame too,
 ``style_all`` and ``style_curve``, not only at the checkpoints), appends it to rows.jsonl and writes
 sheet_NAME.png (source over output, frames 24, 47, 48, 51, 69).
@@ -112,7 +114,7 @@ class Tuning:
                 decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0, recover: bool = True, around: int = 13,
                 cubic: bool = True, moving_trust: float | None = None, keys: list | None = None,
                 coverage: float | None = None, warm: bool = True, warm_tolerance: float | None = None,
-                **training) -> dict:
+                strokes_after_filter: bool = False, save: bool = False, **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
         from nst_plugin.builtin.keyframes import smoothing
@@ -174,6 +176,11 @@ class Tuning:
         trained = time.perf_counter()
         images = {i: np.clip(stylize_image(networks[int(i >= self.cut)], x, shape=shape), 0, 255)
                   for i, x in inputs.items()}
+        shots_of = lambda d: [{i: v for i, v in d.items() if (i >= self.cut) == second} for second in (False, True)]  # noqa: E731
+        sources = dict(enumerate(self.frames, 1))
+        flows = smoothing.FlowCache(sources, flow_preset)
+        if smooth and strokes_after_filter:  # the filter over the network's frames, the keyframe's strokes laid after
+            images = {i: smooth_frames(i, shot, sources, smooth, flows) for shot in shots_of(images) for i in shot}
         if transport:  # the keyframe's fine detail carried along each shot, as the engine does
             carry = TextureTrack(self.shape, decay=decay, recover=recover, cubic=cubic, around=around,
                                  **({} if moving_trust is None else {"moving_trust": moving_trust}))
@@ -186,14 +193,22 @@ class Tuning:
                 if carried is not None and whole and whole_moving:  # the large shapes also where it moves
                     w = carried.whole.astype(np.float32)
                     carried = carried._replace(whole=np.rint(w + whole_moving * (carried.trust - w)).astype(np.uint8))
-                images[i] = composite(images[i], carried, transport, frame if fallback == "source" else None)
-        if smooth:  # the engine's temporal filter, within each shot
-            shots = [{i: v for i, v in images.items() if (i >= self.cut) == second} for second in (False, True)]
-            sources = dict(enumerate(self.frames, 1))
-            flows = smoothing.FlowCache(sources, flow_preset)
-            images = {i: smooth_frames(i, shot, sources, smooth, flows) for shot in shots for i in shot}
+                mixed = composite(images[i], carried, transport, frame if fallback != "network" else None)
+                if carried is not None and fallback.startswith("add:"):  # the network's fine detail added to the source's
+                    import cv2
+
+                    lost = 1.0 - cv2.GaussianBlur(carried.trust.astype(np.float32) / 255.0, (0, 0), 1.5)[..., None]
+                    own = images[i] - cv2.GaussianBlur(images[i], (0, 0), transport)
+                    mixed = np.clip(mixed + float(fallback[4:]) * lost * own, 0, 255)
+                images[i] = mixed
+        if smooth and not strokes_after_filter:  # the engine's temporal filter, within each shot
+            images = {i: smooth_frames(i, shot, sources, smooth, flows) for shot in shots_of(images) for i in shot}
         images = {i: to_uint8(v) for i, v in images.items()}
         ran = time.perf_counter()
+        if save:  # every output frame, to look at
+            (out / f"frames_{name}").mkdir(exist_ok=True)
+            for i, image in images.items():
+                save_image(out / f"frames_{name}" / f"{i:04d}.png", image)
         per = {c: self.fidelity(images, c) for c in self.checkpoints}
         mean = lambda key, d: float(np.nanmean([v[key] for v in d.values()]))  # noqa: E731
         row = {"name": name, "training_s": round(trained - started, 1), "inference_s": round(ran - trained, 1),
