@@ -19,7 +19,9 @@ network's own; "add:W": the source's plus W times the network's); ``whole``: fal
 picture stands still; ``whole_moving``: also where it moves, this fraction of the trust (0: none, as the
 engine); ``recover``: false, lost points are not placed again where the picture stands still; ``around``:
 the px all around a recovered point where the keyframe's source must look alike (1: the point's own 5x5
-patch); ``cubic``: false, the keyframe is carried with bilinear sampling; ``moving_trust``: the share of
+patch, as the engine: ``transport.RECOVER_AROUND``); ``clear``: the px around what moves within which no
+point is recovered (``transport.RECOVER_CLEAR``); ``keyframe_clear``: false, points are recovered onto
+what moved at the keyframe too (``transport.RECOVER_KEYFRAME_CLEAR``); ``cubic``: false, the keyframe is carried with bilinear sampling; ``moving_trust``: the share of
 its trust a carried point keeps where the picture moves (``transport.MOVING_TRUST``, as the engine); ``interval``:
 ``--keyframe-interval``, keyframes chosen as the engine does with ``keyframes.coverage=0`` (default: the
 first frame of each shot only); ``keys``: the keyframes (stylized cold, kept in ``--out``); ``coverage``:
@@ -111,10 +113,11 @@ class Tuning:
                 "other": style["style_other"]}
 
     def variant(self, name: str, out: Path, guide: float = 8.0, filters=None, smooth: int = 3, transport: float = 4.0,
-                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0, recover: bool = True, around: int = 13,
+                decay: float = 0.7, flow_preset: str = "medium", interval: int | None = None, fallback: str = "source", whole: bool = True, whole_moving: float = 0.0, recover: bool = True, around: int | None = None,
                 cubic: bool = True, moving_trust: float | None = None, keys: list | None = None,
                 coverage: float | None = None, warm: bool = True, warm_tolerance: float | None = None,
-                strokes_after_filter: bool = False, save: bool = False, **training) -> dict:
+                strokes_after_filter: bool = False, save: bool = False, clear: int | None = None, keyframe_clear: bool | None = None,
+                **training) -> dict:
         from nst_plugin.builtin.keyframes.guides import CHANNELS, GuideSettings, GuideTrack
         from nst_plugin.builtin.keyframes.network import NetworkShape, build_network, stylize_image
         from nst_plugin.builtin.keyframes import smoothing
@@ -182,8 +185,9 @@ class Tuning:
         if smooth and strokes_after_filter:  # the filter over the network's frames, the keyframe's strokes laid after
             images = {i: smooth_frames(i, shot, sources, smooth, flows) for shot in shots_of(images) for i in shot}
         if transport:  # the keyframe's fine detail carried along each shot, as the engine does
-            carry = TextureTrack(self.shape, decay=decay, recover=recover, cubic=cubic, around=around,
-                                 **({} if moving_trust is None else {"moving_trust": moving_trust}))
+            given = {"moving_trust": moving_trust, "around": around, "clear": clear, "keyframe_clear": keyframe_clear}
+            carry = TextureTrack(self.shape, decay=decay, recover=recover, cubic=cubic,
+                                 **{k: v for k, v in given.items() if v is not None})
             for i, frame in enumerate(self.frames, 1):
                 if i in keys:
                     carry.reset()

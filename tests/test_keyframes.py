@@ -257,7 +257,7 @@ def test_the_keyframes_large_shapes_are_carried_only_where_the_picture_stands_st
     assert np.array_equal(default[3].trust[still], full[3].trust[still])
 
 
-def test_a_point_a_walker_uncovered_is_recovered_where_the_keyframes_source_looks_alike():
+def test_a_point_a_walker_uncovered_is_recovered_where_the_keyframes_source_looks_alike_away_from_walkers():
     import cv2
 
     from nst_plugin.builtin.keyframes.transport import TextureTrack
@@ -267,23 +267,23 @@ def test_a_point_a_walker_uncovered_is_recovered_where_the_keyframes_source_look
     background = np.clip((cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 3.0) - 128) * 4
                          + 128, 0, 255)  # a textured still picture
     walker = rng.uniform(0, 60, (16, 16, 3)).astype(np.float32)  # dark, unlike the background
-    uncovered = (slice(53, 63), slice(46, 50))  # seen in the keyframe, covered at frames 2-7, seen since
+    uncovered = (slice(53, 63), slice(46, 50))  # seen in the keyframe, covered at frames 7-11, seen since
 
-    def clip(mark: bool):
-        frames = []
-        for t in range(12):  # the walker crosses the still background, 4 px a frame
+    def clip(mark: bool, frames: int = 16, changed=uncovered):
+        out = []
+        for t in range(frames):  # the walker crosses the still background, 4 px a frame
             frame = background.copy()
-            frame[50:66, 20 + 4 * t:36 + 4 * t] = walker
-            if mark and t >= 8:  # what it left behind: the place changed
-                frame[uncovered] = (40.0, 40.0, 220.0)
-            frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-        return frames
+            frame[50:66, 4 + 4 * t:20 + 4 * t] = walker
+            if mark and t >= 12:  # what it left behind: the place changed
+                frame[changed] = (40.0, 40.0, 220.0)
+            out.append(np.clip(frame, 0, 255).astype(np.uint8))
+        return out
 
     strokes = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 2.0)
     painted = np.clip(background * 0.5 + (strokes - 128) * 2 + 60, 0, 255)
 
-    def last(frames, recover):
-        track = TextureTrack((h, w), decay=0.7, recover=recover)
+    def last(frames, recover, **settings):
+        track = TextureTrack((h, w), decay=0.7, recover=recover, **settings)
         track.start(painted)
         return [track.next(frame) for frame in frames][-1]
 
@@ -294,6 +294,21 @@ def test_a_point_a_walker_uncovered_is_recovered_where_the_keyframes_source_look
     assert np.abs(lost.image[uncovered].astype(np.float32) - painted[uncovered]).mean() > 15.0
     # where the place changed, its neighbours' offsets lead to a keyframe source unlike it: not recovered
     assert last(clip(True), True).trust[uncovered].max() < 100
+    # a place that changed 4 px away is the source's, but it does not keep this one from being recovered (as
+    # the keyframe's source alike all over 13 px around did: a flat halo around every walker)
+    beside = (slice(53, 63), slice(40, 43))
+    assert last(clip(True, changed=beside), True).trust[uncovered].min() > 180
+    assert last(clip(True, changed=beside), True, around=13, clear=1).trust[uncovered].max() < 100
+    # while the walker that uncovered it is still near (10 px on, its flow spreading around it), the point is
+    # not recovered: a walker's edges stay the source's; a frame later it is
+    # nor onto where the walker stood at the keyframe, 6 px around it: the keyframe's paint there is the
+    # walker's and its outline's, not the background's
+    outline = (slice(54, 62), slice(24, 32))
+    assert last(clip(False), True).trust[outline].max() < 100
+    assert last(clip(False), True, keyframe_clear=False).trust[outline].min() > 180
+    behind = (slice(53, 63), slice(47, 50))  # (its first column was never lost)
+    assert last(clip(False, frames=15), True).trust[behind].max() < 100
+    assert last(clip(False, frames=15), True, clear=1).trust[behind].min() > 180
 
 
 def _panning(frames: int, step: float, seed: int, size=(96, 144)):

@@ -53,8 +53,9 @@ CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's marg
 TRANSPORT_DECAY = 0.7
 # what texture transport lays over the network's frames; a new value remakes the frames of a resumed run
 # (2: the keyframe's large shapes too where the picture stands still; 3: lost points recovered there;
-# 4: the keyframe sampled bicubically, 0.8 of a point's trust where the picture moves)
-TRANSPORT_VERSION = 4
+# 4: the keyframe sampled bicubically, 0.8 of a point's trust where the picture moves; 5: a lost point
+# recovered where the keyframe's source looks alike at it, not all over 13 px, and clear of what moves)
+TRANSPORT_VERSION = 5
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 # a keyframe that starts from the one before it carried to it (a warm start, see plan_shots) runs all of
 # --warm-iterations: stopped at the tolerance, it stayed nearly its start (tuning frames: the third keyframe's

@@ -23,11 +23,14 @@ is now.
 
 What a walker uncovered (or the flow lost for a few frames) stands still once more, and the keyframe's strokes
 for it are known: where its trusted neighbours say the point was in the keyframe (their offsets spread over
-it). Such a point is recovered, its trust as high as the keyframe's source there looks like the frame all
-around it (``recover``), so that a place that changed (a walker standing where the keyframe had path, a
-walker's outline in the keyframe) keeps the source's detail. On the tuning frames: style 3.5 times the
-keyframes' instead of 5.3, E_warp 0.92x the source's, moving-content 0.98x the cold frames'; the path behind
-the walkers carries the painting's strokes instead of a flat pale grey.
+it). Such a point is recovered, its trust as high as the keyframe's source there looks like the frame
+(over the point's 5x5 patch; ``recover``), so that a place that changed (a walker standing where the
+keyframe had path) keeps the source's detail, none within 6 px of what moves now (a walker's edges stay
+the source's), and none onto what moved at the keyframe (the keyframe's strokes there are a walker's and
+the paint around its outline). On the tuning frames: style 3.5 times the keyframes' instead of 5.3, E_warp 0.92x the
+source's, moving-content 0.98x the cold frames'; the path behind the walkers carries the painting's strokes
+instead of a flat pale grey. (Until 2026-12-05 the keyframe's source had to look alike all over 13 px
+around the point, which left a flat halo around every walker: see :data:`RECOVER_AROUND`.)
 
 A :class:`TextureTrack` follows a shot from each keyframe to the next, like the guide pattern
 (:mod:`.guides`): per pixel, where that pixel's point was in the keyframe (an offset field composed with each
@@ -69,14 +72,28 @@ MOVING_FLOW = 0.5
 
 # recovering lost points (``recover``): under this trust (a point that failed one flow check, decay 0.7, is
 # lost: at 0.5 the walkers' dragged offsets stayed and misled their neighbours; style 4.1x instead of 3.5x);
-# their still neighbours' offsets spread this many pixels; the keyframe's source alike (RMS Lab over 5x5) up
-# to the first, unlike from the second, all around (tuning frames: checked at the point alone, a dark seam
-# where a walker's outline was in the keyframe and moving-content 1.05x the cold frames'; 9 px around 1.00x,
-# 13 px 0.98x)
+# their still neighbours' offsets spread this many pixels; the keyframe's source alike (RMS Lab over the
+# point's 5x5 patch) up to the first, unlike from the second
 RECOVER_BELOW = 0.75
 RECOVER_SPREAD = 12.0
 RECOVER_ALIKE, RECOVER_UNLIKE = 4.0, 10.0
-RECOVER_AROUND = 13  # px: a point is recovered only where the keyframe's source is alike all around it
+# px: the side of the square around a point over which the keyframe's source must look alike too (1: the
+# point's own patch). Until 2026-12-05 13 px: it kept a halo two or three times a walker's size around every
+# walker flat (the walker's own pixels, unlike the path the keyframe had there, vetoed 6 px around them).
+# Tuning frames (coverage 0.75, warm): 13 px style 2.70x the keyframes', moving-content 0.91x the cold
+# frames'; 7 px 2.52x / 0.95x; 5 px 2.42x / 0.96x; 3 px 2.34x / 0.98x; 1 px 2.19x / 0.99x
+RECOVER_AROUND = 1
+# px: the side of the square around what moves now (a walker: its edges stay the source's) within which no
+# point is recovered. With RECOVER_AROUND 1, tuning frames: none 2.19x / 0.99x; 7 px 2.24x / 0.98x; 13 px
+# 2.31x / 0.96x (the same moving-content as 5 px all around, with 5 % less style distance)
+RECOVER_CLEAR = 13
+# nor onto what moved at the keyframe and RECOVER_CLEAR px around it (seen at the first step after it): the
+# keyframe's strokes there are a walker's and the paint around its outline, not the path it uncovered; with
+# RECOVER_AROUND 1 and without this, the outline of a keyframe's walker was drawn, dark, on the path where it
+# had been (tuning frames 24 and 47). Tuning frames: style 2.51x the keyframes', moving-content 0.93x, E_warp
+# 1.16x, other layers 1.53x (13 px all around: 2.70x, 0.91x, 1.17x, 1.53x; 5 px all around and clear of
+# what moves: 2.54x, 0.93x, 1.18x, 1.48x, a few dark specks left of such outlines)
+RECOVER_KEYFRAME_CLEAR = True
 
 # the keyframe is sampled where each point was in it bicubically: bilinear sampling averages neighbouring
 # strokes wherever that place falls between pixels (a Starry Night keyframe sampled half a pixel off scores
@@ -128,14 +145,18 @@ class TextureTrack:
     bilinearly (:data:`CUBIC`); ``moving_trust``: the share of its trust a point keeps in the frame where the
     picture moves (:data:`MOVING_TRUST`; its trust along the way is not changed); ``around``: the side in
     pixels of the square all over which a recovered point's keyframe source must look like the frame
-    (:data:`RECOVER_AROUND`)."""
+    (:data:`RECOVER_AROUND`); ``clear``: the side of the square around what moves now within which no point is
+    recovered (:data:`RECOVER_CLEAR`; 0 or 1: only what moves); ``keyframe_clear``: nor onto what moved at the
+    keyframe (:data:`RECOVER_KEYFRAME_CLEAR`)."""
 
     def __init__(self, shape: tuple[int, int], flow_side: int = 384, decay: float = 0.0, recover: bool = False,
-                 cubic: bool = CUBIC, moving_trust: float = MOVING_TRUST, around: int = RECOVER_AROUND):
+                 cubic: bool = CUBIC, moving_trust: float = MOVING_TRUST, around: int = RECOVER_AROUND,
+                 clear: int = RECOVER_CLEAR, keyframe_clear: bool = RECOVER_KEYFRAME_CLEAR):
         self.shape = tuple(int(v) for v in shape)
         self.flow_shape = flow_size(self.shape, flow_side)
         self.decay, self.recover, self.cubic = float(decay), bool(recover), bool(cubic)
-        self.moving_trust, self.around = float(moving_trust), int(around)
+        self.moving_trust, self.around, self.clear = float(moving_trust), int(around), int(clear)
+        self.keyframe_clear = bool(keyframe_clear)
         self.grid_x, self.grid_y = pixel_grid(*self.shape)
         self.previous = None  # the previous frame, RGB at the flow size
         self.reset()
@@ -154,6 +175,7 @@ class TextureTrack:
             raise ValueError(f"a keyframe of {texture.shape[:2]} for a track of {self.shape}")
         self.texture = np.asarray(texture, np.float32)
         self.offset = None
+        self.key_moving = None  # (H, W) float32 0..1: what moved at the keyframe, and around it (its strokes)
 
     def _step(self, small: np.ndarray, back: np.ndarray | None = None) -> None:
         """Move the offsets and the trust one frame on, from ``self.previous`` to ``small`` (``back``: the flow
@@ -169,6 +191,10 @@ class TextureTrack:
         if step_trust.shape != (h, w):
             step_trust = cv2.resize(step_trust, (w, h), interpolation=cv2.INTER_LINEAR)
             still = cv2.resize(still, (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.recover and self.keyframe_clear and self.key_moving is None:
+            # the first step after the keyframe: what moves there moved at the keyframe too (a walker), and its
+            # strokes there, halo included, are the walker's, not what it will uncover
+            self.key_moving = cv2.dilate((still < 0.5).astype(np.float32), np.ones((self.clear, self.clear), np.uint8))
         self.offset, back = follow(self.offset, back, self.shape)
         self.trust = np.maximum(step_trust, self.decay) * warp(self.trust, back)
         self.still = still
@@ -194,9 +220,16 @@ class TextureTrack:
                           interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         mean_square = np.maximum(cv2.blur(np.square(lab - there).mean(-1), (5, 5)), 0.0)  # (the box sum rounds below 0)
         distance = np.sqrt(mean_square)  # RMS Lab over a 5x5 patch
-        distance = cv2.dilate(distance, np.ones((self.around, self.around), np.uint8))  # all around alike
+        if self.around > 1:  # all around alike
+            distance = cv2.dilate(distance, np.ones((self.around, self.around), np.uint8))
         alike = np.clip((RECOVER_UNLIKE - distance) / (RECOVER_UNLIKE - RECOVER_ALIKE), 0, 1)
-        found = self.still * alike * (total > 0.05)
+        moving = (self.still < 0.5).astype(np.float32)
+        if self.clear > 1:  # and clear of what moves now
+            moving = cv2.dilate(moving, np.ones((self.clear, self.clear), np.uint8))
+        found = self.still * alike * (1.0 - moving) * (total > 0.05)
+        if self.key_moving is not None:  # not where the keyframe had something that moved
+            found = found * (1.0 - cv2.remap(self.key_moving, self.grid_x + guess[..., 0], self.grid_y + guess[..., 1],
+                                             interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
         renew = lost & (found > self.trust)
         self.offset[renew] = guess[renew]
         self.trust[renew] = found[renew]
