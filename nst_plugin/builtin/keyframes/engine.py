@@ -317,15 +317,14 @@ class _Run:
                 continue
             t0 = time.perf_counter()
             guide = carried = None
-            if index == shot.frames[0]:
+            if index == shot.frames[0]:  # a new shot: the tracks start again
                 previous = None
+                for started in (track, carry):
+                    if started is not None:
+                        started.reset()
             if track is not None:
-                if index == shot.frames[0]:
-                    track.reset()
                 guide = track.next(frame)
             if carry is not None:
-                if index == shot.frames[0]:
-                    carry.reset()
                 if index in shot.keyframes:
                     carry.start(textures[index])
                 carried = carry.next(frame, back=_shared_flow(track, carry))

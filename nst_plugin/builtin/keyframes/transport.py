@@ -191,15 +191,22 @@ class TextureTrack:
         if step_trust.shape != (h, w):
             step_trust = cv2.resize(step_trust, (w, h), interpolation=cv2.INTER_LINEAR)
             still = cv2.resize(still, (w, h), interpolation=cv2.INTER_LINEAR)
-        if self.recover and self.keyframe_clear and self.key_moving is None:
-            # the first step after the keyframe: what moves there moved at the keyframe too (a walker), and its
-            # strokes there, halo included, are the walker's, not what it will uncover
-            self.key_moving = cv2.dilate((still < 0.5).astype(np.float32), np.ones((self.clear, self.clear), np.uint8))
         self.offset, back = follow(self.offset, back, self.shape)
         self.trust = np.maximum(step_trust, self.decay) * warp(self.trust, back)
         self.still = still
+        if self.recover and self.keyframe_clear and self.key_moving is None:
+            # the first step after the keyframe: what moves there moved at the keyframe too (a walker), and its
+            # strokes there, halo included, are the walker's, not what it will uncover
+            self.key_moving = self._moving()
         map_x, map_y = self.grid_x + self.offset[..., 0], self.grid_y + self.offset[..., 1]
         self.trust[(map_x < 0) | (map_x > w - 1) | (map_y < 0) | (map_y > h - 1)] = 0.0  # left the keyframe
+
+    def _moving(self) -> np.ndarray:
+        """(H, W) float32 0/1: where the picture moves in the last step, and ``clear`` px around it."""
+        import cv2
+
+        moving = (self.still < 0.5).astype(np.float32)
+        return cv2.dilate(moving, np.ones((self.clear, self.clear), np.uint8)) if self.clear > 1 else moving
 
     def _recover(self, frame: np.ndarray) -> None:
         """Where a point was lost but the picture stands still (e.g. what a walker uncovered): where its
@@ -223,10 +230,7 @@ class TextureTrack:
         if self.around > 1:  # all around alike
             distance = cv2.dilate(distance, np.ones((self.around, self.around), np.uint8))
         alike = np.clip((RECOVER_UNLIKE - distance) / (RECOVER_UNLIKE - RECOVER_ALIKE), 0, 1)
-        moving = (self.still < 0.5).astype(np.float32)
-        if self.clear > 1:  # and clear of what moves now
-            moving = cv2.dilate(moving, np.ones((self.clear, self.clear), np.uint8))
-        found = self.still * alike * (1.0 - moving) * (total > 0.05)
+        found = self.still * alike * (1.0 - self._moving()) * (total > 0.05)  # and clear of what moves now
         if self.key_moving is not None:  # not where the keyframe had something that moved
             found = found * (1.0 - cv2.remap(self.key_moving, self.grid_x + guess[..., 0], self.grid_y + guess[..., 1],
                                              interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
