@@ -521,9 +521,13 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
         typer.echo(f"wrote {written} frames to {job.output.path}{note}; manifest {job.output.manifest_path}"
                    + (f"; video {job.encoded['path']}" if job.encoded else ""))
     if frame_source.unreadable:
-        listed = ", ".join(str(i) for i in frame_source.unreadable[:10])
-        raise UserError(f"{len(frame_source.unreadable)} frame(s) of {source!r} could not be read and were skipped "
-                        f"(frame {listed}); the other frames are in {job.output.path}")
+        from .video.sources import ranges_text
+
+        unreadable, plural = sorted(set(frame_source.unreadable)), len(set(frame_source.unreadable)) > 1
+        where = (f"the other frames are in {job.output.path}" if job.output.finished_paths()
+                 else f"no frame was written (output folder {job.output.path})")
+        raise UserError(f"{len(unreadable)} frame{'s' * plural} of {source!r} could not be read and "
+                        f"{'were' if plural else 'was'} skipped (frame{'s' * plural} {ranges_text(unreadable)}); {where}")
 
 
 @app.command()

@@ -53,7 +53,11 @@ class FrameSource:
     on_warning: Callable[[dict], None] = _ignore
     unreadable: list[int] = field(default_factory=list)
     capture_factory: Callable | None = None  # camera or video: returns a cv2.VideoCapture-like object
+    # a video file: returns the frames whose data the file cuts short (a truncated file), which the decoder
+    # would give only in part; called once, at the first read
+    damage_scan: Callable[[], set] | None = None
     _reported: set = field(default_factory=set, init=False, repr=False, compare=False)  # (what, index)
+    _damaged: set | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def indices(self) -> list[int] | None:
@@ -112,6 +116,23 @@ class FrameSource:
             self.unreadable.append(index)
         self._report(on_event, index, message, "unreadable")
 
+    def _lost(self, on_event: Callable, after: int, message: str) -> None:
+        """The selected frames after frame ``after`` that this pass could not read (the source is gone, or
+        its decoder gave up): listed in ``unreadable``, and reported in one warning, ``message`` followed by
+        the frames (none: nothing to report)."""
+        end = self.count if self.last is None else min(self.last, self.count)
+        lost = [n for n in range(after + 1, end + 1) if self._wanted(n)]
+        if lost:
+            self.unreadable.extend(n for n in lost if n not in self.unreadable)
+            self._report(on_event, lost[0], f"{message}: frame{'s' if len(lost) > 1 else ''} {ranges_text(lost)} "
+                                            "not read", "lost")
+
+    def damaged(self) -> set:
+        """The frames a truncated video file holds only in part (``damage_scan``; found once)."""
+        if self._damaged is None:
+            self._damaged = set(self.damage_scan()) if self.damage_scan is not None else set()
+        return self._damaged
+
     def _iter_images(self, on_event):
         first_taken = None
         for number, path in self.files:
@@ -132,39 +153,116 @@ class FrameSource:
     def _iter_capture(self, on_event):
         import cv2
 
+        damaged = self.damaged() if self.kind == "video" else set()
         capture = self.capture_factory()
         try:
-            index = 0
-            failures = 0
+            if self.kind == "video" and not getattr(capture, "isOpened", lambda: True)():
+                self._lost(on_event, 0, f"{self.spec} cannot be read any more (moved, deleted or replaced?)")
+                return
+            index = 0  # the frame last grabbed
+            failures = 0  # grabs that failed since then
+            # after a failed grab (or in a damaged file) the frames are numbered by their time stamps: a failed
+            # grab need not have used up a frame, and a decoder may drop a damaged frame without failing
+            stamped = bool(damaged)
             while True:
                 if self.count is not None and index >= self.count:
                     break
                 if self.last is not None and index + 1 > self.last:
                     break
-                wanted = self._wanted(index + 1)
                 ok = capture.grab()
-                if ok and wanted:
-                    ok, bgr = capture.retrieve()
-                    ok = ok and bgr is not None and bgr.size > 0
-                index += 1
                 if not ok:
                     if self.count is None or self.kind == "camera":
-                        if index == 1 and self.kind == "camera":
+                        if index == 0 and self.kind == "camera":
                             raise UserError(f"camera {self.spec} gave no picture")
                         break
                     failures += 1
-                    if wanted:  # a bad frame outside the range is none of this run's business
-                        self._warn(on_event, index, f"frame {index} of {self.count} could not be decoded: skipped")
-                    if failures >= 5:
-                        self._report(on_event, index, f"stopped reading {self.spec} after frame {index}: 5 frames in "
-                                                      "a row could not be decoded")
+                    stamped = True
+                    if failures >= 5 or index + failures >= self.count:
+                        why = "5 frames in a row could not be decoded" if failures >= 5 else "its frames end early"
+                        self._lost(on_event, index, f"stopped reading {self.spec} after frame {index} ({why})")
                         break
                     continue
-                failures = 0
-                if wanted:
-                    yield index, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                number = _stamped_number(capture, index, self.count) if stamped else None
+                number = number or index + failures + 1
+                for gap in range(index + 1, number):  # frames the decoder did not give
+                    if self._wanted(gap):
+                        self._warn(on_event, gap, f"frame {gap} of {self.count} could not be decoded: skipped")
+                index, failures = number, 0
+                if self.last is not None and index > self.last:
+                    break
+                if not self._wanted(index):  # a bad frame outside the range is none of this run's business
+                    continue
+                if index in damaged:
+                    self._warn(on_event, index, f"frame {index} of {self.count} is damaged (the file ends inside it, "
+                                                "so it decodes only in part): skipped")
+                    continue
+                ok, bgr = capture.retrieve()
+                if not (ok and bgr is not None and bgr.size > 0):
+                    if self.kind == "camera":
+                        break
+                    self._warn(on_event, index, f"frame {index} of {self.count} could not be decoded: skipped")
+                    stamped = True
+                    continue
+                yield index, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         finally:
             capture.release()
+
+
+def _stamped_number(capture, index: int, count: int | None) -> int | None:
+    """The number of the frame ``capture`` just grabbed, from its time stamp and frame rate; None when these
+    are missing or do not give a frame after ``index`` within the file's ``count``."""
+    import cv2
+
+    try:
+        msec, fps = float(capture.get(cv2.CAP_PROP_POS_MSEC)), float(capture.get(cv2.CAP_PROP_FPS))
+    except Exception:  # noqa: BLE001 - a capture-like object without time stamps
+        return None
+    if not (np.isfinite(msec) and np.isfinite(fps) and msec >= 0 and fps > 0):
+        return None
+    number = int(round(msec * fps / 1000.0)) + 1
+    return number if index < number and (count is None or number <= count) else None
+
+
+def ranges_text(numbers) -> str:
+    """Frame numbers as compact ranges: ``1-5, 7, 9-12``."""
+    numbers = sorted(set(numbers))
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        start = n if start is None else start
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(str(n) if n == start else f"{start}-{n}")
+            start = None
+    return ", ".join(parts)
+
+
+def damaged_frames(path: str | os.PathLike) -> set[int]:
+    """The frames (numbered from 1, by their time stamps) of the video file ``path`` whose data the file cuts
+    short: the demuxer flags such a packet corrupt (a truncated file), and the decoder would give the frame
+    only in part. Reads the packets without decoding them; empty when PyAV cannot read the file."""
+    try:
+        import av
+    except ImportError:  # pragma: no cover - a dependency
+        return set()
+    found: set[int] = set()
+    try:
+        with av.open(os.fspath(path)) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            start = stream.start_time or 0
+            position = 0
+            for packet in container.demux(stream):
+                if packet.size == 0 and packet.pts is None:  # the flush packet at the end
+                    continue
+                position += 1
+                if not packet.is_corrupt:
+                    continue
+                if packet.pts is not None and rate and packet.time_base:
+                    found.add(int(round(float((packet.pts - start) * packet.time_base * rate))) + 1)
+                else:
+                    found.add(position)
+    except Exception:  # noqa: BLE001 - OpenCV decides what is readable; this only looks for cut-short frames
+        return found
+    return found
 
 
 class SourceFrames:
@@ -274,7 +372,8 @@ def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 
     if video_fps <= 0 or not np.isfinite(video_fps):
         video_fps = DEFAULT_SEQUENCE_FPS
     source = FrameSource(text, "video", fps or video_fps, width, height, count,
-                         capture_factory=lambda: cv2.VideoCapture(str(path)), **common)
+                         capture_factory=lambda: cv2.VideoCapture(str(path)),
+                         damage_scan=lambda: damaged_frames(path), **common)
     if first is not None and first > count:
         raise UserError(f"--frames starts at {first} but {text!r} has {count} frames")
     return source

@@ -109,6 +109,22 @@ def _shared_flow(guides, carry):
     return guides.back
 
 
+def keyframes_read(shots, sources, context):
+    """The shots whose keyframes are in ``sources`` (what the keyframe pass read), and those keyframes. A shot
+    whose keyframe the source no longer gives (moved, deleted or damaged since the plan's pass) is left out
+    with a warning: its frames are not made in this run (a later run makes them)."""
+    from ...events import Warning
+    from ...video.sources import ranges_text
+
+    kept = [shot for shot in shots if all(k in sources for k in shot.keyframes)]
+    for shot in shots:
+        missing = [k for k in shot.keyframes if k not in sources]
+        if missing:
+            context.emit(Warning(f"shot {shot.number}: keyframe{'s' if len(missing) > 1 else ''} {ranges_text(missing)} "
+                                 f"could not be read again: its frames {ranges_text(shot.frames)} are not made", missing[0]))
+    return kept, {k for shot in kept for k in shot.keyframes}
+
+
 class KeyframeEngine:
     def __init__(self, config):
         self.config = config
@@ -139,6 +155,7 @@ class KeyframeEngine:
         # 2. keyframes: their source frames and guides (a second pass), then the frame engine
         sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
                    if index in wanted}
+        todo, wanted = keyframes_read(todo, sources, context)
         stylized = {}
         for shot in todo:
             for index in shot.keyframes:  # in order: a keyframe may start from the one before it
