@@ -21,8 +21,10 @@ def open_capture(camera: str):
     """A camera index ("0") or a video file path standing in for a camera."""
     import cv2
 
+    from .video.sources import quiet_capture
+
     target = int(camera) if str(camera).isdigit() else str(camera)
-    capture = cv2.VideoCapture(target)
+    capture = quiet_capture(target)
     if not capture.isOpened():
         what = f"camera {camera}" if isinstance(target, int) else f"video {camera!r}"
         raise UserError(f"{what} cannot be opened (no such camera, it is in use, or the file is not a video)")

@@ -223,6 +223,24 @@ def _stamped_number(capture, index: int, count: int | None) -> int | None:
     return number if index < number and (count is None or number <= count) else None
 
 
+def quiet_capture(target):
+    """``cv2.VideoCapture(target)`` with OpenCV's own log lines silenced while it opens: for a camera that is
+    not there every backend prints why it failed (some ten lines on stderr); the caller says it in one."""
+    import cv2
+
+    try:
+        from cv2.utils import logging as cv_logging
+
+        previous = cv_logging.getLogLevel()
+        cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+    except Exception:  # noqa: BLE001 - an OpenCV build without its logging module: open it as it is
+        return cv2.VideoCapture(target)
+    try:
+        return cv2.VideoCapture(target)
+    finally:
+        cv_logging.setLogLevel(previous)
+
+
 def ranges_text(numbers) -> str:
     """Frame numbers as compact ranges: ``1-5, 7, 9-12``."""
     numbers = sorted(set(numbers))
@@ -315,14 +333,14 @@ def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 
     common = dict(first=first, last=last, step=step, on_warning=on_warning)
     if text.isdigit() and not Path(text).exists():
         camera = int(text)
-        capture = cv2.VideoCapture(camera)
+        capture = quiet_capture(camera)
         if not capture.isOpened():
             raise UserError(f"camera {camera} cannot be opened (no such camera, or it is in use)")
         width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         camera_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
         capture.release()
         return FrameSource(text, "camera", fps or camera_fps, width, height, None,
-                           capture_factory=lambda: cv2.VideoCapture(camera), **common)
+                           capture_factory=lambda: quiet_capture(camera), **common)
     path = Path(text).expanduser()
     files: list[tuple[int, Path]] | None = None
     if "#" in path.name:
