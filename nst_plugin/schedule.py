@@ -73,6 +73,26 @@ class FrameSchedule:
         return {"strength": strength, "style_weight": frame.loss_weights.get("style", 0.0),
                 "temporal_weight": frame.loss_weights.get("temporal", 0.0)}
 
+    def ignored(self, source) -> str | None:
+        """A warning naming the frames the schedule gives values to that ``source`` (a
+        :class:`~nst_plugin.video.FrameSource`: its selected frames) does not make, which it ignores; None when
+        there are none or the frames are not known (a camera)."""
+        from .video.sources import ranges_text
+
+        frames = source.indices
+        if not frames or not self.values:
+            return None
+        outside = sorted(set(self.values) - set(frames))
+        if not outside:
+            return None
+        whole = source.first is None and source.last is None and source.step == 1
+        span = f"{frames[0]}-{frames[-1]}" if len(frames) > 1 else str(frames[0])
+        among = f"the clip's frames {span}" if whole else f"this run's frames {span}" + (
+            f" (--step {source.step})" if source.step > 1 else "")
+        many = len(outside) > 1
+        return (f"frame-settings frame{'s' * many} {ranges_text(outside)} {'are' if many else 'is'} "
+                f"{'not among' if source.step > 1 else 'outside'} {among}: ignored")
+
 
 NO_SCHEDULE = FrameSchedule()
 

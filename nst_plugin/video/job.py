@@ -66,6 +66,8 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
         source=source.spec, kind_of_source=source.kind, output=str(folder.path), manifest=str(folder.manifest_path),
         fps=source.fps, width=source.width, height=source.height, source_frames=source.count, frames=wanted,
         total=total, resumed=len(resumed), settings_hash=config.output_fingerprint(), step=source.step))
+    if ignored := schedule.ignored(source):  # --frame-settings frames this run does not make
+        on_event(events.Warning(ignored))
     started = time.perf_counter()
     finished = set(resumed)  # an engine may make a finished frame again (the keyframe engine, new keyframes)
 
