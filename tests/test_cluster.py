@@ -250,7 +250,7 @@ def test_an_unreachable_scheduler_fails_in_seconds_with_one_line(clip, tmp_path,
     result = nst("video", clip[0], "-s", clip[1], "-o", tmp_path / "out", *TINY, "--cluster", "tcp://127.0.0.1:9")
     assert time.monotonic() - started < 20
     assert result.exit_code == 2 and len(error_lines(result)) == 1 and "Traceback" not in result.output
-    assert "cannot reach the dask scheduler at tcp://127.0.0.1:9 within 3 s" in result.stderr
+    assert "cannot reach the dask scheduler at tcp://127.0.0.1:9: connection refused" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

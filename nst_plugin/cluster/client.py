@@ -27,6 +27,11 @@ POLL = 0.1  # seconds between looks at the queue when nothing came
 def connect(spec: ClusterSpec, *, silence: bool = True) -> "Connection":
     """Start a LocalCluster (``spec.local``) or reach the scheduler at ``spec.address``, wait for a worker and
     check every worker's nst-plugin; one :class:`UserError` line when that fails."""
+    deadline = time.monotonic() + spec.timeout
+    if not spec.local:  # whatever answers there (or nothing): one line within spec.timeout, refused at once
+        from .reach import look
+
+        look(spec.address, spec.timeout, deadline)  # a plain socket: before dask's import
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -48,11 +53,9 @@ def connect(spec: ClusterSpec, *, silence: bool = True) -> "Connection":
             env={"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": threads})
         client = Client(cluster)
     else:
-        try:
-            client = Client(spec.address, timeout=spec.timeout)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise UserError(f"cannot reach the dask scheduler at {spec.address} within {spec.timeout:g} s "
-                            f"({type(exc).__name__}): is `dask scheduler` running there?") from None
+        from .reach import start_client
+
+        client = start_client(spec.address, spec.timeout, deadline)  # under the same deadline
     connection = Connection(spec, client, cluster)
     try:
         connection.check_workers()
