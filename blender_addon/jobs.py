@@ -7,6 +7,7 @@ file (``nst video --settings FILE``) owned by the job and removed when it ends; 
 """
 
 import os
+import tempfile
 
 import bpy
 
@@ -59,9 +60,8 @@ def output_folder(plan: Plan) -> str:
     path = R.abspath(raw)
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".nst-write-test-{os.getpid()}")
-        with open(probe, "wb"):
-            pass
+        fd, probe = tempfile.mkstemp(prefix=".nst-write-test-", dir=path)  # O_EXCL: never through a planted link
+        os.close(fd)
         os.remove(probe)
     except OSError as exc:
         raise PlanError(f"output folder {path} is not writable ({exc.strerror or exc})") from None

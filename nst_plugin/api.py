@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .config import StyleConfig, make_config, overrides_from_settings, resolve_options, validate
+from .config import INIT_CHOICES, StyleConfig, make_config, overrides_from_settings, resolve_options, validate
 from .errors import UserError
 from .images import load_image, to_rgb8
 from .plugins import get_host, get_registry
@@ -50,6 +50,8 @@ def prepare(styles, preset: str = "default", config: StyleConfig | None = None, 
     registry = get_registry()
     config = resolve_options(config, registry)
     validate(config, registry, n_styles=len(styles))
+    if config.init not in INIT_CHOICES:  # an --init image must decode now, not after the output was made
+        load_image(config.init, "--init image")
     return config, styles, registry
 
 

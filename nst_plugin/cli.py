@@ -261,22 +261,25 @@ def image(
     from .safety import image_plan
 
     flat = flat_settings(style_settings)
-    image_plan(content, style, output, loss_plot, flat.get("init"), overwrite, style_settings.get("settings")).check()
+    plan = image_plan(content, style, output, loss_plot, flat.get("init"), overwrite, style_settings.get("settings"))
+    plan.check()
     out = output.expanduser()
     content_rgb = load_image(content, "content image")
     config, styles = prepare_run(style, flat)
     config = config.for_image()
     from .api import stylize_frame
-
-    with ProgressBar(content.name, enabled=not quiet) as bar:
-        result = stylize_frame(content_rgb, styles, config=config, on_event=bar)
-        bar.finish()
     from .images import save_image
+    from .locking import FileLock
 
-    save_image(out, result.image)
-    meta = write_metadata(out, config, result.stats, {"content": str(content), "styles": [str(s) for s in style]})
-    if loss_plot is not None:
-        plot_losses(result.stats.get("history", []), loss_plot, title=f"{content.name}: loss per term (weighted)")
+    with FileLock(out, f"output {str(output)!r}"):  # one run writes this picture at a time
+        plan.check()  # again, under the lock: a run that finished meanwhile made the file exist
+        with ProgressBar(content.name, enabled=not quiet) as bar:
+            result = stylize_frame(content_rgb, styles, config=config, on_event=bar)
+            bar.finish()
+        save_image(out, result.image)
+        meta = write_metadata(out, config, result.stats, {"content": str(content), "styles": [str(s) for s in style]})
+        if loss_plot is not None:
+            plot_losses(result.stats.get("history", []), loss_plot, title=f"{content.name}: loss per term (weighted)")
     stats = result.stats
     weights_note = " (fallback weights: hed)" if stats.get("backbone_weights", {}).get("fallback") else ""
     typer.echo(
@@ -311,7 +314,8 @@ def grid(
     flat.setdefault("size", 256)  # a sheet of small pictures: about ten seconds a cell on two cores
     if flat.get("content_weight") is not None or flat.get("style_weight") is not None or flat.get("strength") is not None:
         raise UserError("nst grid varies the strength: leave out --strength, --content-weight and --style-weight")
-    image_plan(content, style, output, None, flat.get("init"), overwrite, style_settings.get("settings")).check()
+    plan = image_plan(content, style, output, None, flat.get("init"), overwrite, style_settings.get("settings"))
+    plan.check()
     columns = parse_strengths(strengths)
     content_rgb = load_image(content, "content image")
     rows = [(Path(path).stem, load_image(path, "style image")) for path in style]
@@ -328,13 +332,17 @@ def grid(
         if not quiet:
             typer.echo(f"cell {done}/{total} ({seconds[-1]:.1f} s)", err=True)
 
-    sheet = make_grid(content_rgb, rows, columns, stylize, progress).image()
+    from .locking import FileLock
+
     out = output.expanduser()
-    save_image(out, sheet)
-    middle = configs[columns[len(columns) // 2]]
-    meta = write_metadata(out, middle, {"grid": {"styles": [str(p) for p in style], "strengths": list(columns),
-                                                 "seconds": seconds}},
-                          {"content": str(content), "styles": [str(p) for p in style]})
+    with FileLock(out, f"output {str(output)!r}"):  # one run writes this sheet at a time
+        plan.check()  # again, under the lock
+        sheet = make_grid(content_rgb, rows, columns, stylize, progress).image()
+        save_image(out, sheet)
+        middle = configs[columns[len(columns) // 2]]
+        meta = write_metadata(out, middle, {"grid": {"styles": [str(p) for p in style], "strengths": list(columns),
+                                                     "seconds": seconds}},
+                              {"content": str(content), "styles": [str(p) for p in style]})
     typer.echo(f"wrote {out} ({len(rows)} styles x {len(columns)} strengths, {sum(seconds):.0f} s); settings in {meta}")
 
 

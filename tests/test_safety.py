@@ -77,6 +77,14 @@ def _avi(path: Path, frames=4):
     writer.release()
 
 
+def _encoded(video: Path) -> dict:
+    """The manifest's record of a video an --encode of this user wrote (signed for its path and content)."""
+    from nst_plugin.signing import sign_file
+
+    real = os.path.realpath(video)
+    return {"path": real, "tag": sign_file(real)}
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A user's folder: inputs, a source sequence named like our frames, a clip, foreign files, symlinks,
@@ -102,7 +110,7 @@ def world(tmp_path_factory):
         "format": "nst-video-manifest", "version": 1, "settings_hash": "old", "config": {"size": 1},
         "styles": [], "source": {"path": "elsewhere"}, "step": 1,
         "frames": {"1": {"file": "frame_000001.png", "status": "done"}},
-        "encoded": [os.path.realpath(root / "done.mp4")]}))
+        "encoded": [_encoded(root / "done.mp4")]}))
     _png(root / "mine" / "frame_000002.png", 33)  # the user's own frames, no manifest
     return root
 
@@ -112,7 +120,7 @@ def _copy(world, tmp_path):
     shutil.copytree(world, target, symlinks=True)
     manifest = target / "done" / "nst_manifest.json"
     data = json.loads(manifest.read_text())
-    data["encoded"] = [os.path.realpath(target / "done.mp4")]  # where this copy's earlier --encode went
+    data["encoded"] = [_encoded(target / "done.mp4")]  # where this copy's earlier --encode went
     manifest.write_text(json.dumps(data))
     return target
 

@@ -36,10 +36,9 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     ``cluster``: a :class:`~nst_plugin.cluster.client.Connection` (``nst_plugin.cluster.connect``) whose workers
     stylize the units (shots, keyframes, chunks of frames) in place of this process; the frames, the folder
     and the events are the same."""
-    from ..context import Resume
     from ..plugins import get_host
     from ..safety import video_plan
-    from ..schedule import NO_SCHEDULE, SCHEDULE_ENGINES, check_engine
+    from ..schedule import NO_SCHEDULE, check_engine
 
     schedule = schedule or NO_SCHEDULE
     check_engine(schedule, config.engine)  # before the folder is touched
@@ -52,9 +51,20 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
             emit(events.as_dict(event))
 
     video_plan(source, [], output, encode, getattr(config, "init", None), overwrite).check()  # before any work
+    get_host().registry.get("engines", config.engine)  # an unknown engine: refused before the folder is touched
+    folder = OutputFolder(output, config, source, styles, overwrite=overwrite)  # locked until the job ends
+    try:
+        return _run(folder, source, styles, config, encode, on_event, schedule, cluster)
+    finally:
+        folder.close()
+
+
+def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_event, schedule, cluster) -> VideoJob:
+    from ..context import Resume
+    from ..plugins import get_host
+    from ..schedule import SCHEDULE_ENGINES
+
     host = get_host()
-    host.registry.get("engines", config.engine)  # an unknown engine: refused before the folder is touched
-    folder = OutputFolder(output, config, source, styles, overwrite=overwrite)
     job = VideoJob(folder, source)
     wanted = source.indices
     wanted_set = None if wanted is None else set(wanted)

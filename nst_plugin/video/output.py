@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..images import load_image, save_image, write_atomic
-from ..safety import manifest_files, read_manifest
+from ..locking import FOLDER_LOCK, acquire
+from ..safety import manifest_encoded, manifest_files, plain_artifact_name, probe_writable, read_manifest
 from .sources import FrameSource
 
 MANIFEST = "nst_manifest.json"
@@ -61,7 +62,9 @@ class OutputFolder:
         self.frames: dict[int, dict] = {}
         self.leftovers: dict[int, dict] = {}
         self.artifacts: dict[str, dict] = {}  # name -> {"file", "key"} (+ "status": "writing" while written)
-        self.encoded: list[str] = []
+        self.encoded: list[dict] = []  # {"path": real path, "tag": signing.sign_file(...)}
+        self._lock = None
+        self._created = False
         self._prepare(overwrite)
 
     @property
@@ -75,64 +78,90 @@ class OutputFolder:
         path = self.path
         if path.exists() and not path.is_dir():
             raise UserError(f"output folder {str(path)!r} is a file")
+        self._created = not os.path.lexists(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"output folder {str(path)!r} cannot be created: {exc.strerror or exc}") from None
-        if not os.access(path, os.W_OK | os.X_OK) or not self._can_write():
+        try:
+            self._take(overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _take(self, overwrite: bool) -> None:
+        """Lock the folder, then read what an earlier run left (checked: :func:`~nst_plugin.safety.read_manifest`)."""
+        path = self.path
+        if not os.access(path, os.W_OK | os.X_OK) or not probe_writable(path):
             raise UserError(f"output folder {str(path)!r} is not writable")
+        self._lock = acquire(path / FOLDER_LOCK, f"output folder {str(path)!r}")
         # temporary files left by a killed process: of a frame, of the manifest, of an artifact
         for pattern in (".frame_*.png.*.part", f".{MANIFEST}.*.part", f"{ARTIFACT_TMP_PREFIX}*"):
             for stale in path.glob(pattern):
                 stale.unlink(missing_ok=True)
-        old = read_manifest(path)  # ours, or None
-        if old is None and self.manifest_path.exists():
+        old = read_manifest(path)  # ours and well-formed, or None; a damaged one is refused here
+        if old is None and os.path.lexists(self.manifest_path):
             raise UserError(f"output folder {str(path)!r} holds a {MANIFEST} that nst did not write: "
                             "choose another output folder")
+        recorded = (old or {}).get("frames") or {}
+        trusted = manifest_encoded(old)
         # frames being written when a run was killed: listed, so they stay ours (never foreign)
-        self.leftovers = {int(k): e for k, e in ((old or {}).get("frames") or {}).items()
-                          if e.get("status") == "writing" and e.get("file")}
-        self.encoded = list((old or {}).get("encoded") or [])
+        self.leftovers = {int(k): e for k, e in recorded.items() if e.get("status") == "writing" and e.get("file")}
+        self.encoded = [e for e in (old or {}).get("encoded") or [] if isinstance(e, dict) and e.get("path") in trusted]
         # artifacts (also one being written when a run was killed: it stays ours), while their files exist
-        recorded = (old or {}).get("artifacts")
-        self.artifacts = {name: e for name, e in (recorded.items() if isinstance(recorded, dict) else ())
-                          if isinstance(e, dict) and e.get("file") == name and _plain_name(name)
-                          and (path / name).is_file()}
-        others = [p for p in path.iterdir() if p.name != MANIFEST]
+        self.artifacts = {name: e for name, e in ((old or {}).get("artifacts") or {}).items() if _ours(path / name)}
+        others = [p for p in path.iterdir() if p.name not in (MANIFEST, FOLDER_LOCK)]
         if old is None and others and not overwrite:
             raise UserError(f"output folder {str(path)!r} is not empty and holds no nst manifest: "
                             "choose an empty folder or add --overwrite")
-        if old is not None and not overwrite:
+        # a manifest that lists no frame file and no artifact holds nothing: its settings are no reason to refuse
+        holds_work = any(e.get("file") for e in recorded.values()) or bool(self.artifacts)
+        if old is not None and not overwrite and holds_work:
             reasons = []
             if old.get("settings_hash") != self.header["settings_hash"]:
-                reasons += _differences(old.get("config", {}), self.header["config"]) or ["settings"]
+                reasons += _differences(old.get("config") or {}, self.header["config"]) or ["settings"]
             if old.get("styles") != self.header["styles"]:
                 reasons.append("style images")
             if old.get("source") != self.header["source"]:
-                reasons.append(f"source {old.get('source', {}).get('path')!r} -> {self.header['source']['path']!r}")
+                reasons.append(f"source {(old.get('source') or {}).get('path')!r} -> {self.header['source']['path']!r}")
             if old.get("step") != self.header["step"]:
                 reasons.append(f"step {old.get('step')} -> {self.header['step']}")
             if reasons:
                 shown = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "")
                 raise UserError(f"output folder {str(path)!r} holds frames made with other settings ({shown}): "
                                 "use another folder, or add --overwrite to replace them")
-            for key, entry in (old.get("frames") or {}).items():
-                if entry.get("status") == "done" and (path / entry.get("file", "")).is_file():
+            for key, entry in recorded.items():
+                if entry.get("status") == "done" and entry.get("file") and _ours(path / entry["file"]):
                     self.frames[int(key)] = entry
         if overwrite:  # only what the manifest lists as ours: never a file nst did not write
-            for name in sorted(manifest_files(old)):
+            for name in sorted(manifest_files(old) - {MANIFEST}):
                 (path / name).unlink(missing_ok=True)
             self.frames, self.leftovers, self.artifacts = {}, {}, {}
         self._write_manifest()
 
-    def _can_write(self) -> bool:
+    def close(self) -> None:
+        """Let go of the folder. A run that recorded nothing leaves nothing behind: no manifest without
+        frames, and not the folder if this run made it."""
         try:
-            probe = self.path / f".nst-write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-            return True
-        except OSError:
-            return False
+            if not (self.frames or self.leftovers or self.artifacts or self.encoded) and self._lock is not None \
+                    and self._lock.held:
+                if self.manifest_path.is_file() and not self.manifest_path.is_symlink():
+                    self.manifest_path.unlink(missing_ok=True)
+                self._lock.release()
+                if self._created:
+                    try:
+                        self.path.rmdir()  # only if empty
+                    except OSError:
+                        pass
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def __enter__(self) -> "OutputFolder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def done(self) -> dict[int, Callable[[], np.ndarray]]:
         """Finished frames: index -> a loader of the stylized frame (for the engine's warm start)."""
@@ -187,11 +216,16 @@ class OutputFolder:
         write_atomic(self.manifest_path, (json.dumps(data, indent=1) + "\n").encode())
 
     def record_encoded(self, path: str | os.PathLike) -> None:
-        """Remember a video an ``--encode`` of this folder wrote: a later run may replace it."""
+        """Remember a video an ``--encode`` of this folder wrote, tagged for this user and its content
+        (:mod:`nst_plugin.signing`): a later run may replace it while it is unchanged."""
+        from ..signing import sign_file
+
         resolved = os.path.realpath(os.path.expanduser(os.fspath(path)))
-        if resolved not in self.encoded:
-            self.encoded.append(resolved)
-            self._write_manifest()
+        self.encoded = [e for e in self.encoded if e.get("path") != resolved]
+        tag = sign_file(resolved)
+        if tag is not None:
+            self.encoded.append({"path": resolved, "tag": tag})
+        self._write_manifest()
 
     def finished_paths(self) -> list[tuple[int, Path]]:
         return [(i, self.path / e["file"]) for i, e in sorted(self.frames.items()) if e.get("status") == "done"]
@@ -199,11 +233,11 @@ class OutputFolder:
     # -- the artifact store (nst_plugin.context.ArtifactStore) ----------------------------------------------
 
     def _artifact_path(self, name: str) -> Path:
-        if not _plain_name(name):
+        if not plain_artifact_name(name):
             raise ValueError(f"artifact name {name!r} must be a plain file name: no folder, not hidden, not a "
                              f"frame_NNNNNN.png or {MANIFEST}")
         path = self.path / name
-        if os.path.realpath(path) in self.encoded:
+        if os.path.realpath(path) in {e.get("path") for e in self.encoded}:
             raise ValueError(f"artifact name {name!r} is the --encode video of this folder")
         return path
 
@@ -249,11 +283,9 @@ class OutputFolder:
         return path
 
 
-def _plain_name(name) -> bool:
-    """A file name an artifact may have: no folder, not hidden, not a frame's or the manifest's name."""
-    return (isinstance(name, str) and name != "" and not name.startswith(".") and "/" not in name
-            and "\\" not in name and "\0" not in name and os.path.basename(name) == name
-            and not FRAME_RE.match(name) and name != MANIFEST)
+def _ours(path: Path) -> bool:
+    """A file the manifest lists is used only while it is a plain file (nst never writes a link)."""
+    return path.is_file() and not path.is_symlink()
 
 
 def _finite(value):
