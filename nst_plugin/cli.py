@@ -524,7 +524,7 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
                             on_event=reporter, schedule=schedule, cluster=connection)
     if isinstance(reporter, VideoProgress):
         written = len(job.written)
-        resumed = len(job.output.frames) - written
+        resumed = len(job.output.finished_paths()) - written  # finished before: not the frames marked unreadable
         note = f" ({resumed} already there)" if resumed > 0 else ""
         typer.echo(f"wrote {written} frames to {job.output.path}{note}; manifest {job.output.manifest_path}"
                    + (f"; video {job.encoded['path']}" if job.encoded else ""))

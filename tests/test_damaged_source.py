@@ -182,6 +182,9 @@ def test_a_cut_short_file_end_to_end_and_resumed(tmp_path, samples):
     assert stream[0]["event"] == "start" and stream[0]["resumed"] == 3
     assert [e for e in stream if e["event"] == "frame_done"] == []
     assert manifest_of(out)["frames"]["4"]["status"] == "unreadable" and not (out / "frame_000004.png").exists()
+    human = nst("video", clip, "-s", samples / "starry_night.jpg", "-o", out, *TINY, "-q")
+    _one_error(human, "(frames 4-6); the other frames are in")
+    assert f"wrote 0 frames to {out} (3 already there);" in human.stdout  # the frames marked unreadable are not
 
 
 # -- a source deleted while the keyframe engine trains -------------------------------------------------------
