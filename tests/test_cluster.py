@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from nst_plugin.builtin.vgg16 import HED_NOTE
 from nst_plugin.images import load_image, resize
 from test_video import error_lines, events_of, nst, street_frames, write_sequence
 
@@ -144,8 +146,10 @@ def test_frames_on_a_cluster_equal_the_single_process_run(dask_cluster, clip, re
     from nst_plugin.cluster import connect, parse_cluster
     from nst_plugin.video import open_source, stylize_video
 
-    result = nst("video", clip[0], "-s", clip[1], "-o", tmp_path / "out", *TINY, "--cluster", dask_cluster.address,
-                 "--progress", "jsonl")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # not Python's registry: the client shows each worker warning once itself
+        result = nst("video", clip[0], "-s", clip[1], "-o", tmp_path / "out", *TINY, "--cluster",
+                     dask_cluster.address, "--progress", "jsonl")
     assert result.exit_code == 0, result.output
     stream = events_of(result)
     assert [e["event"] for e in stream][:2] == ["start", "cluster"]
@@ -153,6 +157,17 @@ def test_frames_on_a_cluster_equal_the_single_process_run(dask_cluster, clip, re
     assert sorted(e["index"] for e in stream if e["event"] == "frame_done") == list(range(1, 10))
     assert [e["index"] for e in stream if e["event"] == "cut"] == [4, 7] and stream[-1]["cuts"] == [4, 7]
     assert_same_frames(tmp_path / "out", reference)
+    # the fallback weights' warning: each fresh worker raised it, the client shows it once; no worker prints it
+    assert [str(w.message) for w in caught if "HED" in str(w.message)] == [f"using {HED_NOTE}"], caught
+    logs = "".join(p.read_text() for p in dask_cluster.folder.glob("dask_worker-*.log"))
+    assert "HED" not in logs and "warning:" not in logs
+    # what the workers computed on: the manifest's runtime, as a single process records its own
+    runtime = json.loads((tmp_path / "out" / "nst_manifest.json").read_text())["runtime"]
+    assert runtime["cluster"] == dask_cluster.address
+    assert set(runtime["workers"]) == set(dask_cluster.worker_pids()[0])  # three shots: both workers had one
+    single = json.loads((reference / "nst_manifest.json").read_text())["runtime"]
+    assert {k: runtime[k] for k in single} == single
+    assert all(worker == single for worker in runtime["workers"].values())
 
     # through the API: one unit per shot, and each worker builds its backbone and style targets once
     config, styles, _ = prepare([load_image(clip[1])], size=48, iterations=3, warm_iterations=3, weights="hed",
@@ -160,6 +175,7 @@ def test_frames_on_a_cluster_equal_the_single_process_run(dask_cluster, clip, re
     with connect(parse_cluster(dask_cluster.address)) as connection:
         stylize_video(open_source(clip[0]), styles, config, tmp_path / "api", cluster=connection)
         units = connection.units
+        assert set(connection.runtime()["workers"]) == {u["worker"] for u in units}
     assert_same_frames(tmp_path / "api", reference)
     assert sorted(tuple(u["frames"]) for u in units) == [(1, 2, 3), (4, 5, 6), (7, 8, 9)]
     first_on_its_worker = [u["pid"] for u in units if not u["cached"]]  # the CLI's run above warmed the workers

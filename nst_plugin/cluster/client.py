@@ -72,6 +72,7 @@ class Connection:
         self.spec, self.client, self.cluster = spec, client, cluster
         self.address = client.scheduler.address if spec.local else spec.address
         self.units: list[dict] = []  # the reports of the last job's units (worker, seconds, cache reuse)
+        self.runtimes: dict[str, dict] = {}  # the last job's workers: what each computes on (backends.describe)
 
     def __enter__(self):
         return self
@@ -97,6 +98,20 @@ class Connection:
             return self.client.dashboard_link
         except Exception:
             return None
+
+    def runtime(self) -> dict:
+        """What the workers of the current (or last) job compute on, for the manifest's ``runtime`` record:
+        ``backend``, ``version``, ``keras`` and ``device`` as :func:`nst_plugin.backends.describe` gives them
+        (values that differ between workers joined with "; "), ``cluster`` (the scheduler's address) and
+        ``workers`` ({worker: its describe()}), of the workers that reported so far (each does before its
+        first frame: call it again as frames come for them all)."""
+        runtimes = dict(sorted(self.runtimes.items()))
+        summary = {}
+        for key in ("backend", "version", "keras", "device"):
+            values = list(dict.fromkeys(str(r[key]) for r in runtimes.values() if key in r))
+            if values:
+                summary[key] = "; ".join(values)
+        return {**summary, "cluster": self.address, "workers": runtimes}
 
     def workers(self) -> dict:
         return self.client.scheduler_info(n_workers=-1).get("workers", {})
@@ -140,7 +155,9 @@ class Connection:
         workers = len(self.workers())
         context.emit(events.Cluster(address=self.address, workers=workers, dashboard=self.dashboard,
                                     mode="shipped frames"))
-        dispatch = _Dispatch(self.client, context, sink, limit=max(2, 2 * workers), address=self.address)
+        self.runtimes = {}
+        dispatch = _Dispatch(self.client, context, sink, limit=max(2, 2 * workers), address=self.address,
+                             runtimes=self.runtimes)
         try:
             if config.engine == "lbfgs":
                 result = _lbfgs(dispatch, frames, styles, config, context)
@@ -157,7 +174,7 @@ class _Dispatch:
     source is read as they go); every frame that comes back goes to ``sink`` once, here (a unit run again
     after its worker died sends its frames again: they are dropped), and every unit's frames must come."""
 
-    def __init__(self, client, context, sink, limit: int, address: str):
+    def __init__(self, client, context, sink, limit: int, address: str, runtimes: dict | None = None):
         from distributed import Queue
 
         self.client, self.context, self.sink, self.limit, self.address = client, context, sink, limit, address
@@ -168,6 +185,8 @@ class _Dispatch:
         self.written: set[int] = set()
         self.reports: list[dict] = []
         self.keyframes_done = self.keyframes_total = 0  # the keyframe engine's keyframes, over all workers
+        self.runtimes = {} if runtimes is None else runtimes  # {worker: what it computes on}, as they report
+        self.warned: set[tuple] = set()  # the workers' warnings shown (each once a job, not once a worker)
         from .. import __version__
 
         self.version = __version__
@@ -199,8 +218,10 @@ class _Dispatch:
                 time.sleep(POLL)
 
     def _drain(self) -> int:
+        import json
+
         from ..events import Keyframe
-        from .units import read_event, read_frame
+        from .units import read_event, read_frame, show_warning
 
         try:
             messages = self.queue.get(batch=True)
@@ -208,6 +229,15 @@ class _Dispatch:
             raise self._lost(exc) from None
         for message in messages:
             unit = self.units.get(message.get("unit"))
+            if "runtime" in message:
+                self.runtimes[message["worker"]] = json.loads(message["runtime"])
+                continue
+            if "warning" in message:
+                seen = (message["warning"], message.get("category"))
+                if seen not in self.warned:
+                    self.warned.add(seen)
+                    show_warning(message)
+                continue
             if "event" in message:
                 event = read_event(message)
                 if isinstance(event, Keyframe):  # numbered over the whole job, not per worker

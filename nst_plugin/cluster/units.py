@@ -160,3 +160,46 @@ def read_event(message: dict):
     data = json.loads(message["event"])
     kind = EVENT_TYPES[data["event"]]
     return kind(**{f.name: data[f.name] for f in fields(kind) if f.name in data})
+
+
+def runtime_message(unit: int, worker: str) -> dict | None:
+    """What this worker computes on (:func:`nst_plugin.backends.describe`: backend, versions, device), sent
+    once a job, before its first frame; None when the backend cannot say."""
+    from ..backends import describe
+
+    try:
+        runtime = describe()
+    except Exception:
+        return None
+    return {"unit": unit, "runtime": json.dumps(runtime, default=_plain), "worker": worker}
+
+
+def warning_message(unit: int, message, category, filename: str, lineno: int) -> dict:
+    """A warning raised on a worker (the fallback weights), for the client to show once: its text, its
+    category's name and where it was raised (a module name, so the client's warning registry applies)."""
+    import sys
+
+    module = next((name for name, m in list(sys.modules.items()) if getattr(m, "__file__", None) == filename), None)
+    return {"unit": unit, "warning": str(message), "category": getattr(category, "__name__", "UserWarning"),
+            "module": module, "filename": filename, "lineno": int(lineno)}
+
+
+def show_warning(message: dict) -> None:
+    """A worker's warning (:func:`warning_message`), raised again here as the worker raised it: the CLI shows
+    it as one ``warning:`` line, and Python's registry of the module that raised it (this process's copy of
+    it) shows it once, as a single process does."""
+    import builtins
+    import sys
+    import warnings
+
+    category = getattr(builtins, message.get("category") or "", None)
+    if not (isinstance(category, type) and issubclass(category, Warning)):
+        category = UserWarning
+    module, filename = message.get("module"), message.get("filename") or "<dask worker>"
+    loaded = sys.modules.get(module) if module else None
+    registry = None
+    if loaded is not None:
+        filename = getattr(loaded, "__file__", None) or filename
+        registry = vars(loaded).setdefault("__warningregistry__", {})
+    warnings.warn_explicit(message["warning"], category, filename, message.get("lineno") or 0,
+                           module=module or "nst_plugin.cluster", registry=registry)

@@ -8,13 +8,18 @@ as they finish (:mod:`.units` messages); the worker writes no file.
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 _CACHE: dict = {}  # this worker's RunContext.cache, shared by every unit it runs
 _STYLES: dict = {}  # digest of the style images -> the one copy every unit uses (the cache keys on it)
+_UNIT = threading.local()  # .channel: the channel of the unit this thread runs now (its warnings go there)
+_REPORTED: set = set()  # the jobs (their queues) this worker has sent its runtime to
 
 
 def versions() -> dict:
@@ -26,12 +31,26 @@ def versions() -> dict:
 
 
 class _Channel:
-    """The job's queue, seen from a unit: frames and forwarded events."""
+    """The job's queue, seen from a unit: frames, forwarded events and warnings, and (once a job) what this
+    worker computes on. The unit's thread's warnings go to it while the unit runs (:func:`_unit`)."""
 
     def __init__(self, name: str, unit: int):
         from distributed import Queue
 
         self.queue, self.unit = Queue(name), unit
+        _UNIT.channel = self
+        if name not in _REPORTED:  # before any frame of this worker's: the client knows who made it
+            _REPORTED.add(name)
+            from .units import runtime_message
+
+            message = runtime_message(unit, _address())
+            if message is not None:
+                self.queue.put(message)
+
+    def warning(self, message, category, filename: str, lineno: int) -> None:
+        from .units import warning_message
+
+        self.queue.put(warning_message(self.unit, message, category, filename, lineno))
 
     def sink(self, index, result) -> None:
         from .units import frame_message
@@ -52,16 +71,41 @@ def _prepare(version: str, styles):
     from ..errors import UserError
     from ..video.output import image_digest
 
-    if not _STYLES:  # this worker's first unit: warnings (the fallback weights) in one line, as the CLI shows them
-        import sys
+    if not _STYLES:  # this worker's first unit: its warnings (the fallback weights) go to the client
         import warnings
 
-        warnings.showwarning = lambda message, *args, **kwargs: print(f"warning: {message}", file=sys.stderr)
+        warnings.showwarning = _show_warning
     if version != __version__:
         raise UserError(f"worker {_address()} runs nst-plugin {__version__}, the client {version}: install the "
                         "same version on every machine")
     digest = tuple((image_digest(image), weight) for image, weight in styles)
     return _STYLES.setdefault(digest, styles)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning on this worker: to the client of the unit that raised it, which shows each one once per job
+    (not once per worker, in each worker's log or terminal); outside a unit, one line on stderr."""
+    channel = getattr(_UNIT, "channel", None)
+    if channel is not None:
+        try:
+            channel.warning(message, category, filename, lineno)
+            return
+        except Exception:  # the job's queue gone (its client stopped): this worker's own stderr, as before
+            pass
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _unit(function):
+    """A unit's function: its thread's warnings go to the unit's channel while it runs, and nowhere after."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _UNIT.channel = None
+
+    return run
 
 
 def _address() -> str:
@@ -100,6 +144,7 @@ def _progress(queue: str, unit: int) -> dict | None:
         return None
 
 
+@_unit
 def run_shot(unit, styles, config, queue: str, version: str) -> dict:
     """A shot of the ``lbfgs`` chain through ``nst_stylize_sequence`` (so a sequence plugin applies), resumed
     from the finished frames shipped with it and, when this is the unit's second attempt, after the frames
@@ -131,6 +176,7 @@ def _keyframe_run(styles, config, context, shape):
     return run
 
 
+@_unit
 def run_keyframe(unit, styles, config, shape, queue: str, version: str) -> dict:
     """One keyframe stylized by the frame engine at the keyframe size; the client keeps it."""
     started, cached = time.perf_counter(), bool(_CACHE)
@@ -142,6 +188,7 @@ def run_keyframe(unit, styles, config, shape, queue: str, version: str) -> dict:
     return _report(unit, [], started, cached, image=image)
 
 
+@_unit
 def run_training(unit, previous, styles, config, shape, queue: str, version: str) -> dict:
     """A shot's network, from the previous shot's weights (as one process trains it); its weights file's
     bytes go back to the client, which keeps them in the output folder."""
@@ -154,6 +201,7 @@ def run_training(unit, previous, styles, config, shape, queue: str, version: str
     return _report(unit, [], started, cached, weights=_weights_bytes(model))
 
 
+@_unit
 def run_frames(unit, weights, styles, config, shape, queue: str, version: str) -> dict:
     """A chunk of a shot's frames through its network (its margins too, for the temporal filter); each
     frame of ``unit.todo`` goes back as it is done."""

@@ -82,8 +82,11 @@ def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_e
     finished = set(resumed)  # an engine may make a finished frame again (the keyframe engine, new keyframes)
 
     def sink(index, result):
-        # the backend and device that made this run's frames (on a cluster the workers did: not this process)
-        if cluster is None and "runtime" not in folder.header:
+        # the backend and device that made this run's frames (on a cluster the workers did: not this process;
+        # each worker reports before its first frame, so the record grows with the frames)
+        if cluster is not None:
+            folder.header["runtime"] = cluster.runtime()
+        elif "runtime" not in folder.header:
             from ..backends import describe
 
             folder.header["runtime"] = describe()
