@@ -421,3 +421,14 @@ def test_two_processes_racing_on_one_folder(tmp_path):
     manifest = json.loads((out / "nst_manifest.json").read_text())
     assert sorted(int(k) for k, e in manifest["frames"].items() if e["status"] == "done") == [1, 2, 3, 4, 5, 6]
     assert manifest["config"]["size"] == 48 and not (out / ".nst-lock").exists()
+
+
+def test_a_run_refused_for_other_settings_leaves_the_folder_as_it_was(tmp_path, no_model):
+    _avi(tmp_path / "clip.avi")
+    _png(tmp_path / "style.png", 90)
+    out = tmp_path / "out"
+    _earlier_run(out, tmp_path / "clip.avi")
+    before = hashes(tmp_path)
+    result = nst("video", tmp_path / "clip.avi", "-s", tmp_path / "style.png", "-o", out, "--size", "64", "-q")
+    assert result.exit_code == 2 and "other settings" in error_lines(result)[0], result.output
+    assert hashes(tmp_path) == before  # the manifest that lists the frames is kept, the lock is gone

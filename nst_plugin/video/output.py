@@ -64,7 +64,8 @@ class OutputFolder:
         self.artifacts: dict[str, dict] = {}  # name -> {"file", "key"} (+ "status": "writing" while written)
         self.encoded: list[dict] = []  # {"path": real path, "tag": signing.sign_file(...)}
         self._lock = None
-        self._created = False
+        self._created = False  # this run made the folder
+        self._disposable = False  # the manifest found here recorded nothing: close() may remove it
         self._prepare(overwrite)
 
     @property
@@ -116,6 +117,7 @@ class OutputFolder:
                             "choose an empty folder or add --overwrite")
         # a manifest that lists no frame file and no artifact holds nothing: its settings are no reason to refuse
         holds_work = any(e.get("file") for e in recorded.values()) or bool(self.artifacts)
+        self._disposable = not (holds_work or any(recorded.values()) or self.encoded)  # close() may remove it
         if old is not None and not overwrite and holds_work:
             reasons = []
             if old.get("settings_hash") != self.header["settings_hash"]:
@@ -143,8 +145,8 @@ class OutputFolder:
         """Let go of the folder. A run that recorded nothing leaves nothing behind: no manifest without
         frames, and not the folder if this run made it."""
         try:
-            if not (self.frames or self.leftovers or self.artifacts or self.encoded) and self._lock is not None \
-                    and self._lock.held:
+            if self._disposable and not (self.frames or self.leftovers or self.artifacts or self.encoded) \
+                    and self._lock is not None and self._lock.held:
                 if self.manifest_path.is_file() and not self.manifest_path.is_symlink():
                     self.manifest_path.unlink(missing_ok=True)
                 self._lock.release()
