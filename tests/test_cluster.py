@@ -353,3 +353,30 @@ def test_the_scheduler_gone_stops_with_one_line_and_the_folder_resumes(dask_clus
     resumed = nst("video", clip[0], "-s", clip[1], "-o", out, *TINY, "--progress", "jsonl")  # here, in one process
     assert resumed.exit_code == 0 and events_of(resumed)[0]["resumed"] == len(kept)
     assert_same_frames(out, reference)
+
+
+def test_a_keyframe_source_gone_before_the_keyframe_pass_is_named_not_a_crash(dask_cluster, clip, tmp_path,
+                                                                              monkeypatch):
+    import shutil
+
+    from nst_plugin import cli
+
+    source = tmp_path / "seq"
+    shutil.copytree(clip[0].parent, source)
+    report = cli.JsonlProgress.__call__
+
+    def deleting(self, event):
+        if event.kind == "cut" and source.exists():  # after the plan's pass, before the keyframes are read again
+            shutil.rmtree(source)
+        report(self, event)
+
+    monkeypatch.setattr(cli.JsonlProgress, "__call__", deleting)
+    settings = ["--engine", "keyframes", "--size", "48", "--keyframe-size", "32", "--iterations", "3", "--weights",
+                "hed", "--option", "keyframes.steps=20", "--option", "keyframes.patch=24", "--progress", "jsonl"]
+    result = nst("video", source / "####.png", "-s", clip[1], "-o", tmp_path / "out", *settings, "--cluster",
+                 dask_cluster.address)
+    lines = error_lines(result)
+    assert result.exit_code == 2 and len(lines) == 1 and "could not be read" in lines[0], result.output
+    warnings = [e["message"] for e in events_of(result) if e["event"] == "warning"]
+    assert any("could not be read again" in message for message in warnings), warnings
+    assert not [e for e in events_of(result) if e["event"] == "frame_done"]

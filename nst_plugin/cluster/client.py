@@ -389,7 +389,7 @@ def _shot_units(shots: Iterator[list], resume) -> Iterator:
 def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
     """The keyframe engine's four steps (builtin/keyframes/engine.py), its units on the cluster: the same
     plan, keys and resume rules, so the frames are the ones a single process makes."""
-    from ..builtin.keyframes.engine import _Run, plan_shots
+    from ..builtin.keyframes.engine import _Run, keyframes_read, plan_shots
     from ..images import load_image, save_image
     from ..result import SequenceResult
     from .units import FramesUnit, KeyframeUnit, TrainingUnit
@@ -411,6 +411,8 @@ def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
     wanted = [k for shot in todo for k in shot.keyframes]
     sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
                if index in wanted}  # the keyframes' source frames and guides
+    todo, _ = keyframes_read(todo, sources, context)  # a keyframe the source no longer gives: its shot waits
+    wanted = [k for shot in todo for k in shot.keyframes]
     numbers = itertools.count()  # the units' numbers
 
     # 1. keyframes, all at once; one that starts from the keyframe before it (plan.starts) once that one is made
