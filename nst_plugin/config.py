@@ -446,6 +446,79 @@ def available_memory_bytes() -> int | None:
         return None
 
 
+# The keyframe engine's frames at the output size, bytes per output pixel beyond its keyframes' VGG pass: a
+# chunk of source frames (16 and the temporal filter's margins) and the enlarged results. Measured (max RSS,
+# --size 0, keyframes.steps=5, CPU): 24 frames of 2400x1800 took 141 B/px more than 8 of 600x450; with
+# keyframes.full_size (the network, its training picture and the filter's flows at the output size too)
+# 1510 B/px. Rounded up.
+KEYFRAME_FRAME_BYTES_PER_PIXEL = 200
+KEYFRAME_FULL_SIZE_BYTES_PER_PIXEL = 2000
+
+
+def _on(value) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def memory_needed(config: "StyleConfig", height: int, width: int, image: bool = False) -> int:
+    """Rough peak memory (bytes) of stylizing a ``height`` x ``width`` content or source with ``config``, its
+    size resolved (``size`` 0: the source's own): the frame engine's VGG pass at the working size (``image``:
+    a single image, whatever the sequence engine); the keyframe engine's at its keyframes' size, plus its
+    frames at the output size."""
+    out_h, out_w = config.working_shape(height, width)
+    if image or config.engine != "keyframes":
+        return estimated_bytes(out_h, out_w)
+    from .builtin.keyframes.engine import DEFAULT_KEYFRAME_SIZE
+
+    key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(out_h, out_w))
+    key_h, key_w = replace(config, size=key_side).working_shape(height, width)
+    full = _on(config.options.get("keyframes.full_size", False))
+    per_pixel = KEYFRAME_FULL_SIZE_BYTES_PER_PIXEL if full else KEYFRAME_FRAME_BYTES_PER_PIXEL
+    return estimated_bytes(key_h, key_w) + per_pixel * out_h * out_w
+
+
+def _largest_size(config: "StyleConfig", height: int, width: int, have: int, image: bool = False) -> int | None:
+    """The largest ``--size`` whose run fits in ``have`` bytes, or None (not even MIN_SIZE)."""
+    low, high = MIN_SIZE, max(MIN_SIZE, max(height, width))
+    if memory_needed(replace(config, size=low), height, width, image) > have:
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        if memory_needed(replace(config, size=middle), height, width, image) <= have:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _refuse_memory(what: str, need: int, have: int, largest: int | None) -> None:
+    advice = (f"use --size {largest} or less" if largest is not None
+              else "even the smallest --size does not fit: free some memory")
+    raise UserError(f"{what} needs about {need / 2**30:.0f} GiB of memory and this machine has "
+                    f"{have / 2**30:.0f} GiB free; {advice}")
+
+
+def check_memory(config: "StyleConfig", height: int, width: int, source: str = "source",
+                 image: bool = False) -> None:
+    """Refuse (one line, :class:`UserError`) a run whose resolved size would not fit in the free memory, once
+    the content's or source's ``height`` x ``width`` is known and before any model is built: ``--size 0``
+    (the source's own size; the keyframe engine's default) is checked at that size. ``source``: what the
+    size is of, for the message ("source", "content image"); ``image``: a single image (the frame engine,
+    whatever ``config.engine`` says)."""
+    have = available_memory_bytes()
+    if have is None or not height or not width:
+        return
+    need = memory_needed(config, height, width, image)
+    if need <= have:
+        return
+    out_h, out_w = config.working_shape(height, width)
+    if config.size == SOURCE_SIZE:
+        size = f"--size 0 (the {source}'s own size, {out_w}x{out_h})"
+    else:
+        size = f"--size {config.size} ({out_w}x{out_h} for this {source})"
+    what = f"the keyframe engine at {size}" if config.engine == "keyframes" and not image else size
+    _refuse_memory(what, need, have, _largest_size(config, height, width, have, image))
+
+
 def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
     """Check every setting against the installed plugins, before anything heavy is loaded."""
     backbone = registry.get("backbones", config.backbone)
@@ -522,8 +595,8 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
         raise UserError(f"--occluded-init must be {' or '.join(OCCLUDED_INIT_CHOICES)}, got {config.occluded_init!r}")
     if config.coarse_to_fine is not None and not (0 <= config.coarse_to_fine < 1):
         raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1 (0: off), got {config.coarse_to_fine!r}")
-    if config.size != SOURCE_SIZE:  # 0: the source's resolution, with any engine
-        check_size(config.size)
+    if config.size != SOURCE_SIZE:  # 0: the source's resolution, with any engine (check_memory, once known)
+        check_size(config.size, config)
     if config.keyframe_size is not None:
         check_size(config.keyframe_size)
     if not isinstance(config.keyframe_interval, int) or config.keyframe_interval < 1:
@@ -554,17 +627,26 @@ def resolve_options(config: StyleConfig, registry) -> StyleConfig:
     return replace(config, options=typed)
 
 
-def check_size(size: int) -> None:
+def check_size(size: int, config: "StyleConfig | None" = None) -> None:
+    """At least MIN_SIZE, and a size x size content would fit in the free memory (a VGG pass at that size, or
+    ``config``'s run: the keyframe engine's keyframes and frames). The content's own shape is checked later
+    (:func:`check_memory`)."""
     if not isinstance(size, int) or size < MIN_SIZE:
         raise UserError(f"--size must be at least {MIN_SIZE} pixels, got {size!r}")
-    need = estimated_bytes(size, size)
     have = available_memory_bytes()
-    if have is not None and need > have:
+    if have is None:
+        return
+    if config is None:
+        need = estimated_bytes(size, size)
         largest = int(math.sqrt(have / estimated_bytes(1, 1)))
-        raise UserError(
-            f"--size {size} needs about {need / 2**30:.0f} GiB of memory and this machine has "
-            f"{have / 2**30:.0f} GiB free; use --size {largest} or less"
-        )
+        if need > have:
+            _refuse_memory(f"--size {size}", need, have, largest if largest >= MIN_SIZE else None)
+        return
+    config = replace(config, size=size)
+    need = memory_needed(config, size, size)
+    if need > have:
+        what = f"the keyframe engine at --size {size}" if config.engine == "keyframes" else f"--size {size}"
+        _refuse_memory(what, need, have, _largest_size(config, size, size, have))
 
 
 def with_overrides(config: StyleConfig, **changes) -> StyleConfig:
