@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, storage_error
 
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
@@ -78,24 +78,44 @@ def check_output_path(path: str | os.PathLike, inputs=(), overwrite: bool = Fals
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to a temporary file in the same folder, then rename: never a half-written file."""
+    """Write bytes to a temporary file in the same folder, then rename: never a half-written file. A write
+    the storage refuses (full disk, read-only or immutable folder, ...) raises
+    :class:`~nst_plugin.errors.StorageError` naming ``path``; the temporary file and any folder this call
+    created are removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    created = []  # the folders this call makes, deepest first: removed again if the write fails
+    folder = path.parent
+    while not folder.exists() and folder.parent != folder:
+        created.append(folder)
+        folder = folder.parent
+    tmp = None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        for made in created:
+            try:
+                os.rmdir(made)
+            except FileNotFoundError:
+                continue
+            except OSError:  # not empty (written meanwhile) or not ours to remove: leave it and those above
+                break
+        failure = storage_error(exc, path, action="write")
+        if failure is not None and failure is not exc:
+            raise failure from exc
         raise
 
 

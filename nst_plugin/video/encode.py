@@ -3,6 +3,7 @@ fallback). Imported libraries load inside the functions."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import NstError, UserError
+from ..errors import NstError, UserError, storage_error
 from ..images import load_image
 
 
@@ -52,6 +53,9 @@ def encode_video(frames: list[Path], output: str | os.PathLike, fps: float, audi
             info = _encode_pyav(frames, tmp, fps, audio_from, audio_window, warn)
         except Exception as exc:  # noqa: BLE001 - any PyAV/FFmpeg failure falls back to OpenCV
             tmp.unlink(missing_ok=True)
+            storage = storage_error(exc, given, action="write")
+            if storage is not None and storage.errno != errno.EIO:  # a full disk, a read-only folder: OpenCV
+                raise storage from exc  # would meet it too (EIO: FFmpeg's catch-all, the fallback may do)
             warn(f"PyAV could not encode {output.name} ({type(exc).__name__}: {exc}); "
                  "writing it with OpenCV instead, without audio")
             try:
@@ -62,6 +66,9 @@ def encode_video(frames: list[Path], output: str | os.PathLike, fps: float, audi
                 raise NstError(f"cannot encode {str(given)!r}: neither PyAV nor OpenCV could write it "
                                f"(PyAV: {type(exc).__name__}: {exc})") from None
         try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private: the usual permissions, as the frames have
             os.replace(tmp, output)
         except OSError as exc:
             raise UserError(f"--encode {str(given)!r} cannot be written: {exc.strerror or exc}") from None
