@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import List, Optional
@@ -14,7 +16,8 @@ import click
 import typer
 
 from . import __version__
-from .errors import NstError, UserError
+from .config import check_memory
+from .errors import NstError, Terminated, UserError, storage_error
 
 app = typer.Typer(
     name="nst",
@@ -30,6 +33,12 @@ def _error(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _click_error(exc: BaseException, kind: str = "ClickException") -> bool:
+    """``exc`` is click's ``kind`` (ClickException, UsageError): click's own or the copy typer ships inside
+    (``typer._click``, typer >= 0.23), which the ``click`` package's classes do not match."""
+    return any(cls.__name__ == kind and "click" in cls.__module__ for cls in type(exc).__mro__)
+
+
 def user_errors(command):
     """Turn the errors a user can fix into one line on stderr and an exit code, never a traceback."""
 
@@ -39,12 +48,20 @@ def user_errors(command):
             return command(*args, **kwargs)
         except NstError as exc:
             _error(str(exc), getattr(exc, "exit_code", 1))
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): the same clean-up on the way here
+            from .failures import EXIT_INTERRUPTED, EXIT_TERMINATED
+
+            terminated = isinstance(exc, Terminated)
+            typer.echo("terminated" if terminated else "interrupted", err=True)
+            raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
         except (typer.Exit, typer.Abort, click.exceptions.ClickException):
             raise
         except Exception as exc:  # a bug: one line and exit 1; the traceback with NST_DEBUG=1 (or strict plugins)
+            if _click_error(exc):  # a usage error raised by typer's own copy of click: typer shows it
+                raise
+            storage = storage_error(exc)
+            if storage is not None:  # a full disk, a read-only or immutable folder: the user's to fix (exit 2)
+                _error(str(storage), storage.exit_code)
             from .failures import debug, internal_message
             from .plugins import strict
 
@@ -267,6 +284,7 @@ def image(
     content_rgb = load_image(content, "content image")
     config, styles = prepare_run(style, flat)
     config = config.for_image()
+    check_memory(config, *content_rgb.shape[:2], "content image", image=True)  # --size 0: the content's own size
     from .api import stylize_frame
     from .images import save_image
     from .locking import FileLock
@@ -481,19 +499,26 @@ def video(
         cluster = parse_cluster(cluster, workers)  # before any work: one line for a bad --cluster/--workers
         _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
                    frame_settings, cluster)
-    except NstError as exc:
-        if progress == "jsonl":
-            reporter(events.Error(message=str(exc), code=getattr(exc, "exit_code", 1)))
-        raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the finished frames and the manifest are kept
         if progress == "jsonl":
             reporter(events.Done(status="interrupted", output=str(output)))
         raise
-    except Exception as exc:  # unexpected: an error event too (exit 1), so a tool can say what happened
-        if progress == "jsonl" and not isinstance(exc, (typer.Exit, typer.Abort, click.exceptions.ClickException)):
-            from .failures import internal_message
+    except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        raise
+    except Exception as exc:
+        if _click_error(exc):
+            raise
+        # a full disk, a read-only or immutable folder mid-run: the user's (exit 2), the finished frames kept
+        failure = storage_error(exc, resume=True) or (exc if isinstance(exc, NstError) else None)
+        if progress == "jsonl":
+            if failure is not None:
+                reporter(events.Error(message=str(failure), code=getattr(failure, "exit_code", 1)))
+            else:  # unexpected: an error event too (exit 1), so a tool can say what happened
+                from .failures import internal_message
 
-            reporter(events.Error(message=internal_message(exc), code=1))
+                reporter(events.Error(message=internal_message(exc), code=1))
+        if failure is not None and failure is not exc:
+            raise failure from exc
         raise
 
 
@@ -514,6 +539,7 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
     video_plan(frame_source, style, output, encode, flat.get("init"), overwrite, style_settings.get("settings")).check()
     encode = encode.expanduser() if encode is not None else None
     config, styles = prepare_run(style, flat)
+    check_memory(config, frame_source.height, frame_source.width)  # --size 0: the source's own size, known now
     from .cluster import connect
 
     if cluster is not None and schedule:
@@ -626,12 +652,77 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
                "nst --version shows the device")
 
 
+_TERMINATED = {"pid": None, "signalled": False}
+
+
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM stops a run as Ctrl-C does (:class:`~nst_plugin.errors.Terminated`, a KeyboardInterrupt: the
+    same clean-up, the ``interrupted`` event, exit 143). A second SIGTERM, or one in a child process that
+    inherited the handler, ends the process at once, as before."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if os.getpid() != _TERMINATED["pid"] or _TERMINATED["signalled"]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    _TERMINATED["signalled"] = True
+    raise Terminated()
+
+
+def _install_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        _TERMINATED["pid"] = os.getpid()
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _jsonl_requested(args: list[str]) -> bool:
+    """``--progress jsonl`` (or ``--progress=jsonl``) on the command line, before any ``--``."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg == "--progress=jsonl" or (arg == "--progress" and args[i + 1:i + 2] == ["jsonl"]):
+            return True
+    return False
+
+
+def _run_jsonl() -> None:
+    """``app()`` for a tool reading ``--progress jsonl``: a usage error (an unknown option, ``--size abc``)
+    is an ``error`` event on stdout (code 2) and one ``error:`` line on stderr instead of typer's box."""
+    try:
+        code = app(standalone_mode=False)
+    except (typer.Abort, click.exceptions.Abort):
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if not _click_error(exc):
+            raise
+        from . import events
+
+        message = " ".join(exc.format_message().split())
+        context = getattr(exc, "ctx", None)
+        if _click_error(exc, "UsageError") and context is not None:
+            message += f" (see '{context.command_path} --help')"
+        code = getattr(exc, "exit_code", 2)
+        JsonlProgress()(events.Error(message=message, code=code))
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def main() -> None:
     """Entry point of the ``nst`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.showwarning = _show_warning
+    _install_sigterm()
     try:
-        app()
+        if _jsonl_requested(sys.argv[1:]):
+            _run_jsonl()
+        else:
+            app()
     except NstError as exc:  # raised outside a command, e.g. while loading plugins in strict mode
         typer.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
+    except SystemExit as exc:  # SIGTERM outside a command: typer answers any KeyboardInterrupt with 130
+        from .failures import EXIT_INTERRUPTED, EXIT_TERMINATED
+
+        if _TERMINATED["signalled"] and exc.code == EXIT_INTERRUPTED:
+            sys.exit(EXIT_TERMINATED)
+        raise

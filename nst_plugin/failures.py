@@ -9,6 +9,7 @@ TensorFlow failure.
 | 3 | a plugin failed (:class:`~nst_plugin.errors.PluginError`) |
 | 4 | the loss turned NaN; the best image so far was kept |
 | 130 | interrupted (Ctrl-C) |
+| 143 | terminated (SIGTERM), cleaned up as Ctrl-C is |
 
 A loss, optimizer or backbone that a plugin registered runs inside the engine's compiled step (a
 ``tf.function``, a jitted JAX function): when it fails at tracing or run time, the backend raises an error
@@ -24,6 +25,7 @@ import os
 import re
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_PLUGIN, EXIT_NAN, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal ended
 EXIT_CODES = {
     EXIT_OK: "done",
     EXIT_INTERNAL: "unexpected internal error (a bug): one error line; NST_DEBUG=1 shows the traceback",
@@ -31,6 +33,7 @@ EXIT_CODES = {
     EXIT_PLUGIN: "a plugin failed (import, registration, tracing or run time)",
     EXIT_NAN: "the loss turned NaN; the best image so far was kept",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_TERMINATED: "terminated (SIGTERM): stopped as Ctrl-C stops it",
 }
 
 
