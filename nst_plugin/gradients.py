@@ -4,7 +4,8 @@ Keras has no backend-neutral gradient call (keras-team/keras#19220). The losses 
 written once with ``keras.ops`` and Keras layers; this module holds the one small function per backend that
 differentiates them, in the idiom of the Keras guides on custom training steps:
 
-* TensorFlow: ``tf.GradientTape`` inside one ``tf.function`` (traced once per image size);
+* TensorFlow: ``tf.GradientTape`` inside one ``tf.function`` (traced once per image size, each size its
+  own graph: the result does not depend on the sizes computed before);
 * JAX: ``jax.value_and_grad`` of a pure function, jitted; the backbone's weights enter as arguments through
   ``keras.StatelessScope`` (the JAX form of ``stateless_call``) rather than as constants baked into the
   compiled program;
@@ -58,7 +59,14 @@ def input_gradient(loss_fn: LossFn, variables: Sequence[Any] = ()) -> Step:
 def _tensorflow(loss_fn: LossFn) -> Step:
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    # one graph per image size, never a shape-generalised one. With reduce_retracing, the second size seen
+    # (the full size after a coarse-to-fine pass) got a graph with unknown dimensions, whose float results
+    # differ in the last bits from those of a graph traced for that size (oneDNN on or off), so a frame
+    # depended on the sizes computed before it: a run resumed at a warm frame, or a cluster worker that had
+    # made other units, gave other frames than an uninterrupted run (issue 25: up to 9/255). A fixed-size
+    # graph also traces and runs faster (measured at 384 px: trace 1.6 s instead of 2.9 s, 1.9-2.0 s per
+    # evaluation instead of 2.1-2.4 s). tests/test_resume_identical.py
+    @tf.function(reduce_retracing=False)
     def step(x, targets):
         with tf.GradientTape() as tape:
             tape.watch(x)
