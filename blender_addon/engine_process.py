@@ -437,7 +437,7 @@ class EngineProcess:
                 events.append(event)
         if self.finished and self.progress.status in ("starting", "running"):
             code = self.returncode
-            if self.cancelled or code in (130, -signal.SIGINT):
+            if self.cancelled or code in (130, 143, -signal.SIGINT, -signal.SIGTERM):
                 self.progress.status = "interrupted"
             elif code == 0:
                 self.progress.status = "ok"

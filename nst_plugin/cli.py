@@ -339,6 +339,7 @@ def grid(
     rows = [(Path(path).stem, load_image(path, "style image")) for path in style]
     preset, overrides = overrides_from_settings(flat)
     configs = {s: prepare(rows[0][1], preset or "default", **overrides, strength=s)[0].for_image() for s in columns}
+    check_memory(configs[columns[0]], *content_rgb.shape[:2], "content image", image=True)  # --size 0 included
     seconds = []
 
     def stylize(content_image, style_image, strength):

@@ -94,8 +94,11 @@ def acquire(path: str | os.PathLike, what: str) -> Lock:
                             "another user owns it): remove it")
         owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, owner.encode(), 0) if hasattr(os, "pwrite") else os.write(fd, owner.encode())
+        try:  # who holds it, for the message of a second run; a full disk only loses that message
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, owner.encode(), 0) if hasattr(os, "pwrite") else os.write(fd, owner.encode())
+        except OSError:
+            pass
         return Lock(path, fd)
     raise UserError(f"{what} cannot be locked: its lock file keeps changing (another nst run is starting?)")
 

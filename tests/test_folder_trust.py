@@ -432,3 +432,32 @@ def test_a_run_refused_for_other_settings_leaves_the_folder_as_it_was(tmp_path, 
     result = nst("video", tmp_path / "clip.avi", "-s", tmp_path / "style.png", "-o", out, "--size", "64", "-q")
     assert result.exit_code == 2 and "other settings" in error_lines(result)[0], result.output
     assert hashes(tmp_path) == before  # the manifest that lists the frames is kept, the lock is gone
+
+
+def test_a_lock_on_a_full_disk_still_locks(tmp_path, monkeypatch):
+    """Writing who holds the lock may fail (ENOSPC): the kernel's lock holds all the same, the file goes."""
+    import errno
+
+    import nst_plugin.locking as locking
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(locking.os, "pwrite", full)
+    lock = locking.acquire(tmp_path / ".nst-lock", "output folder 'x'")
+    with pytest.raises(UserError, match="another nst run \\(owner unknown\\)"):
+        locking.acquire(tmp_path / ".nst-lock", "output folder 'x'")
+    lock.release()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_grid_checks_memory_at_size_0(tmp_path, no_model, monkeypatch):
+    import nst_plugin.config as config
+
+    _png(tmp_path / "content.png", 60, size=(600, 800))
+    _png(tmp_path / "style.png", 120)
+    monkeypatch.setattr(config, "available_memory_bytes", lambda: 2**30)
+    result = nst("grid", tmp_path / "content.png", "-s", tmp_path / "style.png", "-o", tmp_path / "g.png",
+                 "--size", "0", "--strengths", "0.5")
+    lines = error_lines(result)
+    assert result.exit_code == 2 and len(lines) == 1 and "--size 0" in lines[0] and "memory" in lines[0], result.output

@@ -490,6 +490,6 @@ def test_exit_codes_are_documented_in_the_readme_and_events_md():
 
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text()
-    assert _table_codes(readme, "### Exit codes") == set(EXIT_CODES) == {0, 1, 2, 3, 4, 130}
+    assert _table_codes(readme, "### Exit codes") == set(EXIT_CODES) == {0, 1, 2, 3, 4, 130, 143}
     events = (root / "docs" / "events.md").read_text()
-    assert _table_codes(events, "## Exit status") == {0, 1, 2, 3, 130}
+    assert _table_codes(events, "## Exit status") == {0, 1, 2, 3, 130, 143}
