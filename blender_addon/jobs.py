@@ -11,7 +11,7 @@ import tempfile
 
 import bpy
 
-from . import engine_process
+from . import engine_process, engines, props
 from . import result_strip as R
 from . import strips as S
 from .plan import Plan, PlanError
@@ -153,6 +153,10 @@ def start_job(context, action: str) -> Job:
     _sweep()
     scene = context.scene
     plan, result_name, overwrite = plan_for(context, action)
+    props.ensure_listing(context)
+    missing = engines.missing(plan.settings.get("engine"))
+    if missing:  # an engine the last listing lacks (a result strip's, say): refused, never switched
+        raise PlanError(missing)
     if result_name is None:  # stylizing again into the folder of an existing result strip: reuse that strip
         result_name = R.find_by_output(scene, plan.output)
     info = working_engine(context)

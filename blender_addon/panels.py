@@ -1,10 +1,10 @@
 """The Sequencer sidebar panel "Style Transfer"."""
 
 import bpy
+from bpy.props import StringProperty
 
-from . import jobs, preview
+from . import engines, jobs, preview, props
 from . import result_strip as R
-from .props import ENGINE_HINTS
 from .plan import PROP, Plan, PlanError
 
 
@@ -45,6 +45,10 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
                 plan = Plan.from_result_strip(strip)
                 box.label(text=f"Result of {plan.source_strip}, frames {plan.timeline[0]}-{plan.timeline[1]}",
                           icon="SEQ_SEQUENCER")
+                props.ensure_listing(context)
+                missing = engines.missing(plan.settings.get("engine"))
+                if missing:  # Resume and Re-run would be refused: say so before
+                    box.label(text=missing, icon="ERROR")
             except PlanError as exc:
                 box.label(text="Result strip (settings from a newer add-on)" if "newer" in str(exc)
                           else "Result strip (settings damaged)",
@@ -65,7 +69,10 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         col.prop(settings, "style_image")
         col.prop(settings, "preset")
         col.prop(settings, "engine")
-        col.label(text=ENGINE_HINTS.get(settings.engine, ""), icon="INFO")
+        props.ensure_listing(context)
+        hint, problem = engines.hint(settings.engine_name)
+        col.label(text=hint, icon="ERROR" if problem else "INFO")
+        draw_engine_options(col, settings)
         col.prop(settings, "resolution")
         row = col.row()
         row.enabled = settings.resolution == "SIZE"
@@ -102,6 +109,49 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         draw_preview(layout.box())
 
 
+def draw_engine_options(layout, settings) -> None:
+    """The selected engine's plugin options (from the listing, or as a result strip stored them): a text
+    field each, its help on the ? beside it; behind a disclosure, with how many differ from the defaults."""
+    engine = engines.get(settings.engine_name)
+    listed = engine.options if engine is not None else ()
+    fields = settings.option_fields()
+    if not listed and not fields:
+        return
+    if len(fields) < len(listed):  # a new listing or scene: the fields come from a timer (not while drawing)
+        props.schedule_sync()
+    changed = sum(engines.changed(item.kind, item.value, item.default) for item in fields)
+    box = layout.box()
+    label = engine.label if engine is not None else settings.engine_name
+    box.prop(settings, "show_options", emboss=False, icon="TRIANGLE_DOWN" if settings.show_options else "TRIANGLE_RIGHT",
+             text=f"{label} options ({changed} changed)" if changed else f"{label} options")
+    if not settings.show_options:
+        return
+    for item in fields:
+        row = box.row(align=True)
+        row.prop(item, "value", text=item.key)
+        words = f"{item.key} ({item.kind or 'value'}, default {item.default or 'none'})"
+        row.operator(NST_OT_option_help.bl_idname, text="", icon="QUESTION").text = (
+            f"{words}: {item.help}" if item.help else words)
+
+
+class NST_OT_option_help(bpy.types.Operator):
+    """What an engine option does (its tooltip is the option's help)"""
+
+    bl_idname = "nst.option_help"
+    bl_label = "Engine Option"
+    bl_options = {"INTERNAL"}
+
+    text: StringProperty(name="Help", options={"SKIP_SAVE"})
+
+    @classmethod
+    def description(cls, context, properties):
+        return properties.text
+
+    def execute(self, context):
+        self.report({"INFO"}, self.text)
+        return {"FINISHED"}
+
+
 def draw_preview(box) -> None:
     """Preview Frame: the button (or the running preview's progress and its Cancel), the last failure,
     and the "NST Preview" image."""
@@ -125,7 +175,7 @@ def draw_preview(box) -> None:
             box.label(text=f"Frame {last['frame']}, {image.size[0]}x{image.size[1]} px")
 
 
-classes = (SEQUENCER_PT_nst,)
+classes = (NST_OT_option_help, SEQUENCER_PT_nst)
 
 
 def register():

@@ -16,7 +16,9 @@ The stored JSON format, version 1 (the only one so far; written by every release
 ``frame_settings`` (only when a setting is keyframed) holds the animated settings' values per engine frame
 index: the engine's ``frame_settings`` (nst_plugin.schedule), sent in the ``--settings`` file.
 ``settings`` uses the panel's names (see props.NST_Settings.engine_settings); :func:`engine_settings` turns
-them into the engine's setting names, the keys of an ``nst video --settings`` file.
+them into the engine's setting names, the keys of an ``nst video --settings`` file. Its ``engine`` is the
+engine's name as the listing gave it (none: the engine's default) and ``option`` the engine's plugin options
+changed from their defaults (``["crossfade.every=2"]``), both kept as stored for Resume and Load Settings.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, replace
 
+from . import engines
 from . import strips as S
 
 PROP = "nst"  # custom property on a result strip: the plan (JSON) that made it
@@ -50,7 +53,7 @@ def engine_settings(settings: dict) -> dict:
     out: dict = {}
     if settings.get("preset"):
         out["preset"] = str(settings["preset"])
-    if settings.get("engine"):
+    if settings.get("engine"):  # none: the engine's default
         out["engine"] = str(settings["engine"])
     if settings.get("size") is not None:  # 0: the source's own resolution
         out["size"] = int(settings["size"])
@@ -67,6 +70,9 @@ def engine_settings(settings: dict) -> dict:
         out["loss"] = losses
     if settings.get("iterations"):
         out["iterations"] = out["warm_iterations"] = int(settings["iterations"])
+    options = settings.get("option")
+    if options:  # the engine's plugin options changed from their defaults: ["ENGINE.KEY=VALUE", ...]
+        out["option"] = [str(text) for text in ([options] if isinstance(options, str) else options)]
     return out
 
 
@@ -87,11 +93,14 @@ PREVIEW_ITERATIONS = 10  # and at most this many optimizer iterations
 
 
 def preview_settings(settings: dict) -> dict:
-    """The panel's settings (its names) made small and fast for Preview Frame: the frame engine (the
-    keyframe engine's keyframes are made by it too), at most :data:`PREVIEW_SIZE` pixels and
-    :data:`PREVIEW_ITERATIONS` iterations; the look (preset, strength, weights, colour, extra loss) as set."""
+    """The panel's settings (its names) made small and fast for Preview Frame: one frame stylized on its own
+    by the engine's default engine, whatever engine the panel names (so the preview shows the look, not that
+    engine's way of making a sequence), at most :data:`PREVIEW_SIZE` pixels and :data:`PREVIEW_ITERATIONS`
+    iterations; the look (preset, strength, weights, colour, extra loss) as set."""
     out = dict(settings)
-    out["engine"] = "lbfgs"
+    # one frame is single-frame work, not a sequence engine's: no engine named (nor its options), the default's path
+    out.pop("engine", None)
+    out.pop("option", None)
     out["size"] = min(int(settings.get("size") or PREVIEW_SIZE), PREVIEW_SIZE)
     out["iterations"] = min(int(settings.get("iterations") or PREVIEW_ITERATIONS), PREVIEW_ITERATIONS)
     return out
@@ -176,9 +185,9 @@ class Plan:
                             else panel.engine_settings(strip_size=S.frame_size(strip)))
         except ValueError as exc:
             raise PlanError(str(exc)) from None
-        if animated and settings.get("engine") == "keyframes":
-            raise PlanError(f"{' and '.join(n.replace('_', ' ') for n in animated)} keyframed on the timeline: the "
-                            "Keyframes engine takes one value per run; choose Frame by frame, or remove the keyframes")
+        refusal = engines.per_frame_refusal(settings.get("engine"), animated)  # its listing: frame_settings false
+        if refusal:
+            raise PlanError(refusal)
         schedule = frame_schedule(indices, panel.animation(range(lo, hi + 1))) if animated else {}
         return cls(source_strip=strip.name, source=source, source_type=strip.type,
                    source_channel=int(strip.channel), style=style, settings=settings,

@@ -8,7 +8,7 @@ import sys
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import engine_process, engine_setup, props
+from . import engine_process, engine_setup, engines, props
 
 ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
 _ENGINE_CACHE = {}  # (configured path, backend) -> EngineInfo that worked
@@ -120,6 +120,10 @@ def use_engine(prefs, info: engine_process.EngineInfo, listing: dict | None) -> 
     if listing:
         props.set_engine_lists(listing)
         extra = f"; presets: {', '.join(props.PRESETS)}; losses: {', '.join(sorted(listing.get('losses', {})))}"
+        if engines.LISTED is not None:
+            extra += f"; engines: {', '.join(engines.LISTED)}"
+        if prefs is not None:  # the panel's lists in the next session, before any Check
+            prefs.engine_listing = props.kept_listing(listing)
     if prefs is not None:
         prefs.last_check = info.describe() + extra
         prefs.engine_runtime = info.runtime
@@ -316,6 +320,10 @@ class NST_AddonPreferences(bpy.types.AddonPreferences):
         description="The Keras backend the engine computes with (its KERAS_BACKEND). Set Up Engine and Update "
                     "install it; Check shows the device it finds")
     engine_runtime: StringProperty(name="Engine computes with", default="")
+    engine_listing: StringProperty(
+        name="Engine listing", default="",
+        description="What the last Check or Set Up Engine listed (presets, losses, engines with their traits and "
+                    "options): the panel's lists until the next Check")
 
     def draw(self, context):
         layout = self.layout

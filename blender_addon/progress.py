@@ -65,7 +65,7 @@ class Progress:
     steps: int | None = None
     loss: float | None = None
     status: str = "starting"  # starting | running | ok | incomplete | interrupted | error
-    stage: str | None = None  # the keyframe engine's work before its first frame (keyframes, training)
+    stage: str | None = None  # an engine's work before its first frame (its keyframe and training events)
     error: str | None = None
     warnings: list = field(default_factory=list)
     garbage: list = field(default_factory=list)  # the last few lines that were not events

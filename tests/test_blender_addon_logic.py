@@ -420,9 +420,19 @@ def test_keyframed_settings_go_to_the_engine_per_frame():
     assert Plan.from_json(made.to_json()) == made  # stored on the result strip: Resume sends the same
     one = Plan.from_source_strip(trimmed_movie(), animated_panel({"strength": strength}), frame=13)
     assert one.frame_settings == {} and "frame_settings" not in json.loads(one.to_json())  # Preview: the value at the playhead
-    with pytest.raises(PlanError, match=r"^strength keyframed on the timeline: the Keyframes engine takes one value"):
-        Plan.from_source_strip(trimmed_movie(), animated_panel({"strength": strength},
-                                                               settings={"preset": "default", "engine": "keyframes"}))
+    from blender_addon import engines
+
+    keyframes_only = {"engines": {name: {"traits": {"label": name.title(), "frame_settings": name != "keyframes"}}
+                                  for name in ("lbfgs", "keyframes")}}
+    engines.use_listing(keyframes_only)  # the listing says which engines take per-frame values
+    try:
+        with pytest.raises(PlanError, match=r"^strength keyframed on the timeline: the Keyframes engine takes one value"):
+            Plan.from_source_strip(trimmed_movie(), animated_panel({"strength": strength},
+                                                                   settings={"preset": "default", "engine": "keyframes"}))
+        assert Plan.from_source_strip(trimmed_movie(), animated_panel(
+            {"strength": strength}, settings={"engine": "lbfgs"})).frame_settings == made.frame_settings
+    finally:
+        engines.forget()
     assert plan.frame_schedule([7, 8], {"style_weight": [1.0, 2.0], "temporal_weight": [0.0, 0.5]}) == {
         "7": {"style_weight": 1.0, "temporal_weight": 0.0}, "8": {"style_weight": 2.0, "temporal_weight": 0.5}}
 
@@ -511,8 +521,10 @@ def test_engine_settings_use_the_engines_names():
 def test_the_keyframe_engine_from_the_panel_runs_at_the_strips_resolution():
     from nst_plugin.config import make_config, overrides_from_settings
 
-    values = plan.engine_settings({"preset": "default", "engine": "keyframes", "iterations": 0})
-    assert values == {"preset": "default", "engine": "keyframes"}
+    # Resolution "Strip's" is size 0 in the settings, whatever the engine (an engine's own default when no size
+    # is given, its output_size trait, is the engine's business: nst_plugin.api.prepare)
+    values = plan.engine_settings({"preset": "default", "engine": "keyframes", "size": 0, "iterations": 0})
+    assert values == {"preset": "default", "engine": "keyframes", "size": 0}
     preset, overrides = overrides_from_settings(values)
     config = make_config(preset, **overrides)
     assert config.engine == "keyframes" and config.working_shape(576, 768) == (576, 768)
@@ -596,9 +608,9 @@ def test_a_plan_for_the_frame_under_the_playhead():
 
 def test_preview_settings_are_small_and_fast():
     assert plan.preview_settings({"preset": "default", "size": 384, "iterations": 0, "engine": "keyframes",
-                                  "strength": 0.8}) == {"preset": "default", "size": 192, "iterations": 10,
-                                                        "engine": "lbfgs", "strength": 0.8}
-    assert plan.preview_settings({"size": 64, "iterations": 3}) == {"size": 64, "iterations": 3, "engine": "lbfgs"}
+                                  "option": ["keyframes.steps=5"], "strength": 0.8}) == {
+        "preset": "default", "size": 192, "iterations": 10, "strength": 0.8}  # one frame: no engine named
+    assert plan.preview_settings({"size": 64, "iterations": 3}) == {"size": 64, "iterations": 3}
     assert plan.preview_settings({"engine": "keyframes"})["size"] == 192  # the strip's resolution: capped too
 
 

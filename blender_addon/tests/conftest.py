@@ -59,6 +59,14 @@ def fake_python(tmp_path):
 
 
 @pytest.fixture
+def listed(prefs, fake_python):
+    """The fake engine checked (Check in the preferences): the panel's engines come from its listing."""
+    prefs.python_path = fake_python
+    assert bpy.ops.nst.check_engine() == {"FINISHED"}
+    return prefs
+
+
+@pytest.fixture
 def edit(addon, tmp_path):
     """A saved .blend with the sample clip as a movie strip on channel 2 at frame 10, trimmed to its
     frames 3-5 (timeline 12-14), a colour strip on channel 3 over it, and the panel set for a tiny run."""
@@ -95,6 +103,7 @@ class StubLayout:
         def call(*args, **kwargs):
             if name == "prop":
                 assert args[1] in args[0].bl_rna.properties, args[1]
+                self.log.append(f"prop {kwargs.get('text', args[1])}")
             if name == "operator":
                 module, op = args[0].split(".")
                 getattr(getattr(bpy.ops, module), op).get_rna_type()
@@ -109,7 +118,7 @@ class StubLayout:
         return call
 
     def __setattr__(self, name, value):
-        assert name in ("enabled", "scale_y", "action", "active", "alert"), name
+        assert name in ("enabled", "scale_y", "action", "active", "alert", "text"), name
 
 
 def draw_panel():

@@ -8,7 +8,9 @@ SIGTERM), crash (a Python traceback on stderr, exit 1), error (an ``error`` even
 As a fake interpreter it answers ``video --help`` (listing ``--settings`` unless ``NST_FAKE_NO_SETTINGS``),
 refuses a ``--settings`` file that is not a JSON object (exit 2), and with ``NST_FAKE_RECORD=PATH`` writes
 its arguments, the settings it read and its KERAS_BACKEND to PATH. ``--version`` and ``plugins --json`` answer
-for the backend KERAS_BACKEND names, with the backends of ``NST_FAKE_BACKENDS`` (default: all) installed.
+for the backend KERAS_BACKEND names, with the backends of ``NST_FAKE_BACKENDS`` (default: all) installed;
+``plugins --json`` lists the two built-in engines with their traits, and the engines of ``NST_FAKE_EXTRA_ENGINES``
+(a JSON object, a plugin's engines) too.
 Its frames are real 8x6 PNGs.
 """
 
@@ -30,9 +32,21 @@ if sys.argv[1] == "-m":  # run as a fake interpreter: ``python -m nst_plugin vid
         sys.exit(0)
     args = sys.argv[1:]
     if args[2:] == ["plugins", "--json"]:
-        print(json.dumps({"version": "0.0.0-fake", "presets": ["default", "seed"], "losses": {}, "backends": {
-            "selected": backend, "installed": {name: "9.9" if name in installed else None
-                                               for name in ("tensorflow", "jax", "torch")}}}))
+        engines = {  # as the real engine lists its built-in engines (a few of the keyframe engine's options)
+            "lbfgs": {"name": "lbfgs", "plugin": "nst_plugin.builtin.engine", "description": "the frame-by-frame chain",
+                      "options": [], "traits": {"output_size": "size", "frame_settings": True, "seekable": False,
+                                                "label": "Frame by frame",
+                                                "hint": "Best quality, every frame optimised: minutes per frame"}},
+            "keyframes": {"name": "keyframes", "plugin": "nst_plugin.builtin.keyframes", "description": "keyframes",
+                          "options": [{"key": "steps", "type": "int", "default": 600, "help": "Training steps per shot"},
+                                      {"key": "full_size", "type": "bool", "default": False, "help": "Train at the output size"}],
+                          "traits": {"output_size": "source", "frame_settings": False, "seekable": False,
+                                     "label": "Keyframes",
+                                     "hint": "Fast: keyframes learnt by a small network, seconds per frame"}}}
+        engines.update(json.loads(os.environ.get("NST_FAKE_EXTRA_ENGINES") or "{}"))  # a plugin's engines
+        print(json.dumps({"version": "0.0.0-fake", "presets": ["default", "seed"], "losses": {}, "engines": engines,
+                          "backends": {"selected": backend, "installed": {name: "9.9" if name in installed else None
+                                                                          for name in ("tensorflow", "jax", "torch")}}}))
         sys.exit(0)
     if "--help" in args:  # ``nst video --help``: lists --settings unless NST_FAKE_NO_SETTINGS is set
         print("Usage: nst video [OPTIONS] SOURCE\n  --style -s PATH\n  --output -o PATH")

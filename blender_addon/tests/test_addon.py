@@ -114,8 +114,8 @@ def test_check_engine_reports_what_it_found(prefs):
     assert "extra_losses" not in settings.engine_settings()
 
 
-def test_engine_choice_and_the_strips_resolution(addon):
-    settings = bpy.context.scene.nst
+def test_engine_choice_and_the_strips_resolution(listed):
+    settings = bpy.context.scene.nst  # the engines: the fake engine's listing (Check)
     settings.engine, settings.resolution, settings.size = "keyframes", "STRIP", 300
     values = settings.engine_settings()
     assert values["engine"] == "keyframes" and values["size"] == 0  # 0: the engine reads the strip as it is
@@ -131,9 +131,11 @@ def test_engine_choice_and_the_strips_resolution(addon):
     assert settings.engine_settings(strip_size=(1920, 1080))["size"] == 300
     settings.load({"preset": "default", "engine": "keyframes"})
     assert settings.engine == "keyframes" and settings.resolution == "STRIP"
-    settings.load({"preset": "default", "size": 200})
-    assert settings.engine == "lbfgs" and settings.size == 200 and settings.resolution == "SIZE"
-    assert settings.engine_settings()["engine"] == "lbfgs"
+    settings.load({"preset": "default", "size": 200})  # settings that name no engine: the engine's default
+    assert settings.engine == "DEFAULT" and settings.size == 200 and settings.resolution == "SIZE"
+    assert "engine" not in settings.engine_settings()
+    settings.load({"preset": "default", "engine": "lbfgs", "size": 200})
+    assert settings.engine == "lbfgs" and settings.engine_settings()["engine"] == "lbfgs"
 
 
 def stylize(**kwargs):
@@ -335,8 +337,8 @@ def test_settings_go_to_the_engine_in_a_private_file(edit, prefs, fake_python, m
     argv = seen["argv"]
     path = Path(argv[argv.index("--settings") + 1])
     out = Path(argv[argv.index("--output") + 1])
-    assert seen["settings"] == {"preset": "default", "engine": "lbfgs", "size": 32, "iterations": 2, "warm_iterations": 2,
-                                "content_weight": 1000.0, "style_weight": 6000.0, "temporal_weight": 0.25}
+    assert seen["settings"] == {"preset": "default", "size": 32, "iterations": 2, "warm_iterations": 2,  # no engine
+                                "content_weight": 1000.0, "style_weight": 6000.0, "temporal_weight": 0.25}  # named
     for flag in ("--size", "--preset", "--iterations", "--temporal-weight", "--preserve-color"):
         assert flag not in argv
     assert argv[argv.index("--frames") + 1] == "3-5" and "--progress" in argv

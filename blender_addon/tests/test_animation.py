@@ -49,6 +49,7 @@ def test_keyframed_strength_goes_to_the_engine_frame_by_frame(edit, prefs, fake_
                                           "5": {"style_weight": 30.0, "temporal_weight": 0.25}}
     assert "style_weight" not in settings and "temporal_weight" not in settings and settings["content_weight"] == 1000.0
 
+    assert bpy.ops.nst.check_engine() == {"FINISHED"}  # the fake engine's listing: Keyframes takes one value per run
     edit.nst.engine = "keyframes"
     with pytest.raises(RuntimeError, match=r"style weight and temporal weight keyframed on the timeline: the Keyframes "
                                            r"engine takes one value per run"):

@@ -17,18 +17,17 @@ def preview_folder():
     return Path(preferences.private_folder("preview"))
 
 
-def test_preview_frame_with_the_fake_engine(edit, prefs, fake_python, monkeypatch, tmp_path):
+def test_preview_frame_with_the_fake_engine(edit, listed, monkeypatch, tmp_path):
     record = tmp_path / "record.json"
     monkeypatch.setenv("NST_FAKE_RECORD", str(record))
-    prefs.python_path = fake_python
-    edit.nst.engine, edit.nst.resolution = "keyframes", "STRIP"  # a preview is one frame of the frame engine
+    edit.nst.engine, edit.nst.resolution = "keyframes", "STRIP"  # a preview is one frame of the default engine
     edit.frame_current = 13  # the strip starts at 10 with 2 frames trimmed: the movie's frame 4
     assert bpy.ops.sequencer.nst_preview() == {"FINISHED"}
     seen = json.loads(record.read_text())
     argv = seen["argv"]
     assert argv[:4] == ["-m", "nst_plugin", "video", str(Path(edit.sequence_editor.strips["street"].filepath))]
     assert argv[argv.index("--frames") + 1] == "4-4" and "--overwrite" in argv
-    assert seen["settings"]["engine"] == "lbfgs" and seen["settings"]["size"] == 192
+    assert "engine" not in seen["settings"] and seen["settings"]["size"] == 192  # no engine named: one frame
     assert seen["settings"]["iterations"] == 2  # the panel's, already below the preview's 10
     folder = preview_folder()
     out = Path(argv[argv.index("--output") + 1])
