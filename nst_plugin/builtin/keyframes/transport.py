@@ -1,45 +1,27 @@
 """Texture transport: a shot's stylized keyframe carried along the shot by the optical flow, its brush strokes
 laid over the network's frames where that flow can be trusted.
 
-Why: on a CPU's training budget the network learns a keyframe's colours and large shapes, but not its brush
-strokes, which the content alone does not predict (an L1 fit to them averages them away). Measured on the
-keyframe benchmark's report clip, the network's frame *of the keyframe itself* scored a style distance 25
-times the keyframe's, and its fine detail was the source's edges, not the painting's: the frames looked like
-the source tinted in the painting's colours. So, as Jamriška et al. 2019 ("Stylizing Video by Example") carry
-the keyframe's style along the flow, every frame after a keyframe gets the keyframe's fine detail (the
-keyframe minus its Gaussian blur of ``sigma`` pixels), moved to where the picture moved, in place of the
-network's own fine detail; the network still gives the colours and large shapes. Wherever the keyframe
-cannot be followed (what the flow failed to track, picture that entered the frame) the frame's own fine
-detail is taken instead, from the source: measured on the tuning frames, the network's own detail drew the
-walkers and the turning face soft (moving-content 1.36 times the frames stylized cold one by one; with the
-source's detail there, 0.91).
+The network learns a keyframe's colours and large shapes but not its brush strokes, so, as Jamriška et al.
+2019 ("Stylizing Video by Example") carry the keyframe's style along the flow, every frame after a keyframe
+gets the keyframe's fine detail (the keyframe minus its Gaussian blur of ``sigma`` pixels), moved to where the
+picture moved, in place of the network's own. Where the keyframe cannot be followed (what the flow failed to
+track, picture that entered the frame) the frame's own fine detail is taken instead, from the source. Where
+the picture stands still (relative to the frame's median motion, so a camera's pan counts as still), the
+keyframe's large shapes are carried too; where it moves, they stay the network's, so what moves is drawn
+where it is now.
 
-Where the picture stands still (relative to the frame's median motion, so a camera's pan counts as still),
-the keyframe's large shapes are carried too, not only its fine detail: the network, trained for seconds on a
-CPU, draws them paler and flatter than the keyframe (on the tuning frames, the style distance 5.3 times the
-keyframes' with them instead of 6.2, E_warp and moving-content unchanged). Where the picture moves (a walker,
-a turning face), its large shapes stay the network's, a function of the frame: what moves is drawn where it
-is now.
-
-What a walker uncovered (or the flow lost for a few frames) stands still once more, and the keyframe's strokes
-for it are known: where its trusted neighbours say the point was in the keyframe (their offsets spread over
-it). Such a point is recovered, its trust as high as the keyframe's source there looks like the frame
-(over the point's 5x5 patch; ``recover``), so that a place that changed (a walker standing where the
-keyframe had path) keeps the source's detail, none within 6 px of what moves now (a walker's edges stay
-the source's), and none onto what moved at the keyframe (the keyframe's strokes there are a walker's and
-the paint around its outline). On the tuning frames: style 3.5 times the keyframes' instead of 5.3, E_warp 0.92x the
-source's, moving-content 0.98x the cold frames'; the path behind the walkers carries the painting's strokes
-instead of a flat pale grey. (Until 2026-12-05 the keyframe's source had to look alike all over 13 px
-around the point, which left a flat halo around every walker: see :data:`RECOVER_AROUND`.)
+A point lost where the picture stands still again (what a walker uncovered) is recovered (``recover``):
+placed where its trusted neighbours say it was in the keyframe, as far as the keyframe's source there looks
+like the frame, clear of what moves now and of what moved at the keyframe.
 
 A :class:`TextureTrack` follows a shot from each keyframe to the next, like the guide pattern
 (:mod:`.guides`): per pixel, where that pixel's point was in the keyframe (an offset field composed with each
 frame's backward DIS flow), so the keyframe is resampled once, not once per frame, and stays sharp (sampled
-bicubically: bilinear sampling between pixels averages strokes away). A point stays trusted while every step
-of its way passes the flow's checks (:func:`nst_plugin.flow.trust_mask`) and it stays inside the frame; one
-failed step costs it ``1 - decay`` of its trust.
+bicubically). A point stays trusted while every step of its way passes the flow's checks
+(:func:`nst_plugin.flow.trust_mask`) and it stays inside the frame; one failed step costs it ``1 - decay`` of
+its trust.
 
-OpenCV only; no Keras here.
+OpenCV only; no Keras here. Design, measurements and history: docs/design/keyframes.md#texture-transport
 """
 
 from __future__ import annotations
@@ -70,41 +52,27 @@ class Carried(NamedTuple):
 MOVING_FLOW = 0.5
 
 
-# recovering lost points (``recover``): under this trust (a point that failed one flow check, decay 0.7, is
-# lost: at 0.5 the walkers' dragged offsets stayed and misled their neighbours; style 4.1x instead of 3.5x);
-# their still neighbours' offsets spread this many pixels; the keyframe's source alike (RMS Lab over the
+# recovering lost points (``recover``): a point under this trust is lost (one failed flow check at decay 0.7
+# is); its still neighbours' offsets spread this many pixels; the keyframe's source alike (RMS Lab over the
 # point's 5x5 patch) up to the first, unlike from the second
 RECOVER_BELOW = 0.75
 RECOVER_SPREAD = 12.0
 RECOVER_ALIKE, RECOVER_UNLIKE = 4.0, 10.0
 # px: the side of the square around a point over which the keyframe's source must look alike too (1: the
-# point's own patch). Until 2026-12-05 13 px: it kept a halo two or three times a walker's size around every
-# walker flat (the walker's own pixels, unlike the path the keyframe had there, vetoed 6 px around them).
-# Tuning frames (coverage 0.75, warm): 13 px style 2.70x the keyframes', moving-content 0.91x the cold
-# frames'; 7 px 2.52x / 0.95x; 5 px 2.42x / 0.96x; 3 px 2.34x / 0.98x; 1 px 2.19x / 0.99x
+# point's own patch; a larger square leaves a flat halo around every walker)
 RECOVER_AROUND = 1
 # px: the side of the square around what moves now (a walker: its edges stay the source's) within which no
-# point is recovered. With RECOVER_AROUND 1, tuning frames: none 2.19x / 0.99x; 7 px 2.24x / 0.98x; 13 px
-# 2.31x / 0.96x (the same moving-content as 5 px all around, with 5 % less style distance)
+# point is recovered
 RECOVER_CLEAR = 13
 # nor onto what moved at the keyframe and RECOVER_CLEAR px around it (seen at the first step after it): the
-# keyframe's strokes there are a walker's and the paint around its outline, not the path it uncovered; with
-# RECOVER_AROUND 1 and without this, the outline of a keyframe's walker was drawn, dark, on the path where it
-# had been (tuning frames 24 and 47). Tuning frames: style 2.51x the keyframes', moving-content 0.93x, E_warp
-# 1.16x, other layers 1.53x (13 px all around: 2.70x, 0.91x, 1.17x, 1.53x; 5 px all around and clear of
-# what moves: 2.54x, 0.93x, 1.18x, 1.48x, a few dark specks left of such outlines)
+# keyframe's strokes there are a walker's and the paint around its outline, not the path it uncovered
 RECOVER_KEYFRAME_CLEAR = True
 
 # the keyframe is sampled where each point was in it bicubically: bilinear sampling averages neighbouring
-# strokes wherever that place falls between pixels (a Starry Night keyframe sampled half a pixel off scores
-# 3.0 times its own style distance bilinearly, 1.4 times bicubically). Tuning frames: style 3.1x the
-# keyframes' instead of 3.5x, over every other frame 3.15x instead of 3.6x; E_warp 1.03x the source's instead
-# of 0.92x, moving-content 1.01x the cold frames' instead of 0.98x (the same sharper strokes on what moves)
+# strokes wherever that place falls between pixels
 CUBIC = True
-# the share of its trust a carried point keeps for the frame where the picture moves (a walker, a turning face):
-# the keyframe's strokes there are dragged from where the flow last followed them. Tuning frames, with CUBIC:
-# 0.8: moving-content 0.95x the cold frames' (1.01x at 1, 0.87x at 0.5), style 3.25x the keyframes' (3.09x at
-# 1, 3.52x at 0.5: the turning face's strokes are the source's detail)
+# the share of its trust a carried point keeps for the frame where the picture moves (a walker, a turning
+# face): the keyframe's strokes there are dragged from where the flow last followed them
 MOVING_TRUST = 0.8
 
 
