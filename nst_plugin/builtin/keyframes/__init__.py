@@ -4,6 +4,8 @@ A few keyframes per shot are stylized by the frame engine (``nst_stylize_frame``
 backbone plugin applies), a small fully-convolutional network learns them (few-shot patch-based training,
 Texler et al. 2020), and every frame goes through that network at the output size, independently. See
 :mod:`.engine`. Registering it imports nothing heavy.
+
+Design, measurements and history: docs/design/keyframes.md
 """
 
 from __future__ import annotations
@@ -40,10 +42,7 @@ OPTIONS = (
                  "(what a walker uncovered), place them again from their neighbours where the keyframe's source "
                  "looks alike (measured: more of the painting's strokes on what walkers uncovered, moving subjects "
                  "a little closer to the style; false: the source's fine detail there)."),
-    # tuning frames (benchmarks/keyframe_variants.py), the later keyframes warm: 0.75 makes 67 and 79 keyframes
-    # of the turning face's shot: style over every other frame 2.66x the keyframes' (one keyframe per shot:
-    # 3.35x), moving-content 0.91x the cold frames' (0.95x), E_warp 1.17x the source's (1.00x); 0.8 and 0.85
-    # 2.72x and 2.73x; 0.9 one keyframe more, 2.53x
+    # 0.75: chosen on the tuning frames (docs/design/keyframes.md#plan-shots-and-keyframes)
     PluginOption("coverage", bounded(float, 0, 1), 0.75, "A frame of a shot becomes a keyframe (at least "
                  "12 frames after the last one) where the last keyframe's strokes can be carried to less than this "
                  "share of it: the picture moved, turned or entered the frame too much; it is stylized from the last "

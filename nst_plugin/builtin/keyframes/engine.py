@@ -16,8 +16,8 @@
    than ``keyframes.tile``, then enlarged to the output size (``--size``; default the source's) with the
    frame's own fine detail added (:func:`enlarge`). With ``keyframes.full_size`` the network learns the
    keyframe enlarged so and runs at the output size instead. With its guide (:mod:`.guides`: a random
-   pattern carried along the shot by the optical flow, computed in the second and third passes, ~10 ms a
-   frame) as the network's second input; otherwise a frame depends on its own content only. The network's
+   pattern carried along the shot by the optical flow, computed in the second and third passes) as the
+   network's second input; otherwise a frame depends on its own content only. The network's
    fine detail is then replaced by the shot's latest keyframe's, carried to the frame by the optical flow
    where it can be followed (its large shapes too where the picture stands still; a point lost there, e.g.
    what a walker uncovered, placed again from its neighbours where the keyframe's source looks alike), and
@@ -29,6 +29,8 @@
 
 A source that can only be read once (a camera, ``nst webcam``) runs live: its first frame is the keyframe,
 the network learns it, then every following frame goes through the network as it arrives.
+
+Design, measurements and history: docs/design/keyframes.md
 """
 
 from __future__ import annotations
@@ -47,20 +49,15 @@ from ...result import FrameResult, SequenceResult
 from .selection import make_plan
 
 CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's margins are made once per chunk
-# the trust a carried point keeps through a step the flow checks reject (tuning frames: 0.7 against 0: E_warp
-# 1.07x the source's instead of 1.25x, style 6.6x the keyframes' instead of 7.2x; 0.9 drags strokes over moving
-# people, moving-content 1.52x the cold frames' instead of 1.36x)
+# the trust a carried point keeps through a step the flow checks reject: strokes stay where DIS is only
+# briefly unsure (less flicker); more drags them over what moves
 TRANSPORT_DECAY = 0.7
 # what texture transport lays over the network's frames; a new value remakes the frames of a resumed run
-# (2: the keyframe's large shapes too where the picture stands still; 3: lost points recovered there;
-# 4: the keyframe sampled bicubically, 0.8 of a point's trust where the picture moves; 5: a lost point
-# recovered where the keyframe's source looks alike at it, not all over 13 px, and clear of what moves)
+# (each version: docs/design/keyframes.md#texture-transport)
 TRANSPORT_VERSION = 5
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 # a keyframe that starts from the one before it carried to it (a warm start, see plan_shots) runs all of
-# --warm-iterations: stopped at the tolerance, it stayed nearly its start (tuning frames: the third keyframe's
-# frames no closer to the style than a cold one's, 7.8 s); all 40: style over every other frame 2.96x the
-# keyframes' instead of 3.14x with a cold third keyframe, E_warp 1.11x instead of 1.18x, moving-content 0.94x
+# --warm-iterations: stopped at the tolerance, it stays nearly its start
 WARM_TOLERANCE = 0.0
 
 
