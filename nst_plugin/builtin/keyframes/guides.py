@@ -12,7 +12,7 @@ first frame (an offset field composed with each frame's backward DIS flow, compu
 pattern is sampled once at those positions, so it stays sharp over a long shot. It is drawn over a domain
 larger than the frame, so picture entering from the sides finds pattern too.
 
-OpenCV only; no Keras here.
+OpenCV only; no Keras here. Design, measurements and history: docs/design/keyframes.md#the-guide-track
 """
 
 from __future__ import annotations

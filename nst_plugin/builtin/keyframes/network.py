@@ -5,6 +5,8 @@ that a picture cut into tiles gives the same pixels as the whole).
 
 Images go in and come out as float RGB 0..255; inside, the network works on [-1, 1]. Keras is imported
 inside the functions: any Keras 3 backend builds, trains (``training.py``) and runs it.
+
+Design, measurements and history: docs/design/keyframes.md#the-network (tiles: #tiles)
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ STRIDE = 4  # the encoder halves the resolution twice: tiles start on multiples 
 class NetworkShape:
     """How big the network is. ``filters``: channels at full, half and quarter resolution; ``blocks``:
     residual blocks at a quarter of the resolution. Sized for a CPU: most of the work is at a quarter of
-    the resolution, the full-resolution layers are narrow (about 12 GMAC for a 768x576 frame)."""
+    the resolution, the full-resolution layers are narrow."""
 
     filters: tuple[int, int, int] = (16, 32, 64)
     blocks: int = 3
-    # the decoder's two x2 upsamplings: bilinear (measured against nearest on benchmarks/keyframe_bench.py's clip:
-    # E_warp 2.76x the source's instead of 3.10x, moving-content 1.47x the cold frames' instead of 1.63x, same style)
+    # the decoder's two x2 upsamplings: bilinear (less flicker than nearest, moving subjects closer to the source)
     upsampling: str = "bilinear"
     # extra input channels next to the content's RGB: the advected guide pattern (guides.py), 0 for none
     guides: int = 0
@@ -107,10 +108,9 @@ def _starts(length: int, tile: int, margin: int) -> list[int]:
 
 def predict(model, batch: np.ndarray) -> np.ndarray:
     """The network on a batch (N, H, W, 3) in [-1, 1], as a NumPy array, compiled: on TensorFlow a graph
-    function traced once per input shape (a frame and its few tile shapes; 2.2x faster than eager on this
-    project's CPU, XLA is slower there, and Keras' own predict step relaxes the shapes, which bilinear
-    upsampling cannot trace); elsewhere Keras' inference step (jitted on JAX, no gradient bookkeeping on
-    PyTorch)."""
+    function traced once per input shape (a frame and its few tile shapes; faster than eager and than XLA on
+    a CPU, and Keras' own predict step relaxes the shapes, which bilinear upsampling cannot trace);
+    elsewhere Keras' inference step (jitted on JAX, no gradient bookkeeping on PyTorch)."""
     import keras
 
     if keras.backend.backend() != "tensorflow":

@@ -7,6 +7,8 @@ With a ``follow`` factory and a ``coverage`` threshold (the engine's default), t
 the latest keyframe along the shot (:class:`~.transport.Coverage`: how much of each frame its strokes can
 still be carried to) and makes a frame a keyframe where that share falls under the threshold: where the
 picture moved, turned or entered the frame so much that the last keyframe no longer says how to paint it.
+
+Design, measurements and history: docs/design/keyframes.md#plan-shots-and-keyframes
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ...errors import UserError
 
 THUMB = 64  # longer side of the thumbnails that measure how much the picture changed
 # frames, at least, between a keyframe and the next one chosen by coverage, and after a keyframe before the
-# shot ends: each keyframe costs a frame of the frame engine (about 30 s at 384 px on 2 cores)
+# shot ends: each keyframe costs a frame of the frame engine
 MIN_GAP = 12
 
 

@@ -1,16 +1,17 @@
 """A flow-aligned temporal filter over the network's frames, and the chunks with margins it needs.
 
 The network stylizes every frame on its own, and its strokes shift a little from one frame to the next where
-the picture moves: measured on the keyframe benchmark's report clip, a warping error (E_warp) 3.5 times the
-source's own, nearly all of it fine detail. :func:`smooth` makes frame t the weighted mean of the network's
-frames t-r .. t+r of the same shot, each moved onto frame t by DIS optical flow between the source frames
-where that flow can be trusted (:func:`nst_plugin.flow.trust_mask`; elsewhere a neighbour does not count),
-weights halving with each frame of distance. The strokes that move with the picture stay; what only one
-frame drew fades.
+the picture moves (flicker, nearly all of it fine detail). :func:`smooth` makes frame t the weighted mean of
+the network's frames t-r .. t+r of the same shot, each moved onto frame t by DIS optical flow between the
+source frames where that flow can be trusted (:func:`nst_plugin.flow.trust_mask`; elsewhere a neighbour does
+not count), weights halving with each frame of distance. The strokes that move with the picture stay; what
+only one frame drew fades.
 
 A frame still depends on the source and on its own shot's network only (no chain of outputs), so frames are
 made in any order and in parallel: :func:`windows` cuts a shot into chunks that carry ``r`` frames of margin
 on each side, and a chunk makes the same frames wherever and whenever it runs.
+
+Design, measurements and history: docs/design/keyframes.md#the-temporal-filter
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ stopped when a fixed set of held patches stops improving (a measured plateau), o
 
 The network is plain Keras and trains with Keras' own training step (``compile`` + ``train_on_batch``), so
 it trains on any Keras 3 backend.
+
+Design, measurements and history: docs/design/keyframes.md#training
 """
 
 from __future__ import annotations
