@@ -6,6 +6,8 @@ Conventions: a flow ``f`` from image ``a`` to image ``b`` is an (H, W, 2) float3
 
 Used by the video engine (start frame t from the stylized frame t-1 warped into t; the temporal loss) and
 by the warping-error metric :func:`warping_error` (Lai et al. 2018). OpenCV is imported inside the functions.
+
+How the keyframe engine uses it, and measurements: docs/design/keyframes.md#optical-flow
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ def gray(rgb: np.ndarray) -> np.ndarray:
 def flow(a: np.ndarray, b: np.ndarray, preset: str = "medium") -> np.ndarray:
     """DIS optical flow from ``a`` to ``b`` (RGB or grey images of the same size).
 
-    A new DIS object per call (about 10 microseconds): one object reused gives flows that depend on what it
-    computed before (measured: up to 0.1 px on the same pair after other pairs), and so frames that depend on
-    which other work ran in the process first (a resumed run would not remake the same frames)."""
+    A new DIS object per call (cheap): one object reused gives flows that depend on what it computed before,
+    and so frames that depend on which other work ran in the process first (a resumed run would not remake
+    the same frames)."""
     import cv2
 
     presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
