@@ -1,25 +1,13 @@
 """Texture transport: a shot's stylized keyframe carried along the shot by the optical flow, its brush strokes
 laid over the network's frames where that flow can be trusted.
 
-The network learns a keyframe's colours and large shapes but not its brush strokes, so, as Jamriška et al.
-2019 ("Stylizing Video by Example") carry the keyframe's style along the flow, every frame after a keyframe
-gets the keyframe's fine detail (the keyframe minus its Gaussian blur of ``sigma`` pixels), moved to where the
-picture moved, in place of the network's own. Where the keyframe cannot be followed (what the flow failed to
-track, picture that entered the frame) the frame's own fine detail is taken instead, from the source. Where
-the picture stands still (relative to the frame's median motion, so a camera's pan counts as still), the
-keyframe's large shapes are carried too; where it moves, they stay the network's, so what moves is drawn
-where it is now.
-
-A point lost where the picture stands still again (what a walker uncovered) is recovered (``recover``):
-placed where its trusted neighbours say it was in the keyframe, as far as the keyframe's source there looks
-like the frame, clear of what moves now and of what moved at the keyframe.
-
-A :class:`TextureTrack` follows a shot from each keyframe to the next, like the guide pattern
-(:mod:`.guides`): per pixel, where that pixel's point was in the keyframe (an offset field composed with each
-frame's backward DIS flow), so the keyframe is resampled once, not once per frame, and stays sharp (sampled
-bicubically). A point stays trusted while every step of its way passes the flow's checks
-(:func:`nst_plugin.flow.trust_mask`) and it stays inside the frame; one failed step costs it ``1 - decay`` of
-its trust.
+The network learns a keyframe's colours and large shapes but not its brush strokes. So, as Jamriška et al.
+2019 ("Stylizing Video by Example") carry a keyframe's style along the flow, each frame after a keyframe gets
+the keyframe's fine detail moved to where the picture moved (:class:`TextureTrack`: an offset field composed
+with each frame's backward DIS flow, so the keyframe is resampled once and stays sharp; :func:`composite`);
+the frame's own fine detail, from the source, where the keyframe cannot be followed; the keyframe's large
+shapes too where the picture stands still (relative to the frame's median motion); and a point lost where the
+picture stands still again (what a walker uncovered) is recovered from its neighbours (``recover``).
 
 OpenCV only; no Keras here. Design, measurements and history: docs/design/keyframes.md#texture-transport
 """
