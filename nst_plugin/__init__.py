@@ -14,7 +14,7 @@ from .errors import NstError, PluginError, UserError, WeightsUnavailable  # noqa
 from .hookspecs import hookimpl  # noqa: E402
 from .losses import FrameInputs, LossSettings, LossTerm  # noqa: E402
 from .optim import NonFiniteLoss, Problem  # noqa: E402
-from .registry import PluginOption, bounded  # noqa: E402
+from .registry import EngineTraits, PluginOption, bounded  # noqa: E402
 from .weights import WeightsFile  # noqa: E402
 from .result import FrameResult, SequenceResult  # noqa: E402
 
@@ -39,5 +39,5 @@ __all__ = [
     "stylize_sequence", "use_backend", "__version__",
     # for plugin authors (see docs/plugins.md)
     "Backbone", "KerasBackbone", "WeightsInfo", "keras_layer_extractor", "load_keras_weights", "RunContext", "WeightsUnavailable", "NonFiniteLoss",
-    "Problem", "WeightsFile", "PluginOption", "bounded", "FrameControls", "PreviousFrame", "Resume", "ArtifactStore",
+    "Problem", "WeightsFile", "PluginOption", "EngineTraits", "bounded", "FrameControls", "PreviousFrame", "Resume", "ArtifactStore",
 ]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Callable, Iterable
 
 import numpy as np
 
-from .config import INIT_CHOICES, StyleConfig, make_config, overrides_from_settings, resolve_options, validate
+from .config import INIT_CHOICES, SOURCE_SIZE, StyleConfig, make_config, overrides_from_settings, resolve_options, validate
 from .errors import UserError
 from .images import load_image, to_rgb8
 from .plugins import get_host, get_registry
@@ -42,12 +43,14 @@ def prepare(styles, preset: str = "default", config: StyleConfig | None = None, 
     """(config, styles, registry) validated for a run. ``settings``: the settings vocabulary of
     :func:`~nst_plugin.config.overrides_from_settings` (StyleConfig fields, ``<loss>_weight``, ...)."""
     styles = normalize_styles(styles)
+    registry = get_registry()
     if config is None:
         _, settings = overrides_from_settings({k: v for k, v in settings.items() if v is not None}, "settings")
         if settings.get("style_blend") is None and any(w != 1.0 for _, w in styles):
             settings["style_blend"] = tuple(w for _, w in styles)
         config = make_config(preset, **settings)
-    registry = get_registry()
+        if settings.get("size") is None and registry.traits(config.engine).output_size == "source":
+            config = replace(config, size=SOURCE_SIZE)  # the engine's own default: the source's resolution
     config = resolve_options(config, registry)
     validate(config, registry, n_styles=len(styles))
     if config.init not in INIT_CHOICES:  # an --init image must decode now, not after the output was made

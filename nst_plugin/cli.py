@@ -56,6 +56,9 @@ def user_errors(command):
             raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
         except (typer.Exit, typer.Abort, click.exceptions.ClickException):
             raise
+        except BrokenPipeError:  # `nst plugins | head`: the reader has gone; nothing to say, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141)
         except Exception as exc:  # a bug: one line and exit 1; the traceback with NST_DEBUG=1 (or strict plugins)
             if _click_error(exc):  # a usage error raised by typer's own copy of click: typer shows it
                 raise
@@ -406,7 +409,7 @@ class VideoProgress:
             loss = f", loss {event.loss:.4g}" if event.loss is not None else ""
             self.progress.update(self.frames, completed=event.done, note=f"frame {event.index}: {event.seconds:.1f} s{loss}")
         elif isinstance(event, events.Keyframe):
-            self.progress.update(self._task("keyframes"), completed=event.done, total=event.total,
+            self.progress.update(self._task(f"{event.kind}s"), completed=event.done, total=event.total,
                                  note=f"frame {event.index} (shot {event.shot}): "
                                       + ("resumed" if event.resumed else f"{event.seconds:.0f} s"))
         elif isinstance(event, events.Training):
@@ -528,7 +531,7 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
     import contextlib
 
     from .safety import video_plan
-    from .schedule import load_frame_schedule
+    from .schedule import check_engine, load_frame_schedule
     from .video import open_source, stylize_video
 
     for path in style:
@@ -541,10 +544,9 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
     encode = encode.expanduser() if encode is not None else None
     config, styles = prepare_run(style, flat)
     check_memory(config, frame_source.height, frame_source.width)  # --size 0: the source's own size, known now
+    check_engine(schedule, config.engine)  # before a cluster is reached
     from .cluster import connect
 
-    if cluster is not None and schedule:
-        raise UserError("--frame-settings (animated settings) runs on one machine for now: leave out --cluster")
     connection = connect(cluster) if cluster is not None else None  # reached and checked before any write
     with reporter, (connection or contextlib.nullcontext()):
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
@@ -585,7 +587,11 @@ def webcam(
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
     flat = flat_settings(style_settings, video_settings)
-    if flat.get("engine") != "keyframes":  # the keyframe engine's default: the camera's own resolution
+    from .config import StyleConfig
+    from .plugins import get_registry
+
+    engine = flat.get("engine") or StyleConfig.engine
+    if get_registry().traits(engine).output_size == "size":  # an engine at the source's size keeps the camera's
         flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
     config, styles = prepare_run(style, flat)
     capture = open_capture(camera)
@@ -639,6 +645,8 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
             for name in names:
                 entry = getattr(registry, kind)[name]
                 typer.echo(f"    {SINGULAR[kind]:<9} {name:<12} {entry.description}")
+                if entry.traits is not None:
+                    typer.echo(f"              {_traits_line(entry.traits)}")
                 for option in entry.options:
                     typer.echo(f"              --option {name}.{option.key}=<{getattr(option.type, '__name__', 'value')}> "
                                f"(default {option.default!r}) {option.help}")
@@ -706,6 +714,14 @@ def _run_jsonl() -> None:
         typer.echo(f"error: {message}", err=True)
         sys.exit(code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _traits_line(traits) -> str:
+    size = "at the source's size unless --size" if traits.output_size == "source" else "at --size"
+    parts = [f"frames {size}", "takes --frame-settings" if traits.frame_settings else "constant settings"]
+    if traits.seekable:
+        parts.append("reads the source more than once (no camera)")
+    return "; ".join(parts)
 
 
 def main() -> None:

@@ -16,10 +16,7 @@ VGG_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv
 
 MIN_SIZE = 32  # the longer side; five poolings still leave a map at block5
 MIN_SIDE = 16
-SOURCE_SIZE = 0  # size 0: the source's own resolution (the keyframe engine's default output size)
-# engines whose output is the source's resolution unless --size is given: they stylize a few keyframes with
-# the frame engine at keyframe_size and run a network over every frame at the output size
-SOURCE_SIZE_ENGINES = ("keyframes",)
+SOURCE_SIZE = 0  # size 0: the source's own resolution (the default of an engine whose output_size is "source")
 # settings an engine records the effect of in each frame's key (see StyleConfig.output_fingerprint)
 FRAME_KEYED_SETTINGS = ("keyframes", "keyframe_interval", "keyframe_size")  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
 INIT_CHOICES = ("noise", "content")
@@ -274,8 +271,6 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
         values["content_layer_weights"] = (1.0,) * len(values["content_layers"])
     if overrides.get("content_layer") is not None and overrides.get("content_layers") is None:
         values["content_layers"], values["content_layer_weights"] = (), ()  # an explicit single layer wins
-    if values.get("engine") in SOURCE_SIZE_ENGINES and overrides.get("size") is None:
-        values["size"] = SOURCE_SIZE
     strength = values.get("strength")
     explicit = set(overrides.get("loss_weights") or {}) & {"content", "style"}
     if strength is not None and not explicit and isinstance(strength, (int, float)) and 0 <= strength <= 1:
@@ -446,34 +441,21 @@ def available_memory_bytes() -> int | None:
         return None
 
 
-# The keyframe engine's frames at the output size, bytes per output pixel beyond its keyframes' VGG pass: a
-# chunk of source frames (16 and the temporal filter's margins) and the enlarged results. Measured (max RSS,
-# --size 0, keyframes.steps=5, CPU): 24 frames of 2400x1800 took 141 B/px more than 8 of 600x450; with
-# keyframes.full_size (the network, its training picture and the filter's flows at the output size too)
-# 1510 B/px. Rounded up.
-KEYFRAME_FRAME_BYTES_PER_PIXEL = 200
-KEYFRAME_FULL_SIZE_BYTES_PER_PIXEL = 2000
-
-
-def _on(value) -> bool:
-    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def memory_needed(config: "StyleConfig", height: int, width: int, image: bool = False) -> int:
     """Rough peak memory (bytes) of stylizing a ``height`` x ``width`` content or source with ``config``, its
-    size resolved (``size`` 0: the source's own): the frame engine's VGG pass at the working size (``image``:
-    a single image, whatever the sequence engine); the keyframe engine's at its keyframes' size, plus its
-    frames at the output size."""
-    out_h, out_w = config.working_shape(height, width)
-    if image or config.engine != "keyframes":
-        return estimated_bytes(out_h, out_w)
-    from .builtin.keyframes.engine import DEFAULT_KEYFRAME_SIZE
+    size resolved (``size`` 0: the source's own): the sequence engine's own estimate (its ``memory`` trait),
+    else the frame engine's VGG pass at the working size (``image``: a single image, whatever the engine)."""
+    traits = None if image else _engine_traits(config.engine)
+    if traits is not None and traits.memory is not None:
+        return int(traits.memory(config, height, width))
+    return estimated_bytes(*config.working_shape(height, width))
 
-    key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(out_h, out_w))
-    key_h, key_w = replace(config, size=key_side).working_shape(height, width)
-    full = _on(config.options.get("keyframes.full_size", False))
-    per_pixel = KEYFRAME_FULL_SIZE_BYTES_PER_PIXEL if full else KEYFRAME_FRAME_BYTES_PER_PIXEL
-    return estimated_bytes(key_h, key_w) + per_pixel * out_h * out_w
+
+def _engine_traits(engine: str):
+    from .plugins import get_registry
+
+    entry = get_registry().engines.get(engine)
+    return entry.traits if entry is not None else None
 
 
 def _largest_size(config: "StyleConfig", height: int, width: int, have: int, image: bool = False) -> int | None:
@@ -515,7 +497,8 @@ def check_memory(config: "StyleConfig", height: int, width: int, source: str = "
         size = f"--size 0 (the {source}'s own size, {out_w}x{out_h})"
     else:
         size = f"--size {config.size} ({out_w}x{out_h} for this {source})"
-    what = f"the keyframe engine at {size}" if config.engine == "keyframes" and not image else size
+    traits = None if image else _engine_traits(config.engine)
+    what = f"the {config.engine} engine at {size}" if traits is not None and traits.memory is not None else size
     _refuse_memory(what, need, have, _largest_size(config, height, width, have, image))
 
 
@@ -645,7 +628,8 @@ def check_size(size: int, config: "StyleConfig | None" = None) -> None:
     config = replace(config, size=size)
     need = memory_needed(config, size, size)
     if need > have:
-        what = f"the keyframe engine at --size {size}" if config.engine == "keyframes" else f"--size {size}"
+        traits = _engine_traits(config.engine)
+        what = f"the {config.engine} engine at --size {size}" if traits is not None and traits.memory else f"--size {size}"
         _refuse_memory(what, need, have, _largest_size(config, size, size, have))
 
 

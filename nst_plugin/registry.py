@@ -60,6 +60,38 @@ def bounded(kind: Callable[[Any], Any], low=None, high=None, *, above: bool = Fa
     return convert
 
 
+OUTPUT_SIZES = ("size", "source")
+
+
+@dataclass(frozen=True)
+class EngineTraits:
+    """What the core, the CLI, a cluster and the Blender add-on need to know of a sequence engine, given when it
+    is registered (``register(name, factory, description, traits=EngineTraits(...))``); the defaults fit an
+    engine that stylizes frames one after the other through ``context.stylize_frame``.
+
+    * ``output_size``: ``"size"``: frames at ``--size`` (the preset's, 384 px) unless given; ``"source"``: at the
+      source's own resolution unless ``--size`` is given;
+    * ``frame_settings``: it applies per-frame settings (``context.schedule``), so ``--frame-settings`` is
+      accepted; otherwise refused before any work;
+    * ``seekable``: it reads the source more than once, so a camera is refused before any work;
+    * ``memory``: ``memory(config, height, width) -> bytes`` its run needs at the output size (checked before
+      any work, ``--size 0`` included); None: one backbone pass at the working size;
+    * ``label``, ``hint``: a short name and one line for a user interface (the Blender panel); default: the
+      name and the description.
+    """
+
+    output_size: str = "size"
+    frame_settings: bool = False
+    seekable: bool = False
+    memory: Callable[..., int] | None = None
+    label: str = ""
+    hint: str = ""
+
+    def as_dict(self) -> dict:
+        return {"output_size": self.output_size, "frame_settings": self.frame_settings, "seekable": self.seekable,
+                "label": self.label, "hint": self.hint}
+
+
 @dataclass(frozen=True)
 class Entry:
     kind: str
@@ -70,6 +102,7 @@ class Entry:
     layers: tuple[str, ...] = ()  # backbones only
     weight_sources: tuple[str, ...] = ()  # backbones only
     options: tuple[PluginOption, ...] = ()
+    traits: EngineTraits | None = None  # engines only
 
     def option_values(self, config) -> dict[str, Any]:
         """This entry's options for a run: the declared defaults with the user's ``NAME.KEY`` values."""
@@ -81,6 +114,10 @@ class Entry:
         if self.kind == "backbones":
             data["layers"] = list(self.layers)
             data["weight_sources"] = list(self.weight_sources)
+        if self.kind == "engines":
+            traits = self.traits or EngineTraits()
+            data["traits"] = {**traits.as_dict(), "label": traits.label or self.name,
+                              "hint": traits.hint or self.description}
         return data
 
 
@@ -95,7 +132,7 @@ class Registry:
         """The ``register`` callable handed to one plugin's ``nst_register_<kind>`` implementation."""
         table: dict[str, Entry] = getattr(self, kind)
 
-        def register(name, factory, description="", *, layers=(), weight_sources=(), options=()):
+        def register(name, factory, description="", *, layers=(), weight_sources=(), options=(), traits=None):
             if not isinstance(name, str) or not name.strip() or "=" in name or "," in name:
                 raise PluginError(f"plugin {plugin!r} registered an invalid {SINGULAR[kind]} name {name!r}")
             if not callable(factory):
@@ -110,8 +147,14 @@ class Registry:
             if any(not isinstance(o, PluginOption) for o in options):
                 raise PluginError(f"plugin {plugin!r} registered {SINGULAR[kind]} {name!r} with options that are not "
                                   "nst_plugin.PluginOption objects")
+            if traits is not None and (kind != "engines" or not isinstance(traits, EngineTraits)):
+                raise PluginError(f"plugin {plugin!r} registered {SINGULAR[kind]} {name!r} with traits that are not "
+                                  "an nst_plugin.EngineTraits (engines only)")
+            if kind == "engines" and (traits or EngineTraits()).output_size not in OUTPUT_SIZES:
+                raise PluginError(f"plugin {plugin!r} registered engine {name!r} with output_size "
+                                  f"{traits.output_size!r} (valid: {', '.join(OUTPUT_SIZES)})")
             table[name] = Entry(kind, name, factory, plugin, description, tuple(layers), tuple(weight_sources),
-                                tuple(options))
+                                tuple(options), (traits or EngineTraits()) if kind == "engines" else None)
 
         return register
 
@@ -121,6 +164,10 @@ class Registry:
             return table[name]
         except KeyError:
             raise UserError(f"unknown {SINGULAR[kind]} {name!r} ({suggest(name, table)})") from None
+
+    def traits(self, engine: str) -> EngineTraits:
+        """The traits of the engine ``engine`` (an unknown name: one line listing the installed ones)."""
+        return self.get("engines", engine).traits or EngineTraits()
 
     def find(self, name: str) -> list[Entry]:
         """Every entry of any kind registered under ``name``."""

@@ -23,8 +23,6 @@ from typing import Mapping
 from .errors import UserError, suggest
 
 FRAME_SETTING_KEYS = ("strength", "style_weight", "temporal_weight")
-# sequence engines that apply a schedule frame by frame (the keyframe engine learns one look per shot)
-SCHEDULE_ENGINES = ("lbfgs",)
 _WEIGHT_OF = {"style_weight": "style", "temporal_weight": "temporal"}
 
 
@@ -152,8 +150,16 @@ def load_frame_schedule(settings: dict, path=None) -> FrameSchedule:
     return schedule
 
 
-def check_engine(schedule: FrameSchedule, engine: str) -> None:
-    """Refuse a schedule for an engine that does not apply one frame by frame (``SCHEDULE_ENGINES``)."""
-    if schedule and engine not in SCHEDULE_ENGINES:
-        raise UserError(f"per-frame settings (--frame-settings) work with the {' and '.join(SCHEDULE_ENGINES)} engine; "
-                        f"the {engine} engine learns one look per shot: give it constant settings")
+def check_engine(schedule: FrameSchedule, engine: str, registry=None) -> None:
+    """Refuse a schedule for an engine that does not apply one frame by frame (its ``frame_settings`` trait)."""
+    if not schedule:
+        return
+    if registry is None:
+        from .plugins import get_registry
+
+        registry = get_registry()
+    if not registry.traits(engine).frame_settings:
+        takers = sorted(name for name, entry in registry.engines.items() if entry.traits and entry.traits.frame_settings)
+        which = f"the {' and '.join(takers)} engine{'s' if len(takers) > 1 else ''}" if takers else "no installed engine"
+        raise UserError(f"per-frame settings (--frame-settings) work with {which}; the {engine} engine does not take "
+                        "them: give it constant settings")

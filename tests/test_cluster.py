@@ -250,6 +250,53 @@ def test_a_keyframe_started_from_the_one_before_it_is_made_after_it_on_a_cluster
     assert np.array_equal(load_image(tmp_path / "cluster" / name), load_image(tmp_path / "single" / name))
 
 
+def test_a_keyframe_source_gone_before_the_keyframe_pass_is_named_not_a_crash(dask_cluster, clip, tmp_path,
+                                                                              monkeypatch):
+    import shutil
+
+    from nst_plugin import cli
+
+    source = tmp_path / "seq"
+    shutil.copytree(clip[0].parent, source)
+    report = cli.JsonlProgress.__call__
+
+    def deleting(self, event):
+        if event.kind == "cut" and source.exists():  # after the plan's pass, before the keyframes are read again
+            shutil.rmtree(source)
+        report(self, event)
+
+    monkeypatch.setattr(cli.JsonlProgress, "__call__", deleting)
+    settings = ["--engine", "keyframes", "--size", "48", "--keyframe-size", "32", "--iterations", "3", "--weights",
+                "hed", "--option", "keyframes.steps=20", "--option", "keyframes.patch=24", "--progress", "jsonl"]
+    result = nst("video", source / "####.png", "-s", clip[1], "-o", tmp_path / "out", *settings, "--cluster",
+                 dask_cluster.address)
+    lines = error_lines(result)
+    assert result.exit_code == 2 and len(lines) == 1 and "could not be read" in lines[0], result.output
+    warnings = [e["message"] for e in events_of(result) if e["event"] == "warning"]
+    assert any("could not be read again" in message for message in warnings), warnings
+    assert not [e for e in events_of(result) if e["event"] == "frame_done"]
+
+
+
+def test_animated_settings_on_a_cluster_make_the_single_process_frames(dask_cluster, clip, tmp_path):
+    animated = tmp_path / "animated.json"
+    animated.write_text(json.dumps({"2": {"strength": 0.2}, "5": {"strength": 0.9}, "8": {"style_weight": 3.0}}))
+    single = nst("video", clip[0], "-s", clip[1], "-o", tmp_path / "single", *TINY, "--frame-settings", animated,
+                 "--progress", "none")
+    assert single.exit_code == 0, single.output
+    spread = nst("video", clip[0], "-s", clip[1], "-o", tmp_path / "spread", *TINY, "--frame-settings", animated,
+                 "--progress", "none", "--cluster", dask_cluster.address)
+    assert spread.exit_code == 0, spread.output
+    assert_same_frames(tmp_path / "spread", tmp_path / "single")
+    records = json.loads((tmp_path / "spread" / "nst_manifest.json").read_text())["frames"]
+    assert records["2"]["settings"]["strength"] == 0.2 and "settings" not in records["3"]
+    animated.write_text(json.dumps({"2": {"strength": 0.2}, "5": {"strength": 0.5}, "8": {"style_weight": 3.0}}))
+    again = nst("video", clip[0], "-s", clip[1], "-o", tmp_path / "spread", *TINY, "--frame-settings", animated,
+                "--progress", "jsonl", "--cluster", dask_cluster.address)
+    assert again.exit_code == 0, again.output
+    remade = sorted(e["index"] for e in events_of(again) if e["event"] == "frame_done")
+    assert 5 in remade and 2 not in remade and 8 not in remade  # only the changed frame (and its shot's chain after it)
+
 def test_a_worker_of_another_version_is_one_line(dask_cluster, clip, tmp_path, monkeypatch):
     import nst_plugin
 
@@ -282,8 +329,9 @@ def test_cluster_options_are_checked_before_any_work(clip, tmp_path, monkeypatch
     assert "--workers goes with --cluster local" in run("--workers", "2", "--cluster", "tcp://127.0.0.1:8786")
     assert "at least 1" in run("--workers", "0", "--cluster", "local")
     assert "with its port" in run("--cluster", "somehost")
-    (tmp_path / "animated.json").write_text('{"1": {"strength": 0.2}}')
-    assert "runs on one machine for now" in run("--frame-settings", tmp_path / "animated.json", "--cluster", "local")
+    (tmp_path / "animated.json").write_text('{"1": {"strength": 0.2}}')  # an engine that takes no per-frame values
+    assert "the keyframes engine does not take them" in run("--frame-settings", tmp_path / "animated.json", "--engine",
+                                                            "keyframes", "--cluster", "local")
     real = spec.importlib.util.find_spec
     monkeypatch.setattr(spec.importlib.util, "find_spec", lambda name: None if name == "distributed" else real(name))
     assert "pip install 'nst-plugin[dask]'" in run("--cluster", "local")
@@ -354,29 +402,3 @@ def test_the_scheduler_gone_stops_with_one_line_and_the_folder_resumes(dask_clus
     assert resumed.exit_code == 0 and events_of(resumed)[0]["resumed"] == len(kept)
     assert_same_frames(out, reference)
 
-
-def test_a_keyframe_source_gone_before_the_keyframe_pass_is_named_not_a_crash(dask_cluster, clip, tmp_path,
-                                                                              monkeypatch):
-    import shutil
-
-    from nst_plugin import cli
-
-    source = tmp_path / "seq"
-    shutil.copytree(clip[0].parent, source)
-    report = cli.JsonlProgress.__call__
-
-    def deleting(self, event):
-        if event.kind == "cut" and source.exists():  # after the plan's pass, before the keyframes are read again
-            shutil.rmtree(source)
-        report(self, event)
-
-    monkeypatch.setattr(cli.JsonlProgress, "__call__", deleting)
-    settings = ["--engine", "keyframes", "--size", "48", "--keyframe-size", "32", "--iterations", "3", "--weights",
-                "hed", "--option", "keyframes.steps=20", "--option", "keyframes.patch=24", "--progress", "jsonl"]
-    result = nst("video", source / "####.png", "-s", clip[1], "-o", tmp_path / "out", *settings, "--cluster",
-                 dask_cluster.address)
-    lines = error_lines(result)
-    assert result.exit_code == 2 and len(lines) == 1 and "could not be read" in lines[0], result.output
-    warnings = [e["message"] for e in events_of(result) if e["event"] == "warning"]
-    assert any("could not be read again" in message for message in warnings), warnings
-    assert not [e for e in events_of(result) if e["event"] == "frame_done"]

@@ -96,7 +96,7 @@ def test_video_at_the_source_size_is_checked_for_both_engines(huge, tmp_path, no
     assert result.exit_code == 2, result.output
     (line,) = error_lines(result)
     assert "--size 0 (the source's own size, 12000x12000) needs about" in line and "memory" in line
-    assert line.startswith("error: the keyframe engine at") == (engine == "keyframes")
+    assert line.startswith("error: the keyframes engine at") == (engine == "keyframes")
     assert events_of(result.stdout)[-1] == {**events_of(result.stdout)[-1], "event": "error", "code": 2}
     assert not out.exists() and SENTINEL not in result.output
 

@@ -44,7 +44,11 @@ def nst_stylize_sequence(frames, styles, config, context, sink):
 
 @hookimpl
 def nst_register_engines(register):
-    register("lbfgs", LbfgsChain, "the Gatys/Ruder frame-by-frame L-BFGS chain (warm starts moved by optical flow)")
+    from ..registry import EngineTraits
+
+    register("lbfgs", LbfgsChain, "the Gatys/Ruder frame-by-frame L-BFGS chain (warm starts moved by optical flow)",
+             traits=EngineTraits(frame_settings=True, label="Frame by frame",
+                                 hint="Best quality, every frame optimised: minutes per frame"))
 
 
 class LbfgsChain:
@@ -56,6 +60,12 @@ class LbfgsChain:
 
     def stylize_sequence(self, frames, styles, config, context, sink):
         return _chain(frames, styles, config, context, sink)
+
+    def stylize_units(self, dispatch, frames, styles, config, context):
+        """On a cluster: a shot is a unit (:mod:`.lbfgs_units`)."""
+        from .lbfgs_units import stylize_units
+
+        return stylize_units(dispatch, frames, styles, config, context)
 
 
 def _chain(frames, styles, config, context, sink):

@@ -8,19 +8,16 @@ manifest, only here, on the client), same ``context`` (events, resume, artifact 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
 import uuid
-from dataclasses import replace
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from .. import events
 from ..errors import UserError
 from .spec import INSTALL_HINT, ClusterSpec
 
-CHUNK = 8  # frames per unit of the keyframe engine's last stage
 POLL = 0.1  # seconds between looks at the queue when nothing came
 
 
@@ -138,41 +135,69 @@ class Connection:
 
     # -- a job ----------------------------------------------------------------------------------------------
 
-    def stylize_sequence(self, frames, styles, config, context, sink):
-        """Run a sequence on the cluster: the ``lbfgs`` chain by shots, the ``keyframes`` engine by keyframes,
-        shots' training and chunks of frames. Other engines run in one process (refused here)."""
-        if config.engine not in ("lbfgs", "keyframes"):
-            raise UserError(f"--cluster runs the lbfgs and keyframes engines; engine {config.engine!r} runs on one "
-                            "machine: leave out --cluster")
-        if context.schedule:
-            raise UserError("--frame-settings (animated settings) runs on one machine for now: leave out --cluster")
-        if config.engine == "keyframes" and iter(frames) is frames:
-            raise UserError("--cluster with the keyframe engine reads the source three times: give a video file or "
-                            "an image sequence, not a camera")
+    def _engine(self, config):
+        from ..plugins import get_host
+
+        return get_host().registry.get("engines", config.engine).factory(config)
+
+    def check_job(self, config, source, schedule) -> None:
+        """What this cluster refuses of a job, before its output folder is touched: an engine a worker lacks,
+        and what the engine's own units cannot do (its ``check_units``)."""
         missing = sorted(w for w, names in self.engines.items() if config.engine not in names)
         if missing:
-            raise UserError(f"dask worker {missing[0]} has no engine {config.engine!r} installed")
+            raise UserError(f"dask worker {missing[0]} has no engine {config.engine!r} installed: install the same "
+                            "plugins on every machine")
+        check = getattr(self._engine(config), "check_units", None)
+        if check is not None:
+            check(config, source)
+
+    def stylize_sequence(self, frames, styles, config, context, sink):
+        """Run a sequence on the cluster: an engine that cuts its work into units (its ``stylize_units``) has
+        them shipped by a :class:`Dispatch`; any other engine runs whole, as one unit on one worker."""
+        engine = self._engine(config)
         workers = len(self.workers())
         context.emit(events.Cluster(address=self.address, workers=workers, dashboard=self.dashboard,
                                     mode="shipped frames"))
         self.runtimes = {}
-        dispatch = _Dispatch(self.client, context, sink, limit=max(2, 2 * workers), address=self.address,
-                             runtimes=self.runtimes)
+        dispatch = Dispatch(self.client, context, sink, limit=max(2, 2 * workers), address=self.address,
+                            runtimes=self.runtimes)
         try:
-            if config.engine == "lbfgs":
-                result = _lbfgs(dispatch, frames, styles, config, context)
-            else:
-                result = _keyframes(dispatch, frames, styles, config, context)
+            plan = getattr(engine, "stylize_units", None) or _whole
+            result = plan(dispatch, frames, styles, config, context)
         finally:
             dispatch.close()
             self.units = dispatch.reports
         return result
 
 
-class _Dispatch:
-    """Units out, frames and events back. At most ``limit`` units that carry frames are in flight (the
-    source is read as they go); every frame that comes back goes to ``sink`` once, here (a unit run again
-    after its worker died sends its frames again: they are dropped), and every unit's frames must come."""
+def _whole(dispatch: "Dispatch", frames, styles, config, context):
+    """An engine that defines no units: the whole source, the finished frames and the animated settings
+    shipped to one worker, which runs the engine as one process would; its frames stream back."""
+    from ..result import SequenceResult
+    from .units import WHOLE_EVENTS, SequenceUnit, ShippedResume
+    from .worker import run_sequence
+
+    started = time.perf_counter()
+    resume = context.resume
+    shipped = ShippedResume(done=sorted(resume.frames), images={i: load() for i, load in resume.frames.items()},
+                            objectives=dict(resume.objectives), anchors=dict(resume.anchors), keys=dict(resume.keys))
+    unit = SequenceUnit(number=0, frames=list(frames), resume=shipped, schedule=context.schedule or None,
+                        forward=WHOLE_EVENTS)
+    reports = []
+    dispatch.run([(run_sequence, unit, styles, config)], on_done=reports.append)
+    stats = dict(reports[0].get("stats") or {}) if reports else {}
+    return SequenceResult(frames=len(dispatch.written), seconds=time.perf_counter() - started,
+                          stats={**stats, "units": 1})
+
+
+class Dispatch:
+    """Units out, frames and events back: what an engine's ``stylize_units`` gets. :meth:`submit` one unit
+    (``function(unit, *args, queue, version)`` runs on a worker; it returns a report dict, which goes to
+    ``on_done`` here) and get its future, which may be another unit's argument; :meth:`run` a stream of them.
+    At most ``limit`` units that carry frames are in flight (the source is read as they go); every frame that
+    comes back goes to ``sink`` once, here (a unit run again after its worker died sends its frames again:
+    they are dropped), and every frame a unit names in ``todo`` must come. ``event_filter``: the engine may
+    change or drop (None) the events its units send before they are shown."""
 
     def __init__(self, client, context, sink, limit: int, address: str, runtimes: dict | None = None):
         from distributed import Queue
@@ -184,7 +209,7 @@ class _Dispatch:
         self.units: dict[int, object] = {}
         self.written: set[int] = set()
         self.reports: list[dict] = []
-        self.keyframes_done = self.keyframes_total = 0  # the keyframe engine's keyframes, over all workers
+        self.event_filter: Callable | None = None
         self.runtimes = {} if runtimes is None else runtimes  # {worker: what it computes on}, as they report
         self.warned: set[tuple] = set()  # the workers' warnings shown (each once a job, not once a worker)
         from .. import __version__
@@ -198,9 +223,10 @@ class _Dispatch:
         self.active[future] = (unit, on_done, counted)
         return future
 
-    def run(self, tasks: Iterable[tuple]) -> None:
+    def run(self, tasks: Iterable[tuple], on_done: Callable | None = None) -> None:
         """Submit ``tasks`` (``(function, unit, *args)``, read lazily), at most ``limit`` at a time, and handle
-        what comes back until every unit (these and those already in flight) is done."""
+        what comes back until every unit (these and those already in flight) is done; ``on_done(report)`` for
+        each of these."""
         tasks = iter(tasks)
         exhausted = False
         while True:
@@ -209,7 +235,7 @@ class _Dispatch:
                 if task is None:
                     exhausted = True
                 else:
-                    self.submit(*task)
+                    self.submit(*task, on_done=on_done)
             got = self._drain()
             finished = self._finished()
             if exhausted and not self.active:
@@ -220,7 +246,6 @@ class _Dispatch:
     def _drain(self) -> int:
         import json
 
-        from ..events import Keyframe
         from .units import read_event, read_frame, show_warning
 
         try:
@@ -240,12 +265,10 @@ class _Dispatch:
                 continue
             if "event" in message:
                 event = read_event(message)
-                if isinstance(event, Keyframe):  # numbered over the whole job, not per worker
-                    if event.resumed:
-                        continue
-                    self.keyframes_done += 1
-                    event = replace(event, done=self.keyframes_done, total=self.keyframes_total)
-                self.context.emit(event)
+                if self.event_filter is not None:
+                    event = self.event_filter(event)
+                if event is not None:
+                    self.context.emit(event)
                 continue
             if message["index"] in self.written or unit is None:
                 continue  # sent again by a unit run again elsewhere
@@ -326,161 +349,3 @@ class _Dispatch:
             self.queue.close()
         except Exception:
             pass
-
-
-# -- the lbfgs chain: a shot is a unit -----------------------------------------------------------------------
-
-def _lbfgs(dispatch: _Dispatch, frames, styles, config, context):
-    from ..result import SequenceResult
-    from .worker import run_shot
-
-    started = time.perf_counter()
-    cuts: list[int] = []
-    shots = _shots(frames, config, context, cuts)
-    tasks = ((run_shot, unit, styles, config) for unit in _shot_units(shots, context.resume))
-    dispatch.run(tasks)
-    return SequenceResult(frames=len(dispatch.written), seconds=time.perf_counter() - started,
-                          stats={"cuts": cuts, "shots": len(cuts) + 1, "units": len(dispatch.reports)})
-
-
-def _shots(frames, config, context, cuts: list) -> Iterator[list]:
-    """The frames at the working size, shot by shot, cut where the chain cuts (the same detector on the same
-    pictures), read as they are needed."""
-    from ..images import resize
-    from ..shots import ShotDetector
-
-    detector = ShotDetector(config.cut_threshold)
-    current: list = []
-    for index, frame in frames:
-        work = resize(frame, *config.working_shape(*frame.shape[:2]))
-        if detector.is_cut(work):
-            yield current
-            cuts.append(index)
-            context.emit(events.Cut(index=index, shot=len(cuts)))
-            current = []
-        current.append((index, work))
-    if current:
-        yield current
-
-
-def _shot_units(shots: Iterator[list], resume) -> Iterator:
-    """A unit per shot with unfinished frames: from the last finished frame before its first unfinished one
-    (it seeds the warm start), with what the chain needs of the finished frames it holds."""
-    from .units import ShippedResume, ShotUnit
-
-    for number, frames in enumerate(shots):
-        indices = [i for i, _ in frames]
-        todo = [i for i in indices if i not in resume.frames]
-        if not todo:
-            continue
-        start = max(0, indices.index(todo[0]) - 1)
-        part = frames[start:]
-        done = [i for i, _ in part if i in resume.frames]
-        seeds = {i for i, nxt in zip(indices[start:], indices[start + 1:]) if i in resume.frames and nxt not in resume.frames}
-        shipped = ShippedResume(done=done, images={i: resume.frames[i]() for i in seeds},
-                                objectives={i: resume.objectives[i] for i in done if i in resume.objectives},
-                                anchors={i: resume.anchors[i] for i in done if i in resume.anchors})
-        yield ShotUnit(number=number, shot=number, frames=part, todo=todo, resume=shipped,
-                       cut_index=indices[0] if number > 0 else None)
-
-
-# -- the keyframe engine: keyframes, training per shot, chunks of frames -------------------------------------
-
-def _keyframes(dispatch: _Dispatch, frames, styles, config, context):
-    """The keyframe engine's four steps (builtin/keyframes/engine.py), its units on the cluster: the same
-    plan, keys and resume rules, so the frames are the ones a single process makes."""
-    from ..builtin.keyframes.engine import _Run, keyframes_read, plan_shots
-    from ..images import load_image, save_image
-    from ..result import SequenceResult
-    from .units import FramesUnit, KeyframeUnit, TrainingUnit
-    from .worker import run_frames, run_keyframe, run_training
-
-    started = time.perf_counter()
-    plan = plan_shots(frames, config, context)
-    for shot in plan.shots[1:]:
-        context.emit(events.Cut(index=shot.frames[0], shot=shot.number))
-    run = _Run(config, styles, context, plan.shape, plan.starts)  # the keys, and what a resumed run finds in the store
-    run.neighbour_flows = None  # the workers make the frames (and their filter's flows)
-    store = context.store
-    network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
-    frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
-    shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
-    done = {i for i in context.resume.frames
-            if i in shot_number and context.resume.keys.get(i) == frame_keys[shot_number[i]]}
-    todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
-    wanted = [k for shot in todo for k in shot.keyframes]
-    sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
-               if index in wanted}  # the keyframes' source frames and guides
-    todo, _ = keyframes_read(todo, sources, context)  # a keyframe the source no longer gives: its shot waits
-    wanted = [k for shot in todo for k in shot.keyframes]
-    numbers = itertools.count()  # the units' numbers
-
-    # 1. keyframes, all at once; one that starts from the keyframe before it (plan.starts) once that one is made
-    stylized = {}
-    dispatch.keyframes_total = len(wanted)
-    pending = [(shot, index) for shot in todo for index in shot.keyframes]
-    while pending:
-        ready = [(shot, index) for shot, index in pending if index not in plan.starts or plan.starts[index][0] in stylized]
-        if not ready:  # (a keyframe before them all is in the same shot, made first: cannot happen)
-            raise RuntimeError(f"keyframes {[index for _, index in pending]} wait for keyframes never made")
-        pending = [item for item in pending if item not in ready]
-        for shot, index in ready:
-            name, key = f"keyframe_{index:06d}.png", run.keyframe_key(index)
-            path = store.get(name, key) if store is not None else None
-            if path is not None:
-                stylized[index] = load_image(path, "keyframe")
-                dispatch.keyframes_done += 1
-                context.emit(events.Keyframe(index=index, shot=shot.number, seconds=0.0, done=dispatch.keyframes_done,
-                                             total=len(wanted), resumed=True))
-                continue
-
-            def keep(report, index=index, name=name, key=key):
-                stylized[index] = report["image"]
-                if store is not None:
-                    store.put(name, key, lambda p: save_image(p, report["image"]))
-
-            frame = sources[index][0]
-            unit = KeyframeUnit(next(numbers), shot.number, index, frame, len(wanted),
-                                init=run.warm_start(index, frame, stylized))
-            dispatch.submit(run_keyframe, unit, styles, config, plan.shape, on_done=keep, counted=False)
-        dispatch.run(())
-
-    # 2. one network per shot, each from the previous shot's (a chain of futures), weights kept by the client
-    weights: dict[int, object] = {}
-    previous = None
-    for shot in todo:
-        name, key = f"network_shot{shot.number:03d}.weights.h5", network_keys[shot.number]
-        path = store.get(name, key) if store is not None else None
-        if path is not None:
-            weights[shot.number] = previous = path.read_bytes()
-            context.emit(events.Training(shot=shot.number, step=0, total=run.settings.max_steps, loss=None,
-                                         seconds=0.0, stopped="resumed"))
-            continue
-
-        def kept(report, name=name, key=key):
-            if store is not None:
-                store.put(name, key, lambda p: p.write_bytes(report["weights"]))
-
-        pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
-        unit = TrainingUnit(next(numbers), shot.number, pairs, key)
-        weights[shot.number] = previous = dispatch.submit(run_training, unit, previous, styles, config, plan.shape,
-                                                          on_done=kept, counted=False)
-
-    # 3. every frame through its shot's network, in chunks with the temporal filter's margins (a third pass
-    # over the source; the guides and the keyframes' texture follow every frame of a shot)
-    shot_of = {index: shot for shot in todo for index in shot.frames}
-    textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted}
-
-    def chunks():
-        for part, emit in run.chunks(run.guided(frames, todo, textures=textures), shot_of, lambda i: i not in done,
-                                     CHUNK):
-            shot = shot_of[part[0][0]]
-            unit = FramesUnit(next(numbers), shot.number, part, frame_keys[shot.number], shot.frames[0],
-                              tuple(shot.keyframes), emit)
-            yield (run_frames, unit, weights[shot.number], styles, config, plan.shape)
-
-    dispatch.run(chunks())
-    return SequenceResult(frames=len(dispatch.written), seconds=time.perf_counter() - started, stats={
-        "skipped": sum(len(s.frames) for s in plan.shots) - len(dispatch.written),
-        "cuts": [s.frames[0] for s in plan.shots[1:]], "shots": len(plan.shots), "keyframes": plan.keyframes,
-        "units": len(dispatch.reports)})

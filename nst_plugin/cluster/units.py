@@ -2,7 +2,9 @@
 through the scheduler's queue, msgpack-encoded).
 
 A unit carries its own frames (the client read them; workers need no shared folder) and what it needs to
-resume; it names the frames the client expects back (``todo``).
+resume; it names the frames the client expects back (``todo``). An engine defines its own units (any
+dataclass with ``number`` and ``todo``; see docs/plugins.md); :class:`SequenceUnit` runs an engine's
+``nst_stylize_sequence`` on a part of the source or on all of it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 
 from ..result import FrameResult
 
-FORWARDED_EVENTS = ("keyframe", "training", "warning")  # what a worker's events the client shows
+FORWARDED_EVENTS = ("keyframe", "training", "warning")  # the events of a worker's a client shows by default
+WHOLE_EVENTS = ("cut", *FORWARDED_EVENTS)  # an engine run whole on a worker: its cuts are only known there
 
 
 class _Finished:
@@ -61,66 +64,20 @@ class ShippedResume:
 
 
 @dataclass
-class ShotUnit:
-    """A shot (or its unfinished part) of the ``lbfgs`` chain: ``frames`` at the working size, from the last
-    finished frame before the first unfinished one; ``shot`` its number in the whole job; ``cut_index`` the
-    shot's first frame when it starts after a cut (a single process marks that frame ``cut``)."""
+class SequenceUnit:
+    """Frames through ``nst_stylize_sequence`` on a worker (:func:`~nst_plugin.cluster.worker.run_sequence`):
+    the whole source for an engine that cuts its work into no units (one unit, on one worker), or the part an
+    engine cut (a shot of the ``lbfgs`` chain). ``todo``: the frames the client expects back (empty: whatever
+    the engine makes); ``resume``: what the engine needs of the frames an earlier run finished; ``schedule``:
+    the animated settings (a :class:`~nst_plugin.schedule.FrameSchedule`, or None); ``forward``: the kinds of
+    the engine's events the client shows."""
 
     number: int
-    shot: int
     frames: list[tuple[int, np.ndarray]]
-    todo: list[int]
-    resume: ShippedResume
-    cut_index: int | None = None
-
-    def progress(self, received: list[int], index: int, result: FrameResult) -> dict:
-        """What the client records (a dask Variable) after each frame of this unit it wrote: the frames it has,
-        and the last one (picture, objective, anchor) that seeds the next."""
-        return {**frame_message(self.number, index, result), "done": sorted(received)}
-
-    def fix_stats(self, index: int, stats: dict) -> dict:
-        """The stats a single process gives this frame: the worker saw the shot alone (its shot 0, no cut)."""
-        return {**stats, "shot": self.shot, "cut": index == self.cut_index}
-
-
-@dataclass
-class KeyframeUnit:
-    """One keyframe for the frame engine (at the keyframe size); ``init``: its warm start (the keyframe before
-    it carried to it), or None."""
-
-    number: int
-    shot: int
-    index: int
-    frame: np.ndarray
-    total: int
-    todo: tuple = ()
-    init: np.ndarray | None = None
-
-
-@dataclass
-class TrainingUnit:
-    """A shot's network, trained on ``pairs`` ({index: (source frame, its guide, stylized keyframe)}) under ``key``; the
-    previous shot's weights come as the task's own argument (bytes, or the previous training unit's future)."""
-
-    number: int
-    shot: int
-    pairs: dict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray]]
-    key: str
-    todo: tuple = ()
-
-
-@dataclass
-class FramesUnit:
-    """A chunk of a shot's frames through the shot's network (whose weights come as the task's own argument)."""
-
-    number: int
-    shot: int
-    # (index, frame, its guide or None, the keyframe carried onto it or None: transport.Carried), with margins
-    frames: list[tuple[int, np.ndarray, np.ndarray | None, tuple | None]]
-    key: str
-    first: int  # the shot's first frame
-    keyframes: tuple[int, ...]
-    todo: list[int] = field(default_factory=list)  # the frames to make (the others: the temporal filter's margins)
+    todo: list[int] = field(default_factory=list)
+    resume: ShippedResume = field(default_factory=ShippedResume)
+    schedule: Any = None
+    forward: tuple[str, ...] = FORWARDED_EVENTS
 
 
 # -- messages -------------------------------------------------------------------------------------------
@@ -145,12 +102,12 @@ def read_frame(message: dict) -> tuple[int, FrameResult]:
     return message["index"], FrameResult(image=image, stats=json.loads(message["stats"]))
 
 
-def event_message(unit: int, event) -> dict | None:
+def event_message(unit: int, event, forward: tuple[str, ...] = FORWARDED_EVENTS) -> dict | None:
     from ..events import as_dict
 
     data = as_dict(event)
-    if data.get("event") not in FORWARDED_EVENTS:
-        return None  # frame progress (per iteration) and cuts (the client knows them) stay on the worker
+    if data.get("event") not in forward:
+        return None  # frame progress (per iteration), and cuts where the client knows them, stay on the worker
     return {"unit": unit, "event": json.dumps(data, default=_plain)}
 
 

@@ -1,4 +1,6 @@
-"""What runs on a dask worker: one unit at a time through the same engines a single process runs.
+"""What runs on a dask worker: one unit at a time through the same engines a single process runs; the kit an
+engine's unit functions use (:class:`UnitRun`, :data:`CACHE`) and :func:`run_sequence`, which runs an
+engine's ``nst_stylize_sequence`` on the frames a :class:`~nst_plugin.cluster.units.SequenceUnit` carries.
 
 A worker process keeps one plugin host (``get_host``), one ``RunContext.cache`` (the frame engine's
 backbone and style targets) and one copy of each set of style images for every unit it runs, so those are
@@ -8,15 +10,12 @@ as they finish (:mod:`.units` messages); the worker writes no file.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-_CACHE: dict = {}  # this worker's RunContext.cache, shared by every unit it runs
+CACHE: dict = {}  # this worker's RunContext.cache, shared by every unit it runs (an engine may keep its own there)
 _STYLES: dict = {}  # digest of the style images -> the one copy every unit uses (the cache keys on it)
 _UNIT = threading.local()  # .channel: the channel of the unit this thread runs now (its warnings go there)
 _REPORTED: set = set()  # the jobs (their queues) this worker has sent its runtime to
@@ -34,10 +33,12 @@ class _Channel:
     """The job's queue, seen from a unit: frames, forwarded events and warnings, and (once a job) what this
     worker computes on. The unit's thread's warnings go to it while the unit runs (:func:`_unit`)."""
 
-    def __init__(self, name: str, unit: int):
+    def __init__(self, name: str, unit: int, forward: tuple[str, ...] | None = None):
         from distributed import Queue
 
-        self.queue, self.unit = Queue(name), unit
+        from .units import FORWARDED_EVENTS
+
+        self.queue, self.unit, self.forward = Queue(name), unit, forward or FORWARDED_EVENTS
         _UNIT.channel = self
         if name not in _REPORTED:  # before any frame of this worker's: the client knows who made it
             _REPORTED.add(name)
@@ -60,7 +61,7 @@ class _Channel:
     def event(self, event) -> None:
         from .units import event_message
 
-        message = event_message(self.unit, event)
+        message = event_message(self.unit, event, self.forward)
         if message is not None:
             self.queue.put(message)
 
@@ -95,19 +96,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _unit(function):
-    """A unit's function: its thread's warnings go to the unit's channel while it runs, and nowhere after."""
-
-    @functools.wraps(function)
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        finally:
-            _UNIT.channel = None
-
-    return run
-
-
 def _address() -> str:
     try:
         from distributed import get_worker
@@ -117,20 +105,48 @@ def _address() -> str:
         return f"pid {os.getpid()}"
 
 
-def _context(channel: _Channel, resume=None, store=None):
-    from ..context import Resume
-    from ..plugins import get_host
+class UnitRun:
+    """One unit on this worker, for an engine's unit function::
 
-    return get_host().run_context(channel.event, resume=resume or Resume(), store=store, cache=_CACHE)
+        with UnitRun(unit, styles, queue, version) as job:
+            context = job.context()          # this worker's cache; the unit's events go to the client
+            ...; job.sink(index, result)     # a frame, back to the client as soon as it is made
+            return job.report(produced, **more)
 
+    It refuses a unit from a client of another version, keeps one copy of the style images (``job.styles``)
+    and, while the unit runs, sends its thread's warnings to the client."""
 
-def _report(unit, produced, started, cached: bool, **more) -> dict:
-    return {"unit": unit.number, "frames": produced, "seconds": round(time.perf_counter() - started, 3),
-            "worker": _address(), "pid": os.getpid(), "cached": cached, **more}
+    def __init__(self, unit, styles, queue: str, version: str):
+        self.unit, self.queue = unit, queue
+        self.started, self.cached = time.perf_counter(), bool(CACHE)
+        self.styles = _prepare(version, styles)
+        self.channel = _Channel(queue, unit.number, getattr(unit, "forward", None))
+
+    def __enter__(self) -> "UnitRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _UNIT.channel = None  # warnings after the unit: nowhere near its client
+
+    def context(self, resume=None, schedule=None):
+        from ..context import Resume
+        from ..plugins import get_host
+        from ..schedule import NO_SCHEDULE
+
+        return get_host().run_context(self.channel.event, resume=resume or Resume(), cache=CACHE,
+                                      schedule=schedule or NO_SCHEDULE)
+
+    def sink(self, index, result) -> None:
+        self.channel.sink(index, result)
+
+    def report(self, produced, **more) -> dict:
+        return {"unit": self.unit.number, "frames": produced, "seconds": round(time.perf_counter() - self.started, 3),
+                "worker": _address(), "pid": os.getpid(), "cached": self.cached, **more}
 
 
 def progress_name(queue: str, unit: int) -> str:
-    """The dask Variable in which the client records the frames of a shot unit it has written."""
+    """The dask Variable in which the client records the frames of a unit it has written (units that define
+    ``progress``: a second attempt continues after them)."""
     return f"{queue}-unit-{unit}"
 
 
@@ -144,115 +160,29 @@ def _progress(queue: str, unit: int) -> dict | None:
         return None
 
 
-@_unit
-def run_shot(unit, styles, config, queue: str, version: str) -> dict:
-    """A shot of the ``lbfgs`` chain through ``nst_stylize_sequence`` (so a sequence plugin applies), resumed
-    from the finished frames shipped with it and, when this is the unit's second attempt, after the frames
-    the client received from the first."""
-    started, cached = time.perf_counter(), bool(_CACHE)
-    styles = _prepare(version, styles)
-    channel = _Channel(queue, unit.number)
-    context = _context(channel, resume=unit.resume.after(_progress(queue, unit.number)).to_resume())
-    produced = []
+def run_sequence(unit, styles, config, queue: str, version: str) -> dict:
+    """A :class:`~nst_plugin.cluster.units.SequenceUnit` through ``nst_stylize_sequence`` (the engine
+    ``config.engine`` names, or a sequence plugin), resumed from the finished frames shipped with it and, for a
+    unit that records its progress, after the frames the client received from an earlier attempt."""
+    with UnitRun(unit, styles, queue, version) as job:
+        resume = unit.resume
+        if hasattr(unit, "progress"):
+            resume = resume.after(_progress(queue, unit.number))
+        context = job.context(resume=resume.to_resume(), schedule=unit.schedule)
+        produced = []
 
-    def sink(index, result):
-        produced.append(int(index))
-        channel.sink(index, result)
+        def sink(index, result):
+            produced.append(int(index))
+            job.sink(index, result)
 
-    result = context.host.stylize_sequence(unit.frames, styles, config, context, sink)
-    return _report(unit, produced, started, cached, cuts=[int(i) for i in result.stats.get("cuts", [])])
-
-
-def _keyframe_run(styles, config, context, shape):
-    from ..builtin.keyframes.engine import _Run
-    from ..backends import import_keras
-
-    import_keras()
-    key = ("nst_plugin.cluster.keyframes", config.fingerprint(), tuple(shape))
-    run = _CACHE.get(key)
-    if run is None or run.styles is not styles:
-        run = _CACHE[key] = _Run(config, styles, context, shape)
-    run.context = context
-    return run
+        result = context.host.stylize_sequence(unit.frames, job.styles, config, context, sink)
+        return job.report(produced, stats=_plain_stats(result.stats))
 
 
-@_unit
-def run_keyframe(unit, styles, config, shape, queue: str, version: str) -> dict:
-    """One keyframe stylized by the frame engine at the keyframe size; the client keeps it."""
-    started, cached = time.perf_counter(), bool(_CACHE)
-    styles = _prepare(version, styles)
-    context = _context(_Channel(queue, unit.number))
-    run = _keyframe_run(styles, config, context, shape)
-    run.keyframes_done = 0
-    image = run.keyframe(unit.index, unit.shot, unit.frame, unit.total, init=unit.init)
-    return _report(unit, [], started, cached, image=image)
+def _plain_stats(stats) -> dict:
+    """The engine's sequence stats as plain values (they travel back to the client)."""
+    import json
 
+    from .units import _plain
 
-@_unit
-def run_training(unit, previous, styles, config, shape, queue: str, version: str) -> dict:
-    """A shot's network, from the previous shot's weights (as one process trains it); its weights file's
-    bytes go back to the client, which keeps them in the output folder."""
-    started, cached = time.perf_counter(), bool(_CACHE)
-    styles = _prepare(version, styles)
-    context = _context(_Channel(queue, unit.number))
-    run = _keyframe_run(styles, config, context, shape)
-    before = _model(run, previous)
-    model = run.network(unit.shot, unit.pairs, unit.key, before)
-    return _report(unit, [], started, cached, weights=_weights_bytes(model))
-
-
-@_unit
-def run_frames(unit, weights, styles, config, shape, queue: str, version: str) -> dict:
-    """A chunk of a shot's frames through its network (its margins too, for the temporal filter); each
-    frame of ``unit.todo`` goes back as it is done."""
-    from ..builtin.keyframes.selection import Shot
-
-    started, cached = time.perf_counter(), bool(_CACHE)
-    styles = _prepare(version, styles)
-    channel = _Channel(queue, unit.number)
-    run = _keyframe_run(styles, config, _context(channel), shape)
-    model = _shot_network(run, weights)
-    produced = []
-    shot = Shot(unit.shot, [unit.first], list(unit.keyframes))  # what a frame's stats need of its shot
-    for index, result in run.frames(unit.frames, unit.todo, model, shot=shot, key=unit.key):
-        channel.sink(index, result)
-        produced.append(int(index))
-    return _report(unit, produced, started, cached)
-
-
-def _model(run, weights):
-    """The network with these weights (a weights file's bytes, or the report of the training unit that made
-    them), or None."""
-    if isinstance(weights, dict):
-        weights = weights["weights"]
-    if weights is None:
-        return None
-    from ..builtin.keyframes.network import build_network
-
-    model = build_network(run.shape, seed=run.settings.seed)
-    with tempfile.TemporaryDirectory(prefix="nst-worker-") as folder:
-        path = Path(folder) / "network.weights.h5"
-        path.write_bytes(weights)
-        model.load_weights(str(path))
-    return model
-
-
-def _shot_network(run, weights):
-    """The network of a frames unit, kept for this worker's next unit while the weights stay the same (a
-    shot's chunks mostly come one after the other): not rebuilt, and its compiled inference not traced again,
-    per chunk. Only the last one is kept (a film has thousands of shots)."""
-    import hashlib
-
-    data = weights["weights"] if isinstance(weights, dict) else weights
-    digest = (repr(run.shape), hashlib.sha256(data).hexdigest() if data is not None else None)
-    kept = _CACHE.get("nst_plugin.cluster.network")
-    if kept is None or kept[0] != digest:
-        kept = _CACHE["nst_plugin.cluster.network"] = (digest, _model(run, weights))
-    return kept[1]
-
-
-def _weights_bytes(model) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="nst-worker-") as folder:
-        path = Path(folder) / "network.weights.h5"
-        model.save_weights(str(path))
-        return path.read_bytes()
+    return json.loads(json.dumps(dict(stats or {}), default=_plain))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import events
+from ..errors import UserError
 from .encode import encode_video
 from .output import OutputFolder, _finite
 from .sources import FrameSource, _ignore
@@ -51,7 +52,12 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
             emit(events.as_dict(event))
 
     video_plan(source, [], output, encode, getattr(config, "init", None), overwrite).check()  # before any work
-    get_host().registry.get("engines", config.engine)  # an unknown engine: refused before the folder is touched
+    traits = get_host().registry.traits(config.engine)  # an unknown engine: refused before the folder is touched
+    if traits.seekable and source.kind == "camera":
+        raise UserError(f"the {config.engine} engine reads its source more than once: give it a video file or an "
+                        "image sequence, not a camera")
+    if cluster is not None:
+        cluster.check_job(config, source, schedule)  # what the cluster refuses, before the folder is touched
     folder = OutputFolder(output, config, source, styles, overwrite=overwrite)  # locked until the job ends
     try:
         return _run(folder, source, styles, config, encode, on_event, schedule, cluster)
@@ -62,14 +68,13 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
 def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_event, schedule, cluster) -> VideoJob:
     from ..context import Resume
     from ..plugins import get_host
-    from ..schedule import SCHEDULE_ENGINES
 
     host = get_host()
     job = VideoJob(folder, source)
     wanted = source.indices
     wanted_set = None if wanted is None else set(wanted)
     resumed = sorted(i for i in folder.frames if wanted_set is None or i in wanted_set)
-    if config.engine in SCHEDULE_ENGINES:  # frames whose animated values changed are made again
+    if host.registry.traits(config.engine).frame_settings:  # frames whose animated values changed are made again
         resumed = [i for i in resumed if folder.frames[i].get("key") == schedule.key(config, i)]
     total = len(wanted) if wanted is not None else None
     on_event(events.Start(

@@ -11,7 +11,7 @@ Design, measurements and history: docs/design/keyframes.md
 from __future__ import annotations
 
 from ...hookspecs import hookimpl
-from ...registry import PluginOption, bounded
+from ...registry import EngineTraits, PluginOption, bounded
 
 OPTIONS = (
     PluginOption("steps", bounded(int, 1), 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
@@ -53,10 +53,32 @@ OPTIONS = (
 )
 
 
+# bytes per output pixel beyond the keyframes' VGG pass (frames, margins and results at the output size;
+# with full_size the network and its training picture too): measured, docs/design/keyframes.md
+FRAME_BYTES_PER_PIXEL = 200
+FULL_SIZE_BYTES_PER_PIXEL = 2000
+
+
 @hookimpl
 def nst_register_engines(register):
     register("keyframes", _factory, "a few keyframes per shot stylized by the frame engine, a small network "
-             "learns them (Texler et al. 2020), every frame through it at the output size", options=OPTIONS)
+             "learns them (Texler et al. 2020), every frame through it at the output size", options=OPTIONS,
+             traits=EngineTraits(output_size="source", memory=memory_needed, label="Keyframes",
+                                 hint="Fast: keyframes learnt by a small network, seconds per frame"))
+
+
+def memory_needed(config, height: int, width: int) -> int:
+    """Rough peak bytes: the frame engine's VGG pass at the keyframes' size, and the frames at the output size."""
+    from dataclasses import replace
+
+    from ...config import estimated_bytes
+    from .engine import DEFAULT_KEYFRAME_SIZE
+
+    out_h, out_w = config.working_shape(height, width)
+    key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(out_h, out_w))
+    key_h, key_w = replace(config, size=key_side).working_shape(height, width)
+    full = str(config.options.get("keyframes.full_size", False)).strip().lower() in ("1", "true", "yes", "on")
+    return estimated_bytes(key_h, key_w) + (FULL_SIZE_BYTES_PER_PIXEL if full else FRAME_BYTES_PER_PIXEL) * out_h * out_w
 
 
 def _factory(config):

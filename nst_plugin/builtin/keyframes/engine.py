@@ -126,6 +126,18 @@ class KeyframeEngine:
     def __init__(self, config):
         self.config = config
 
+    def check_units(self, config, source) -> None:
+        """On a cluster: refused before the output folder where the units cannot run (:mod:`.units`)."""
+        from .units import check_units
+
+        check_units(config, source)
+
+    def stylize_units(self, dispatch, frames, styles, config, context):
+        """On a cluster: keyframes, a shot's training and chunks of frames are units (:mod:`.units`)."""
+        from .units import stylize_units
+
+        return stylize_units(dispatch, frames, styles, config, context)
+
     def stylize_sequence(self, frames, styles, config, context, sink):
         from ...backends import import_keras
 
