@@ -62,11 +62,12 @@ class Resume:
     frame, so a resumed run gives the frames an uninterrupted one would."""
 
     frames: Mapping[int, Callable[[], Any]] = field(default_factory=dict)  # index -> loader of its uint8 RGB
-    objectives: Mapping[int, float] = field(default_factory=dict)  # index -> its loss without the temporal term
-    anchors: Mapping[int, Mapping[str, float]] = field(default_factory=dict)  # index -> its shot's anchor (engine's)
-    # index -> the key its engine recorded (the keyframe engine: its shot's network): an engine may make a
-    # finished frame again when the key it would give it now differs
+    # index -> the key its engine recorded (``stats["key"]``: the keyframe engine's shot network, animated
+    # weights): an engine may make a finished frame again when the key it would give it now differs
     keys: Mapping[int, str] = field(default_factory=dict)
+    # index -> the engine's own state of that frame (``stats["state"]``, any JSON), handed back untouched; it
+    # was read from disk: an engine checks what it uses
+    states: Mapping[int, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

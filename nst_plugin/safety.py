@@ -80,7 +80,8 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
 def check_manifest(data: dict) -> str | None:
     """What is wrong with a manifest read from disk, or None. Every file it names must be a plain file name
     in its folder: a frame's entry names that frame's own ``frame_NNNNNN.png``, an artifact's entry its own
-    name (see :func:`plain_artifact_name`); the tables and the values the engines read back have their types."""
+    name (see :func:`plain_artifact_name`); the tables and the common values have their types (an engine's
+    ``state`` is its own to check)."""
     for name, kind in (("config", dict), ("source", dict), ("styles", list), ("frames", dict), ("artifacts", dict),
                        ("encoded", list), ("settings_hash", str)):
         if data.get(name) is not None and not isinstance(data[name], kind):
@@ -95,7 +96,7 @@ def check_manifest(data: dict) -> str | None:
             return f"frame {key} names the file {file!r}, not {FRAME_NAME.format(int(key))!r}"
         if not isinstance(entry.get("status"), str):
             return f"frame {key}: no status"
-        for field_name, kinds in (("key", str), ("anchor", dict), ("objective", (int, float)), ("shot", int)):
+        for field_name, kinds in (("key", str), ("shot", int), ("settings", dict)):
             value = entry.get(field_name)
             if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
                 return f"frame {key}: {field_name} {value!r:.40}"

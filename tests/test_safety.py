@@ -314,11 +314,12 @@ def test_a_frame_written_before_a_kill_stays_ours(world, tmp_path):
     from nst_plugin.config import make_config
     from nst_plugin.safety import video_plan
     from nst_plugin.video import OutputFolder, open_source
+    from nst_plugin.video.output import FrameRecord
 
     w = _copy(world, tmp_path)
     source = open_source(w / "clip.avi")
     folder = OutputFolder(w / "fresh", make_config(size=48), source, [])
-    folder.leftovers[2] = {"file": "frame_000002.png", "status": "writing"}  # as add() leaves it mid-frame
+    folder.leftovers[2] = FrameRecord("frame_000002.png", "writing")  # as add() leaves it mid-frame
     folder._write_manifest()
     _png(w / "fresh" / "frame_000002.png", 1)
     video_plan(source, [], w / "fresh").check()  # listed: not foreign

@@ -103,8 +103,7 @@ def _chain(frames, styles, config, context, sink):
     from ..shots import ShotDetector
 
     started = time.perf_counter()
-    done, done_objectives, done_anchors = context.resume.frames, context.resume.objectives, context.resume.anchors
-    done_keys, schedule = context.resume.keys, context.schedule
+    done, done_keys, schedule = context.resume.frames, context.resume.keys, context.schedule
     detector = ShotDetector(config.cut_threshold)
     warm_cap = min(config.warm_iterations, config.iterations * config.rounds)
     previous = None  # (working-size content, stylized output or a callable that loads it, its objective, key)
@@ -122,8 +121,9 @@ def _chain(frames, styles, config, context, sink):
             context.emit(Cut(index=index, shot=shot))
         key = schedule.key(config, index)
         if index in done and done_keys.get(index) == key:
-            previous = (work, done[index], done_objectives.get(index), key)
-            anchor = done_anchors.get(index)
+            state = _resumed_state(context.resume.states.get(index))
+            previous = (work, done[index], state.get("objective"), key)
+            anchor = state.get("anchor")
             skipped += 1
             continue
         frame_config = schedule.config_at(config, index)
@@ -160,12 +160,25 @@ def _chain(frames, styles, config, context, sink):
         if not warm:  # a cold frame sets the shot's level of fidelity that its warm frames must keep
             anchor = _anchor(result.stats, objective, key)
         result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective, anchor=anchor, key=key,
-                            frame_settings=schedule.record(config, index))
+                            frame_settings=schedule.record(config, index),
+                            state={"objective": objective, "anchor": anchor})  # what a resumed chain needs of it
         sink(index, result)
         previous = (work, result.image, objective, key)
         count += 1
     return SequenceResult(frames=count, seconds=time.perf_counter() - started,
                           stats={"skipped": skipped, "cuts": cuts, "shots": shot + 1})
+
+
+def _resumed_state(state) -> dict:
+    """A finished frame's state as this engine recorded it: its objective and its shot's anchor (read from
+    disk: anything else is as if none was recorded)."""
+    if not isinstance(state, dict):
+        return {}
+    objective, anchor = state.get("objective"), state.get("anchor")
+    number = (int, float)
+    return {"objective": objective if isinstance(objective, number) and not isinstance(objective, bool) else None,
+            "anchor": anchor if isinstance(anchor, dict) and all(isinstance(anchor.get(k), number)
+                                                                 for k in ("objective", "content")) else None}
 
 
 def _warm_targets(config, previous_objective, anchor) -> dict:

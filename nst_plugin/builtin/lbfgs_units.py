@@ -87,8 +87,7 @@ def _shot_units(shots: Iterator[list], config, context) -> Iterator[ShotUnit]:
         done = [i for i, _ in part if finished(i)]
         seeds = {i for i, nxt in zip(indices[start:], indices[start + 1:]) if finished(i) and not finished(nxt)}
         shipped = ShippedResume(done=done, images={i: resume.frames[i]() for i in seeds},
-                                objectives={i: resume.objectives[i] for i in done if i in resume.objectives},
-                                anchors={i: resume.anchors[i] for i in done if i in resume.anchors},
-                                keys={i: resume.keys[i] for i in done if i in resume.keys})
+                                keys={i: resume.keys[i] for i in done if i in resume.keys},
+                                states={i: resume.states[i] for i in done if i in resume.states})
         yield ShotUnit(number=number, frames=part, todo=todo, resume=shipped, schedule=schedule or None,
                        shot=number, cut_index=indices[0] if number > 0 else None)

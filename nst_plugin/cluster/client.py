@@ -180,7 +180,7 @@ def _whole(dispatch: "Dispatch", frames, styles, config, context):
     started = time.perf_counter()
     resume = context.resume
     shipped = ShippedResume(done=sorted(resume.frames), images={i: load() for i, load in resume.frames.items()},
-                            objectives=dict(resume.objectives), anchors=dict(resume.anchors), keys=dict(resume.keys))
+                            keys=dict(resume.keys), states=dict(resume.states))
     unit = SequenceUnit(number=0, frames=list(frames), resume=shipped, schedule=context.schedule or None,
                         forward=WHOLE_EVENTS)
     reports = []

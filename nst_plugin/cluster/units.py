@@ -37,30 +37,29 @@ class _Finished:
 @dataclass
 class ShippedResume:
     """What a unit's worker needs of the frames an earlier run finished (a :class:`~nst_plugin.context.Resume`
-    without the output folder): which ones, their pictures where a warm start needs them, objectives,
-    anchors and keys."""
+    without the output folder): which ones, their pictures where the engine needs them, their keys and the
+    engine's states."""
 
     done: list[int] = field(default_factory=list)
     images: dict[int, np.ndarray] = field(default_factory=dict)
-    objectives: dict[int, float] = field(default_factory=dict)
-    anchors: dict[int, Any] = field(default_factory=dict)
     keys: dict[int, str] = field(default_factory=dict)
+    states: dict[int, Any] = field(default_factory=dict)
 
     def after(self, progress: dict | None) -> "ShippedResume":
         """This resume plus the frames the client received from an earlier attempt at the unit (its
-        :meth:`ShotUnit.progress` record): a unit run again after its worker died continues after them."""
+        ``progress`` record): a unit run again after its worker died continues after them."""
         if not progress:
             return self
         index, result = read_frame(progress)
         return ShippedResume(done=sorted(set(self.done) | set(progress["done"])), images={**self.images, index: result.image},
-                             objectives={**self.objectives, index: result.stats.get("objective")},
-                             anchors={**self.anchors, index: result.stats.get("anchor")}, keys=self.keys)
+                             keys={**self.keys, **({index: result.stats["key"]} if result.stats.get("key") else {})},
+                             states={**self.states, index: result.stats.get("state")})
 
     def to_resume(self):
         from ..context import Resume
 
-        return Resume({i: _Finished(i, self.images.get(i)) for i in self.done}, self.objectives, self.anchors,
-                      self.keys)
+        return Resume({i: _Finished(i, self.images.get(i)) for i in self.done}, self.keys,
+                      {i: s for i, s in self.states.items() if s is not None})
 
 
 @dataclass

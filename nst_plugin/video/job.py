@@ -66,7 +66,6 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
 
 
 def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_event, schedule, cluster) -> VideoJob:
-    from ..context import Resume
     from ..plugins import get_host
 
     host = get_host()
@@ -75,7 +74,7 @@ def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_e
     wanted_set = None if wanted is None else set(wanted)
     resumed = sorted(i for i in folder.frames if wanted_set is None or i in wanted_set)
     if host.registry.traits(config.engine).frame_settings:  # frames whose animated values changed are made again
-        resumed = [i for i in resumed if folder.frames[i].get("key") == schedule.key(config, i)]
+        resumed = [i for i in resumed if folder.frames[i].key == schedule.key(config, i)]
     total = len(wanted) if wanted is not None else None
     on_event(events.Start(
         source=source.spec, kind_of_source=source.kind, output=str(folder.path), manifest=str(folder.manifest_path),
@@ -106,7 +105,7 @@ def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_e
         if stats.get("status") == "nan":
             on_event(events.Warning(f"frame {index}: the loss turned non-finite; kept the best image so far", index))
 
-    context = host.run_context(on_event, resume=Resume(folder.done(), folder.done_objectives(), folder.done_anchors(), folder.done_keys()),
+    context = host.run_context(on_event, resume=folder.resume(),
                                store=folder, schedule=schedule)
     # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
     run = host.stylize_sequence if cluster is None else cluster.stylize_sequence

@@ -10,8 +10,9 @@ import os
 import re
 import secrets
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,6 +38,54 @@ def _differences(old: dict, new: dict) -> list[str]:
     return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
+@dataclass
+class FrameRecord:
+    """A frame as the output folder keeps it (its manifest entry). From a finished frame's ``stats`` the folder
+    reads ``seconds``, ``loss``, ``evaluations``, ``shot``, ``warm``, ``status`` (``ok``, or ``nan``: the loss
+    turned non-finite), ``key`` (what its engine made it from: a frame whose key would differ is made again),
+    ``frame_settings`` (the animated values it was made with) and ``state``: the engine's own, any JSON, which
+    a resumed run hands back to the engine alone (``context.resume.states``). Nothing else is kept."""
+
+    file: str | None
+    status: str = "done"  # "done", "writing" (listed before it is written), "unreadable"
+    seconds: float = 0.0
+    loss: float | None = None
+    evaluations: int | None = None
+    key: str | None = None
+    shot: int | None = None
+    warm: bool = False
+    result: str = "ok"
+    settings: dict | None = None
+    state: Any = None
+    message: str | None = None
+
+    @classmethod
+    def finished(cls, file: str, stats: dict) -> "FrameRecord":
+        return cls(file=file, seconds=round(float(stats.get("seconds", 0.0)), 4), loss=_finite(stats.get("loss")),
+                   evaluations=stats.get("evaluations"), key=stats.get("key"), shot=stats.get("shot"),
+                   warm=bool(stats.get("warm")), result=stats.get("status", "ok"), settings=stats.get("frame_settings"),
+                   state=_plain_json(stats.get("state")))
+
+    @classmethod
+    def read(cls, entry: dict) -> "FrameRecord":
+        """From a checked manifest (:func:`nst_plugin.safety.check_manifest`): its known fields only."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in entry.items() if k in names})
+
+    def to_json(self) -> dict:
+        data = {"file": self.file, "status": self.status}
+        if self.status == "done":
+            data.update(seconds=self.seconds, loss=self.loss, evaluations=self.evaluations, key=self.key,
+                        shot=self.shot, warm=self.warm, result=self.result)
+            if self.settings is not None:
+                data["settings"] = self.settings
+            if self.state is not None:
+                data["state"] = self.state
+        if self.message is not None:
+            data["message"] = self.message
+        return data
+
+
 class OutputFolder:
     """One PNG per frame (written atomically) plus ``nst_manifest.json``: the settings hash, the source,
     the style images' digests, per frame its status, seconds, loss and evaluations, and the artifacts a
@@ -59,8 +108,8 @@ class OutputFolder:
             "fps": source.fps,
             **(extra or {}),
         }
-        self.frames: dict[int, dict] = {}
-        self.leftovers: dict[int, dict] = {}
+        self.frames: dict[int, FrameRecord] = {}
+        self.leftovers: dict[int, FrameRecord] = {}  # listed as being written (a killed run's: still ours)
         self.artifacts: dict[str, dict] = {}  # name -> {"file", "key"} (+ "status": "writing" while written)
         self.encoded: list[dict] = []  # {"path": real path, "tag": signing.sign_file(...)}
         self._lock = None
@@ -107,7 +156,8 @@ class OutputFolder:
         recorded = (old or {}).get("frames") or {}
         trusted = manifest_encoded(old)
         # frames being written when a run was killed: listed, so they stay ours (never foreign)
-        self.leftovers = {int(k): e for k, e in recorded.items() if e.get("status") == "writing" and e.get("file")}
+        self.leftovers = {int(k): FrameRecord(e["file"], "writing") for k, e in recorded.items()
+                          if e.get("status") == "writing" and e.get("file")}
         self.encoded = [e for e in (old or {}).get("encoded") or [] if isinstance(e, dict) and e.get("path") in trusted]
         # artifacts (also one being written when a run was killed: it stays ours), while their files exist
         self.artifacts = {name: e for name, e in ((old or {}).get("artifacts") or {}).items() if _ours(path / name)}
@@ -134,7 +184,7 @@ class OutputFolder:
                                 "use another folder, or add --overwrite to replace them")
             for key, entry in recorded.items():
                 if entry.get("status") == "done" and entry.get("file") and _ours(path / entry["file"]):
-                    self.frames[int(key)] = entry
+                    self.frames[int(key)] = FrameRecord.read(entry)
         if overwrite:  # only what the manifest lists as ours: never a file nst did not write
             for name in sorted(manifest_files(old) - {MANIFEST}):
                 (path / name).unlink(missing_ok=True)
@@ -167,50 +217,40 @@ class OutputFolder:
 
     def done(self) -> dict[int, Callable[[], np.ndarray]]:
         """Finished frames: index -> a loader of the stylized frame (for the engine's warm start)."""
-        return {index: (lambda p=self.frame_path(index): load_image(p, "finished frame")) for index in self.frames}
-
-    def done_objectives(self) -> dict[int, float]:
-        return {index: e["objective"] for index, e in self.frames.items() if e.get("objective") is not None}
-
-    def done_anchors(self) -> dict[int, dict]:
-        return {index: e["anchor"] for index, e in self.frames.items() if e.get("anchor") is not None}
+        return {index: (lambda p=self.frame_path(index): load_image(p, "finished frame"))
+                for index, e in self.frames.items() if e.status == "done"}
 
     def done_keys(self) -> dict[int, str]:
-        return {index: e["key"] for index, e in self.frames.items() if e.get("key") is not None}
+        return {index: e.key for index, e in self.frames.items() if e.key is not None}
+
+    def done_states(self) -> dict[int, Any]:
+        return {index: e.state for index, e in self.frames.items() if e.state is not None}
+
+    def resume(self):
+        """What a resumed run hands the engine (:class:`~nst_plugin.context.Resume`)."""
+        from ..context import Resume
+
+        return Resume(frames=self.done(), keys=self.done_keys(), states=self.done_states())
 
     def add(self, index: int, image: np.ndarray, stats: dict) -> Path:
         path = self.frame_path(index)
         # listed before it exists, so a frame written by a run killed before its manifest update is still ours
-        self.leftovers[index] = {"file": path.name, "status": "writing"}
+        self.leftovers[index] = FrameRecord(path.name, "writing")
         self._write_manifest()
         save_image(path, image)
         self.leftovers.pop(index, None)
-        self.frames[index] = {
-            "file": path.name,
-            "status": "done",
-            "seconds": round(float(stats.get("seconds", 0.0)), 4),
-            "loss": _finite(stats.get("loss")),
-            "evaluations": stats.get("evaluations"),
-            "objective": stats.get("objective"),
-            "anchor": stats.get("anchor"),
-            "key": stats.get("key"),
-            "shot": stats.get("shot"),
-            "warm": bool(stats.get("warm")),
-            "result": stats.get("status", "ok"),
-        }
-        if stats.get("frame_settings") is not None:  # the values of an animated setting this frame was made with
-            self.frames[index]["settings"] = stats["frame_settings"]
+        self.frames[index] = FrameRecord.finished(path.name, stats)
         self._write_manifest()
         return path
 
     def mark(self, index: int, status: str, message: str) -> None:
-        self.frames[index] = {"file": None, "status": status, "message": message}
+        self.frames[index] = FrameRecord(None, status, message=message)
         self._write_manifest()
 
     def _write_manifest(self) -> None:
         frames = {**{k: v for k, v in self.leftovers.items() if k not in self.frames}, **self.frames}
         data = dict(self.header, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    frames={str(k): v for k, v in sorted(frames.items())})
+                    frames={str(k): v.to_json() for k, v in sorted(frames.items())})
         if self.encoded:
             data["encoded"] = self.encoded
         if self.artifacts:
@@ -230,7 +270,7 @@ class OutputFolder:
         self._write_manifest()
 
     def finished_paths(self) -> list[tuple[int, Path]]:
-        return [(i, self.path / e["file"]) for i, e in sorted(self.frames.items()) if e.get("status") == "done"]
+        return [(i, self.path / e.file) for i, e in sorted(self.frames.items()) if e.status == "done"]
 
     # -- the artifact store (nst_plugin.context.ArtifactStore) ----------------------------------------------
 
@@ -288,6 +328,13 @@ class OutputFolder:
 def _ours(path: Path) -> bool:
     """A file the manifest lists is used only while it is a plain file (nst never writes a link)."""
     return path.is_file() and not path.is_symlink()
+
+
+def _plain_json(value):
+    """An engine's state as plain JSON (numbers, text, lists, dicts): what the manifest can keep."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
 def _finite(value):
