@@ -39,8 +39,13 @@ class Crossfade:
 
         from nst_plugin import FrameResult
 
+        from nst_plugin.events import Warning
+
         started, count, pending, last = time.perf_counter(), 0, [], None
         schedule, resume = context.schedule, context.resume
+        if resume.states:  # its own record of the frames it stylized, handed back to it alone
+            context.emit(Warning("stylized before: " + ", ".join(str(i) for i, state in sorted(resume.states.items())
+                                                                  if state.get("stylized"))))
 
         def finished(index):
             return index in resume.frames and resume.keys.get(index) == schedule.key(config, index)
@@ -57,7 +62,8 @@ class Crossfade:
             else:
                 result = context.stylize_frame(frame, styles, schedule.config_at(config, index), index,
                                                FrameControls(max_iterations=config.iterations))
-                result.stats.update(key=key_of(index), frame_settings=schedule.record(config, index))
+                result.stats.update(key=key_of(index), frame_settings=schedule.record(config, index),
+                                    state={"stylized": True})
                 sink(index, result)
                 count += 1
                 image = result.image
@@ -149,6 +155,10 @@ def test_it_takes_animated_settings_the_source_size_and_resumes(on_path, clip, t
     monkeypatch.setattr(cli.JsonlProgress, "__call__", report)
     resumed = nst(*args, "-o", tmp_path / "resumed")
     assert resumed.exit_code == 0 and events_of(resumed)[0]["resumed"] == 4, resumed.output
+    warnings = [e["message"] for e in events_of(resumed) if e["event"] == "warning"]
+    assert "stylized before: 1, 4" in warnings  # the engine's own state came back to it
+    records = json.loads((tmp_path / "resumed" / "nst_manifest.json").read_text())["frames"]
+    assert records["4"]["state"] == {"stylized": True} and "state" not in records["2"]
     again = frames_of(tmp_path / "resumed")
     assert sorted(again) == sorted(made) and all(np.array_equal(again[n], made[n]) for n in made)
 
