@@ -7,52 +7,18 @@ Most cases need no model: building one raises MODEL-BUILD-REACHED, so a refusal 
 every file around the folder is hashed before and after.
 """
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from nst_plugin.cli import app
 from nst_plugin.errors import UserError
-
-runner = CliRunner()
-SENTINEL = "MODEL-BUILD-REACHED"
-
-
-def nst(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
-
-
-def hashes(root: Path) -> dict[str, str]:
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = Path(dirpath) / name
-            key = str(path.relative_to(root))
-            out[key] = "link->" + os.readlink(path) if path.is_symlink() else hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    import nst_plugin.tf_import
-
-    def refuse():
-        raise RuntimeError(SENTINEL)
-
-    monkeypatch.setattr(nst_plugin.tf_import, "import_tensorflow", refuse)
+from test_safety import SENTINEL, error_lines, hashes, no_model, nst  # noqa: F401 (no_model: a fixture)
 
 
 def _png(path: Path, value: int, size=(24, 32)):
