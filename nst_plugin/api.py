@@ -8,11 +8,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .config import INIT_CHOICES, SOURCE_SIZE, StyleConfig, make_config, overrides_from_settings, resolve_options, validate
+from .config import SOURCE_SIZE, StyleConfig, make_config
 from .errors import UserError
 from .images import load_image, to_rgb8
 from .plugins import get_host, get_registry
 from .result import FrameResult, SequenceResult
+from .settings import overrides_from_settings
+from .validation import INIT_CHOICES, resolve_options, validate
 
 
 def _as_image(value, what: str) -> np.ndarray:
@@ -41,7 +43,7 @@ def normalize_styles(style) -> list[tuple[np.ndarray, float]]:
 
 def prepare(styles, preset: str = "default", config: StyleConfig | None = None, **settings):
     """(config, styles, registry) validated for a run. ``settings``: the settings vocabulary of
-    :func:`~nst_plugin.config.overrides_from_settings` (StyleConfig fields, ``<loss>_weight``, ...)."""
+    :func:`~nst_plugin.settings.overrides_from_settings` (StyleConfig fields, ``<loss>_weight``, ...)."""
     styles = normalize_styles(styles)
     registry = get_registry()
     if config is None:

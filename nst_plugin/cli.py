@@ -16,8 +16,8 @@ import click
 import typer
 
 from . import __version__
-from .config import check_memory
 from .errors import NstError, Terminated, UserError, storage_error
+from .validation import check_memory
 
 app = typer.Typer(
     name="nst",
@@ -165,17 +165,21 @@ VIDEO_LOSS_WEIGHT_OPTIONS = {
 
 
 def _field_option(field) -> tuple[str, object, object]:
-    """(name, annotation, typer.Option) of one StyleConfig field: None means "not given"."""
+    """(name, annotation, typer.Option) of one StyleConfig field: None means "not given". Only typer's
+    annotation is chosen here: a list is comma-separated text, and every value is typed by the settings
+    vocabulary (:func:`nst_plugin.settings.overrides_from_settings`), as a ``--settings`` file's."""
+    from .settings import setting_type
+
     meta = field.metadata
-    kind = str(field.type)
+    kind = setting_type(field.name)
     flags = tuple(meta.get("flags") or ()) or (f"--{field.name.replace('_', '-')}",)
-    if kind.startswith("bool"):
+    if kind == "bool":
         if "/" not in flags[0]:
             flags = (f"{flags[0]}/--no-{flags[0][2:]}",)
         annotation = Optional[bool]
-    elif "tuple" in kind or kind.startswith("str"):
+    elif kind in ("floats", "ints", "strs", "str"):
         annotation = Optional[str]
-    elif kind.startswith("int"):
+    elif kind == "int":
         annotation = Optional[int]
     else:
         annotation = Optional[float]
@@ -242,7 +246,7 @@ video_options = _with_options(VIDEO_OPTIONS, "video_settings")
 def flat_settings(*option_values: dict) -> dict:
     """The settings a command was given: its ``--settings`` file, then the options on the command line (which
     win). Names as in :class:`~nst_plugin.config.StyleConfig`; ``None`` and empty lists mean "not given"."""
-    from .config import load_settings_file
+    from .settings import load_settings_file
 
     merged = {k: v for values in option_values for k, v in values.items()}
     file = merged.pop("settings", None)
@@ -254,8 +258,8 @@ def flat_settings(*option_values: dict) -> dict:
 def prepare_run(style_paths, flat: dict):
     """(config, styles) for a command's flat settings, validated against the installed plugins."""
     from .api import prepare
-    from .config import overrides_from_settings
     from .images import load_image
+    from .settings import overrides_from_settings
 
     styles = [load_image(path, "style image") for path in style_paths]
     preset, overrides = overrides_from_settings(flat)
@@ -325,11 +329,11 @@ def grid(
 ):
     """Stylize one image with every style at several strengths: a labelled sheet to choose the balance by eye."""
     from .api import prepare, stylize_frame
-    from .config import overrides_from_settings
     from .grid import make_grid, parse_strengths
     from .images import load_image, save_image
     from .report import write_metadata
     from .safety import image_plan
+    from .settings import overrides_from_settings
 
     flat = flat_settings(style_settings)
     flat.setdefault("size", 256)  # a sheet of small pictures: about ten seconds a cell on two cores

@@ -17,7 +17,7 @@ GAP = 4
 
 def parse_strengths(text: str) -> tuple[float, ...]:
     """``"0.2,0.5,0.8"`` -> (0.2, 0.5, 0.8), each from 0 to 1."""
-    from .config import parse_floats
+    from .settings import parse_floats
 
     values = parse_floats(text, "--strengths")
     if not values or any(not 0 <= v <= 1 for v in values):

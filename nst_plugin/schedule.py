@@ -133,7 +133,7 @@ def load_frame_schedule(settings: dict, path=None) -> FrameSchedule:
     """The schedule of a run: the file ``path`` (``--frame-settings``), else the ``frame_settings`` key of
     its flat settings (a ``--settings`` file's; the key is taken out of ``settings``). An animated strength
     while the content or style weight is given is refused: a constant run ignores the strength then."""
-    from .config import load_settings_file, overrides_from_settings
+    from .settings import load_settings_file, overrides_from_settings
 
     data = settings.pop("frame_settings", None)
     what = "settings: frame_settings"

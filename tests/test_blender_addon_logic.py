@@ -519,7 +519,8 @@ def test_engine_settings_use_the_engines_names():
 
 
 def test_the_keyframe_engine_from_the_panel_runs_at_the_strips_resolution():
-    from nst_plugin.config import make_config, overrides_from_settings
+    from nst_plugin.config import make_config
+    from nst_plugin.settings import overrides_from_settings
 
     # Resolution "Strip's" is size 0 in the settings, whatever the engine (an engine's own default when no size
     # is given, its output_size trait, is the engine's business: nst_plugin.api.prepare)

@@ -105,7 +105,7 @@ def test_plugin_options_in_the_engines_words():
 
 
 def test_the_settings_carry_the_engine_and_its_options_as_the_engine_reads_them():
-    from nst_plugin.config import overrides_from_settings
+    from nst_plugin.settings import overrides_from_settings
 
     values = plan.engine_settings({"preset": "default", "size": 0, "engine": "keyframes",
                                    "option": ["keyframes.steps=5"]})

@@ -221,7 +221,7 @@ def _string_constants(path: Path) -> list[tuple[int, str]]:
 def test_no_engine_is_named_in_the_core_the_cli_the_cluster_or_the_addon():
     """Engine names appear only where the engine is defined (config.py: the default of the engine setting, and
     the settings named like an engine, the keyframe engine's ``keyframes`` field)."""
-    from nst_plugin.config import SETTING_FIELDS
+    from nst_plugin.settings import SETTING_FIELDS
 
     where = [*ROOT.joinpath("nst_plugin").glob("*.py"), *ROOT.joinpath("nst_plugin", "video").glob("*.py"),
              *ROOT.joinpath("nst_plugin", "cluster").glob("*.py")]

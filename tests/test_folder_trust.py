@@ -418,11 +418,11 @@ def test_a_lock_on_a_full_disk_still_locks(tmp_path, monkeypatch):
 
 
 def test_grid_checks_memory_at_size_0(tmp_path, no_model, monkeypatch):
-    import nst_plugin.config as config
+    import nst_plugin.validation as validation
 
     _png(tmp_path / "content.png", 60, size=(600, 800))
     _png(tmp_path / "style.png", 120)
-    monkeypatch.setattr(config, "available_memory_bytes", lambda: 2**30)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 2**30)
     result = nst("grid", tmp_path / "content.png", "-s", tmp_path / "style.png", "-o", tmp_path / "g.png",
                  "--size", "0", "--strengths", "0.5")
     lines = error_lines(result)

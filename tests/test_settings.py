@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nst_plugin import StyleConfig, make_config
-from nst_plugin.config import overrides_from_settings, setting_names
 from nst_plugin.errors import UserError
+from nst_plugin.settings import overrides_from_settings, setting_names
 
 runner = CliRunner()
 

@@ -57,9 +57,9 @@ def no_model(monkeypatch):
 @pytest.fixture
 def memory(monkeypatch):
     """This machine has 8 GiB free, whatever it really has."""
-    import nst_plugin.config
+    import nst_plugin.validation
 
-    monkeypatch.setattr(nst_plugin.config, "available_memory_bytes", lambda: 8 * GiB)
+    monkeypatch.setattr(nst_plugin.validation, "available_memory_bytes", lambda: 8 * GiB)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +104,8 @@ def test_video_at_the_source_size_is_checked_for_both_engines(huge, tmp_path, no
 def test_memory_estimates_follow_the_engine_and_the_resolved_size(memory):
     from dataclasses import replace
 
-    from nst_plugin.config import check_memory, check_size, make_config, memory_needed
+    from nst_plugin.config import make_config
+    from nst_plugin.validation import check_memory, check_size, memory_needed
 
     config = make_config("default")
     source = replace(config, size=0)
