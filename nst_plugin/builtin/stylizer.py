@@ -8,7 +8,7 @@ Imported only when a frame is stylized (it imports Keras on the selected backend
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 import time
 import warnings
 
@@ -22,6 +22,7 @@ from ..images import combine_luminance, load_image, luminance_rgb, resize, to_ui
 from ..losses import FrameInputs, LossSettings
 from ..optim import NonFiniteLoss, Problem
 from ..result import FrameResult
+from .pyramid import Pyramid
 
 _BACKBONES: dict[tuple, object] = {}
 
@@ -125,32 +126,38 @@ class Stylizer:
     # -- one frame ------------------------------------------------------------------------------------
 
     def run(self, content_rgb: np.ndarray, context) -> FrameResult:
-        config = self.config
+        """One frame, steered by ``context.controls``; a cold frame goes coarse-to-fine when the config says so."""
         started = time.perf_counter()
-        if config.seed is not None:
+        if self.config.seed is not None:
             import keras
 
-            keras.utils.set_random_seed(config.seed)
+            keras.utils.set_random_seed(self.config.seed)
         controls = context.controls
-        coarse = None
-        if config.coarse_to_fine and controls.init is None and controls.working_shape is None:
-            # a cold frame, coarse-to-fine (Gatys et al. 2017): optimise at coarse_to_fine x the size, then
-            # finish at full size from the upsampled result, both stopped by iterations / tolerance over
-            # tolerance_window
-            height, width = config.working_shape(*content_rgb.shape[:2])
-            small = (max(16, round(height * config.coarse_to_fine)), max(16, round(width * config.coarse_to_fine)))
-            coarse = self.run(content_rgb, context.for_frame(context.frame_index, replace(controls, working_shape=small)))
-            if coarse.stats["status"] != "ok":  # the loss turned NaN: stop there, keep the best image so far
-                stats = dict(coarse.stats, size=[height, width], seconds=time.perf_counter() - started, init="coarse")
-                return FrameResult(image=resize(coarse.image, height, width), stats=stats)
-            # the upsampled coarse result has lost the content's fine detail (edges, small figures) that the
-            # full-size pass would have to rebuild: add the content's high-frequency band back (a Laplacian
-            # pyramid level: content minus content down- and upsampled)
-            full = resize(content_rgb, height, width).astype(np.float32)
-            detail = full - resize(resize(full, *small), height, width)
-            start = np.clip(resize(coarse.image, height, width).astype(np.float32) + detail, 0, 255)
-            controls = replace(controls, init=luminance_rgb(start) if config.preserve_color else start,
-                               tolerance_window=controls.tolerance_window or config.tolerance_window)
+        if self.config.coarse_to_fine and controls.init is None and controls.working_shape is None:
+            return self._coarse_to_fine(content_rgb, context, started)
+        return self._optimise(content_rgb, context, controls, started)
+
+    def _coarse_to_fine(self, content_rgb: np.ndarray, context, started: float) -> FrameResult:
+        """A cold frame after Gatys et al. 2017: optimised at ``coarse_to_fine`` x the size, then at full size
+        from that result enlarged with the content's detail band (:class:`~.pyramid.Pyramid`), which the
+        full-size pass would otherwise have to rebuild; both passes stop on iterations or on the tolerance
+        over ``tolerance_window``."""
+        config, controls = self.config, context.controls
+        pyramid = Pyramid.scaled(config.working_shape(*content_rgb.shape[:2]), config.coarse_to_fine)
+        coarse = self.run(content_rgb, context.for_frame(context.frame_index,
+                                                         replace(controls, working_shape=pyramid.coarse)))
+        if coarse.stats["status"] != "ok":  # the loss turned NaN: stop there, keep the best image so far
+            stats = dict(coarse.stats, size=list(pyramid.full), seconds=time.perf_counter() - started, init="coarse")
+            return FrameResult(image=pyramid.upsample(coarse.image), stats=stats)
+        start = pyramid.enlarge(coarse.image, resize(content_rgb, *pyramid.full))
+        controls = replace(controls, init=luminance_rgb(start) if config.preserve_color else start,
+                           tolerance_window=controls.tolerance_window or config.tolerance_window)
+        return self._optimise(content_rgb, context, controls, started, coarse=coarse)
+
+    def _optimise(self, content_rgb: np.ndarray, context, controls, started: float, coarse=None) -> FrameResult:
+        """One pass at the working size (``controls.working_shape`` or the config's); ``coarse``: the coarse
+        pass's result this one starts from."""
+        config = self.config
         height, width = controls.working_shape or config.working_shape(*content_rgb.shape[:2])
         content_colour = resize(content_rgb, height, width).astype(np.float32)
         content = luminance_rgb(content_colour) if config.preserve_color else content_colour
@@ -158,122 +165,170 @@ class Stylizer:
             self._prepare_styles(content)
         frame = FrameInputs(content=content, content_features=self.features(content), controls=controls)
         targets = {name: to_tensors(term.frame_targets(frame)) for name, term in self.terms.items()}
-        weights = to_tensors(dict(self.weights))
-
-        best = {"loss": math.inf, "x": None, "parts": None}
-        history: list[dict] = []
-        counters = {"evaluations": 0, "iterations": 0, "stop": None}
-        losses_seen: list[float] = []
-        # a sequence engine may cap a warm-started frame, and stop it once its objective (without the
-        # terms in target_excludes) is down to target_objective
-        iterations = int(controls.max_iterations or config.iterations)
-        tolerance = config.tolerance if controls.tolerance is None else controls.tolerance
-        rounds = int(controls.rounds or config.rounds)
-        # the tolerance compares the loss with the one ``window`` iterations back: a cold frame uses
-        # config.tolerance_window (L-BFGS's first steps are short, a one-iteration change stops it too early);
-        # a frame started from a given image (a warm video frame) keeps the one-iteration rule unless its
-        # controls say otherwise
-        window = controls.tolerance_window or (config.tolerance_window if controls.init is None else 1)
-        target = controls.target_objective
-        excluded = tuple(controls.target_excludes)
-        term_targets = dict(controls.target_terms)
-        budget = rounds * (config.max_evaluations or iterations)
-
-        def targets_met() -> bool:
-            """The frame's targets (objective without the excluded terms, and each named term) are reached."""
-            if (target is None and not term_targets) or best["parts"] is None:
-                return False
-            weighted = {k: self.weights[k] * v for k, v in best["parts"].items()}
-            if target is not None and sum(v for k, v in weighted.items() if k not in excluded) > target:
-                return False
-            return all(weighted.get(name, 0.0) <= value for name, value in term_targets.items())
-
-        start = {}  # the start's evaluation when the targets were checked first: the optimizer's first call reuses it
-
-        def value_and_grad(x: np.ndarray):
-            if start and np.array_equal(x, start["x"]):
-                cached = (start["total"], start["grad"])
-                start.clear()
-                return cached
-            image = np.asarray(x, np.float32)[None]
-            try:
-                total, parts, grad = self._step(image, {"targets": targets, "weights": weights})
-            except Exception as exc:  # a plugin's loss or backbone failing in the compiled step: name it
-                from ..failures import attribute_step_failure
-
-                attribute_step_failure(exc, self, image, targets)
-                raise
-            grad = grad[0]
-            counters["evaluations"] += 1
-            if not math.isfinite(total) or not np.isfinite(grad).all():
-                raise NonFiniteLoss(f"the loss turned {total} at evaluation {counters['evaluations']}")
-            if total < best["loss"]:
-                best.update(loss=total, x=x.copy(), parts=dict(parts))
-            return total, grad
-
-        def callback(iteration: int, loss: float) -> bool:
-            counters["iterations"] += 1
-            history.append({"iteration": counters["iterations"], "evaluations": counters["evaluations"],
-                            "loss": loss,
-                            "losses": {k: self.weights[k] * v for k, v in (best["parts"] or {}).items()}})
-            done = counters["evaluations"] if config.max_evaluations else counters["iterations"]
-            context.emit(FrameProgress(index=context.frame_index, step=min(done, budget), total=budget, loss=loss))
-            losses_seen.append(loss)
-            previous = losses_seen[-1 - window] if len(losses_seen) > window else None
-            if targets_met():
-                counters["stop"] = "target"
-                return True
-            if tolerance and previous is not None:
-                change = abs(previous - loss) / max(abs(loss), 1e-12)
-                if change < tolerance:
-                    counters["stop"] = "converged"
-                    return True
-            return False
-
+        one = _Pass(self, context, _Stops.of(config, controls), targets, to_tensors(dict(self.weights)))
         optimizer = self.registry.get("optimizers", config.optimizer).factory(config)
-        x = self._initial_image(content, controls)
-        status, message = "ok", ""
-        try:
-            if target is not None or term_targets:
-                total, grad = value_and_grad(x)  # a start that already meets the targets costs nothing more
-                start.update(x=x.copy(), total=total, grad=grad)
-                if targets_met():
-                    counters["stop"] = "target"
-            for _ in range(0 if counters["stop"] else rounds):
-                x = optimizer.minimize(
-                    Problem(x0=x, value_and_grad=value_and_grad, max_iterations=iterations,
-                            max_evaluations=config.max_evaluations),
-                    callback,
-                )
-                if counters["stop"]:
-                    break
-        except NonFiniteLoss as exc:
-            if best["x"] is None:
-                raise NstError(f"{exc}: no finite result to keep; lower the weights or the learning rate") from None
-            status = "nan"
-            message = f"{exc}; stopped and kept the best image so far (loss {best['loss']:.4g})"
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
-
-        result = best["x"] if best["x"] is not None else x
+        x, status, message = one.minimize(self._initial_image(content, controls), optimizer)
+        result = one.best_x if one.best_x is not None else x
         if config.preserve_color:
             result = combine_luminance(result, content_colour)
-        info = self.backbone.weights
-        stats = {
-            "loss": best["loss"],
-            "losses": best["parts"],
-            "weights": dict(self.weights),
-            "evaluations": counters["evaluations"],
-            "iterations": counters["iterations"],
-            "seconds": time.perf_counter() - started,
-            "status": status,
-            "message": message,
-            "init": "coarse" if coarse is not None else ("given" if controls.init is not None else config.init),
-            "stopped": counters["stop"] or ("nan" if status == "nan" else "budget"),
-            "size": [height, width],
-            "backbone": self.backbone.name,
-            "backbone_weights": {"source": info.source, "path": info.path, "fallback": info.fallback, "note": info.note},
-            "history": history,
-        }
+        init = "coarse" if coarse is not None else ("given" if controls.init is not None else config.init)
+        stats = self._stats(one, status, message, started, init, [height, width])
         if coarse is not None:
             stats["coarse"] = {k: coarse.stats[k] for k in ("size", "evaluations", "iterations", "seconds", "loss")}
         return FrameResult(image=to_uint8(result), stats=stats)
+
+    def _stats(self, one: _Pass, status: str, message: str, started: float, init: str, size: list) -> dict:
+        info = self.backbone.weights
+        return {
+            "loss": one.best_loss,
+            "losses": one.best_parts,
+            "weights": dict(self.weights),
+            "evaluations": one.evaluations,
+            "iterations": one.iterations,
+            "seconds": time.perf_counter() - started,
+            "status": status,
+            "message": message,
+            "init": init,
+            "stopped": one.stop or ("nan" if status == "nan" else "budget"),
+            "size": size,
+            "backbone": self.backbone.name,
+            "backbone_weights": {"source": info.source, "path": info.path, "fallback": info.fallback, "note": info.note},
+            "history": one.history,
+        }
+
+
+@dataclass(frozen=True)
+class _Stops:
+    """When one pass stops: the optimizer's budget, the tolerance, and the frame's targets."""
+
+    iterations: int  # per round
+    rounds: int
+    max_evaluations: int | None
+    tolerance: float
+    window: int  # the tolerance compares the loss with the one this many iterations back
+    budget: int  # what the progress counts to: iterations, or evaluations with max_evaluations
+    target: float | None  # the weighted objective, without the terms in ``excluded``, to stop at
+    excluded: tuple
+    term_targets: dict  # {term: its weighted loss to stop at}
+
+    @classmethod
+    def of(cls, config: StyleConfig, controls) -> _Stops:
+        # a sequence engine may cap a warm-started frame, and stop it once its objective (without the
+        # terms in target_excludes) is down to target_objective
+        iterations = int(controls.max_iterations or config.iterations)
+        rounds = int(controls.rounds or config.rounds)
+        # a cold frame uses config.tolerance_window (L-BFGS's first steps are short, a one-iteration change
+        # stops it too early); a frame started from a given image (a warm video frame) keeps the
+        # one-iteration rule unless its controls say otherwise
+        window = controls.tolerance_window or (config.tolerance_window if controls.init is None else 1)
+        return cls(iterations=iterations, rounds=rounds, max_evaluations=config.max_evaluations,
+                   tolerance=config.tolerance if controls.tolerance is None else controls.tolerance, window=window,
+                   budget=rounds * (config.max_evaluations or iterations), target=controls.target_objective,
+                   excluded=tuple(controls.target_excludes), term_targets=dict(controls.target_terms))
+
+    @property
+    def targeted(self) -> bool:
+        return self.target is not None or bool(self.term_targets)
+
+    def met(self, weighted: dict) -> bool:
+        """``weighted`` ({term: weighted loss}) reaches the objective target and every term's target."""
+        if self.target is not None and sum(v for k, v in weighted.items() if k not in self.excluded) > self.target:
+            return False
+        return all(weighted.get(name, 0.0) <= value for name, value in self.term_targets.items())
+
+    def converged(self, losses: list) -> bool:
+        """The latest loss changed by less than the tolerance (relative) over the window."""
+        if not self.tolerance or len(losses) <= self.window:
+            return False
+        previous, loss = losses[-1 - self.window], losses[-1]
+        return abs(previous - loss) / max(abs(loss), 1e-12) < self.tolerance
+
+
+@dataclass(eq=False)
+class _Pass:
+    """One optimisation of a frame at one size: the objective the optimizer calls, what it has seen (the
+    best image, the history) and why it stopped."""
+
+    stylizer: Stylizer
+    context: object
+    stops: _Stops
+    targets: dict  # {term: its frame targets as tensors}
+    weights: dict  # {term: its weight as a tensor}
+    best_loss: float = math.inf
+    best_x: np.ndarray | None = None
+    best_parts: dict | None = None  # {term: unweighted loss} of the best image
+    evaluations: int = 0
+    iterations: int = 0
+    stop: str | None = None  # "target" or "converged": stopped before the budget
+    history: list = field(default_factory=list)
+    losses: list = field(default_factory=list)
+    start: tuple | None = None  # (x, total, grad) of the start, evaluated for the targets: the first call reuses it
+
+    def minimize(self, x: np.ndarray, optimizer) -> tuple[np.ndarray, str, str]:
+        """``(the optimizer's last image, status, message)``: status "nan" when the loss turned NaN after a
+        finite one (the best image is kept)."""
+        stops = self.stops
+        try:
+            if stops.targeted:
+                total, grad = self.value_and_grad(x)  # a start that already meets the targets costs nothing more
+                self.start = (x.copy(), total, grad)
+                if self.targets_met():
+                    self.stop = "target"
+            for _ in range(0 if self.stop else stops.rounds):
+                x = optimizer.minimize(Problem(x0=x, value_and_grad=self.value_and_grad, max_iterations=stops.iterations,
+                                               max_evaluations=stops.max_evaluations), self.on_iteration)
+                if self.stop:
+                    break
+        except NonFiniteLoss as exc:
+            if self.best_x is None:
+                raise NstError(f"{exc}: no finite result to keep; lower the weights or the learning rate") from None
+            message = f"{exc}; stopped and kept the best image so far (loss {self.best_loss:.4g})"
+            warnings.warn(message, RuntimeWarning, stacklevel=4)  # at Stylizer.run's caller
+            return x, "nan", message
+        return x, "ok", ""
+
+    def value_and_grad(self, x: np.ndarray):
+        if self.start is not None and np.array_equal(x, self.start[0]):
+            _, total, grad = self.start
+            self.start = None
+            return total, grad
+        image = np.asarray(x, np.float32)[None]
+        try:
+            total, parts, grad = self.stylizer._step(image, {"targets": self.targets, "weights": self.weights})
+        except Exception as exc:  # a plugin's loss or backbone failing in the compiled step: name it
+            from ..failures import attribute_step_failure
+
+            attribute_step_failure(exc, self.stylizer, image, self.targets)
+            raise
+        grad = grad[0]
+        self.evaluations += 1
+        if not math.isfinite(total) or not np.isfinite(grad).all():
+            raise NonFiniteLoss(f"the loss turned {total} at evaluation {self.evaluations}")
+        if total < self.best_loss:
+            self.best_loss, self.best_x, self.best_parts = total, x.copy(), dict(parts)
+        return total, grad
+
+    def on_iteration(self, iteration: int, loss: float) -> bool:
+        """The optimizer's callback: record the iteration, report progress; True: stop."""
+        self.iterations += 1
+        self.history.append({"iteration": self.iterations, "evaluations": self.evaluations, "loss": loss,
+                             "losses": self.weighted()})
+        stops = self.stops
+        done = self.evaluations if stops.max_evaluations else self.iterations
+        self.context.emit(FrameProgress(index=self.context.frame_index, step=min(done, stops.budget),
+                                        total=stops.budget, loss=loss))
+        self.losses.append(loss)
+        if self.targets_met():
+            self.stop = "target"
+            return True
+        if stops.converged(self.losses):
+            self.stop = "converged"
+            return True
+        return False
+
+    def weighted(self) -> dict:
+        """{term: weighted loss} of the best image so far."""
+        return {k: self.stylizer.weights[k] * v for k, v in (self.best_parts or {}).items()}
+
+    def targets_met(self) -> bool:
+        return self.stops.targeted and self.best_parts is not None and self.stops.met(self.weighted())

@@ -46,6 +46,7 @@ from ...context import FrameControls
 from ...events import Cut, Keyframe, Training
 from ...images import load_image, luminance_rgb, resize, save_image, to_uint8
 from ...result import FrameResult, SequenceResult
+from ..pyramid import Pyramid
 from .selection import make_plan
 
 CHUNK = 16  # frames a chunk of the last stage makes: the temporal filter's margins are made once per chunk
@@ -70,15 +71,9 @@ def _digest(*parts) -> str:
 
 def enlarge(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
     """A stylized picture at the (larger) content's size: upsampled, plus the content's detail band that the
-    smaller picture could not hold (content minus content down- and upsampled to the picture's size), as the
-    frame engine's coarse-to-fine does. The same size: the picture itself."""
-    h, w = content.shape[:2]
-    kh, kw = stylized.shape[:2]
-    target = resize(stylized, h, w).astype(np.float32)
-    if (kh, kw) != (h, w):
-        full = content.astype(np.float32)
-        target += full - resize(resize(full, kh, kw), h, w).astype(np.float32)
-    return np.clip(target, 0, 255)
+    smaller picture could not hold (:class:`~..pyramid.Pyramid`, as the frame engine's coarse-to-fine does).
+    The same size: the picture itself."""
+    return Pyramid(stylized.shape[:2], content.shape[:2]).enlarge(stylized, content)
 
 
 def plan_shots(frames, config, context):
