@@ -1,25 +1,24 @@
 """Run the nst-plugin engine in its own process and read its events without blocking. No bpy here.
 
 The engine is ``<python> -m nst_plugin video ... --progress jsonl`` started with the interpreter of an
-environment where nst-plugin is installed: TensorFlow never loads inside Blender. Two reader threads drain
-stdout (events, see docs/events.md) and stderr (the last lines are kept for the crash message); the UI
-calls :meth:`EngineProcess.poll` from a timer on Blender's main thread.
+environment where nst-plugin is installed: TensorFlow never loads inside Blender. It runs as a
+:class:`runner.Process` (its stdout: events, see docs/events.md; its stderr's last lines: the crash message);
+the UI calls :meth:`EngineProcess.poll` from a timer on Blender's main thread.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import signal
 import subprocess
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import runner
 from .progress import Progress
+from .runner import last_error_line  # the reason of a failure, from the engine's last lines
 
 INSTALL_HINT = ("install nst-plugin into a Python environment (python -m venv nst-env; "
                 "nst-env/bin/pip install nst-plugin) and set its interpreter in the add-on's preferences "
@@ -325,125 +324,38 @@ def forget_engine(python: str) -> None:
     _SETTINGS_SUPPORT.pop(python, None)
 
 
-def last_error_line(lines) -> str | None:
-    """The engine's last ``error: ...`` line, else its last traceback line (``SomeError: ...``), else its
-    last non-empty line."""
-    lines = [line.rstrip() for line in lines if line and line.strip()]
-    for line in reversed(lines):
-        if line.startswith("error:"):
-            return line[len("error:"):].strip()
-    for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if ":" in line and not line.startswith(" ") and (head.endswith("Error") or head.endswith("Exception")):
-            return line.strip()
-    return lines[-1].strip() if lines else None
-
-
 # -- the process --------------------------------------------------------------------------------------------
 
-class EngineProcess:
-    """A running engine. ``poll()`` from any thread returns the events that arrived since the last call
-    (non-blocking) and keeps :attr:`progress` up to date; ``cancel()`` stops it (SIGINT so the engine
-    finishes cleanly, then terminate, then kill); ``crash_message()`` explains a failure in one line."""
+class EngineProcess(runner.Process):
+    """A running engine (a :class:`runner.Process`). ``poll()`` from the main thread returns the events that
+    arrived since the last call (non-blocking) and keeps :attr:`progress` up to date; ``request_cancel()``
+    stops it without blocking and ``cancel()`` blocking (SIGINT so the engine finishes cleanly, then
+    terminate, then kill); ``crash_message()`` explains a failure in one line."""
 
     def __init__(self, argv: list[str], cwd: str | None = None, env: dict | None = None):
-        self.argv = list(argv)
-        self.cwd = cwd
-        self.env = engine_environment() if env is None else env
+        super().__init__(argv, cwd=cwd, env=engine_environment() if env is None else env)
         self.progress = Progress()
-        self.stderr_tail: deque = deque(maxlen=200)
-        self.cancelled = False
-        self._cancel_at: float | None = None
-        self.grace = 10.0  # seconds between SIGINT and terminate (and terminate and kill) of request_cancel
-        self._lines: queue.Queue = queue.Queue()
-        self._threads: list[threading.Thread] = []
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "EngineProcess":
-        kwargs = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        self.process = subprocess.Popen(
-            self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs)
-        for stream, sink in ((self.process.stdout, self._lines.put), (self.process.stderr, self.stderr_tail.append)):
-            thread = threading.Thread(target=self._read, args=(stream, sink), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    @staticmethod
-    def _read(stream, sink) -> None:
-        try:
-            for line in iter(stream.readline, ""):
-                sink(line.rstrip("\r\n"))
-        except (OSError, ValueError):
-            pass
-        finally:
-            try:
-                stream.close()
-            except OSError:
-                pass
 
     @property
-    def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
+    def process(self):
+        """The engine's ``subprocess.Popen``."""
+        return self.popen
 
     @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def finished(self) -> bool:
-        """The process ended and every line it wrote was read."""
-        return (self.process is not None and self.process.poll() is not None
-                and not any(t.is_alive() for t in self._threads) and self._lines.empty())
-
-    def request_cancel(self) -> None:
-        """Non-blocking cancel for a UI: SIGINT now; :meth:`poll` terminates, then kills, the process if it
-        is still running ``grace`` seconds later."""
-        if self.cancelled or not self.running:
-            self.cancelled = True
-            return
-        self.cancelled = True
-        self._cancel_at = time.monotonic()
-        try:
-            self._interrupt()
-        except (OSError, ValueError):
-            pass
-
-    def _escalate(self) -> None:
-        if self._cancel_at is None or not self.running:
-            return
-        waited = time.monotonic() - self._cancel_at
-        try:
-            if waited > 2 * self.grace:
-                self.process.kill()
-            elif waited > self.grace:
-                self.process.terminate()
-        except OSError:
-            pass
+    def stderr_tail(self):
+        return self.tail
 
     def poll(self) -> list[dict]:
-        self._escalate()
         events = []
-        while True:
-            try:
-                line = self._lines.get_nowait()
-            except queue.Empty:
-                break
-            event = self.progress.feed(line)
-            if event is not None:
-                events.append(event)
-        if self.finished and self.progress.status in ("starting", "running"):
-            code = self.returncode
-            if self.cancelled or code in (130, 143, -signal.SIGINT, -signal.SIGTERM):
-                self.progress.status = "interrupted"
-            elif code == 0:
-                self.progress.status = "ok"
-            else:
-                self.progress.status = "error"
-        if self.finished and self.returncode not in (0, None) and not self.cancelled and self.progress.error is None:
+        for stream, line in self.tick():
+            if stream == runner.OUT:
+                event = self.progress.feed(line)
+                if event is not None:
+                    events.append(event)
+        outcome = self.outcome()
+        if outcome is not None and self.progress.status in ("starting", "running"):
+            self.progress.status = outcome.reason
+        if outcome is not None and outcome.reason == "error" and self.progress.error is None:
             self.progress.error = self.crash_message()
             self.progress.status = "error"
         return events
@@ -464,34 +376,9 @@ class EngineProcess:
                 return None
             time.sleep(interval)
 
-    def cancel(self, grace: float = 10.0) -> int | None:
-        """Stop the engine: SIGINT (the engine writes its last event and exits 130, keeping finished
-        frames), then terminate, then kill. Returns the exit status."""
-        self.cancelled = True
-        process = self.process
-        if process is None or process.poll() is not None:
-            return None if process is None else process.returncode
-        steps = [(self._interrupt, grace), (process.terminate, 3.0), (process.kill, 5.0)]
-        for action, wait in steps:
-            try:
-                action()
-            except (OSError, ValueError):
-                pass
-            try:
-                return process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-        return process.poll()
-
-    def _interrupt(self) -> None:
-        if os.name == "nt":
-            self.process.send_signal(signal.CTRL_BREAK_EVENT)
-        else:
-            self.process.send_signal(signal.SIGINT)
-
     def crash_message(self) -> str:
         code = self.returncode
-        line = self.progress.error or last_error_line(list(self.stderr_tail))
+        line = self.progress.error or last_error_line(list(self.tail))
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -499,5 +386,3 @@ class EngineProcess:
                 name = f"signal {-code}"
             return f"engine crashed ({name})" + (f": {line}" if line else "")
         return f"engine failed (exit status {code})" + (f": {line}" if line else "")
-
-
