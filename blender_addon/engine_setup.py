@@ -3,10 +3,11 @@
 *Set Up Engine* makes a private virtual environment (``engine-env`` in the extension's user folder) with a
 system Python 3.10-3.12 that it finds on its own (never Blender's own interpreter), ``pip install``s the
 engine into it from the source the user picked (the package index, a local wheel or a local checkout), and
-checks it with ``<env python> -m nst_plugin plugins --json``. Each step is a subprocess whose output goes to
-``setup.log`` in that folder; :class:`SetupJob` runs the steps one after the other without blocking
-(:meth:`SetupJob.poll` from a timer) and says where it is in one line. The folder carries a marker file
-(:data:`MARKER`): *Update* reinstalls from the source it records, *Remove* deletes only a folder that has it.
+checks it with ``<env python> -m nst_plugin plugins --json``. Each step is a subprocess (a
+:class:`runner.Process`) whose output goes to ``setup.log`` in that folder; :class:`SetupJob` runs the steps one
+after the other without blocking (:meth:`SetupJob.poll` from a timer) and says where it is in one line. The
+folder carries a marker file (:data:`MARKER`): *Update* reinstalls from the source it records, *Remove* deletes
+only a folder that has it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import runner
 from .engine_process import BACKENDS, backend_problem, engine_environment, venv_python
 from .progress import format_duration
 
@@ -34,6 +36,7 @@ CHECK_NAME = "plugins.json"  # the last step's answer (``nst plugins --json``)
 SUPPORTED = ((3, 10), (3, 12))  # the engine's TensorFlow runs on these Pythons
 BASE_NAMES = ("python3.11", "python3.12", "python3.10", "python3") + (("python", "py") if os.name == "nt" else ())
 SOURCES = ("INDEX", "WHEEL", "CHECKOUT")
+SIGNALS = (runner.TERMINATE, runner.KILL)  # how a cancel stops a step (pip cleans up on terminate)
 OFFLINE_INDEX = ("the package index needs online access: allow it in Preferences > System > Network (Allow "
                  "Online Access), or pick a local wheel or checkout as the engine's source")
 
@@ -320,9 +323,10 @@ def read_check(folder) -> tuple[str, dict]:
 # -- the job --------------------------------------------------------------------------------------------------
 
 class SetupJob:
-    """The steps of a set-up or update, one subprocess after the other. ``poll()`` (from a timer) never
-    blocks: it starts the next step when one ended and reads pip's new output for :meth:`status_line`.
-    ``state``: running, ok, failed, cancelled; ``error``: the one line of a failure (it names the log)."""
+    """The steps of a set-up or update, one :class:`runner.Process` after the other. ``poll()`` (from a timer)
+    never blocks: it writes the step's new output to the log, starts the next step when one ended and keeps
+    what pip is doing for :meth:`status_line`. ``state``: running, ok, failed, cancelled; ``error``: the one
+    line of a failure (it names the log)."""
 
     def __init__(self, folder, steps: list[Step], title: str = "setting up the engine", env: dict | None = None,
                  clock=time.monotonic, backend: str | None = None):
@@ -340,15 +344,12 @@ class SetupJob:
         self.activity = ""
         self.version: str | None = None
         self.listing: dict | None = None
-        self.process: subprocess.Popen | None = None
+        self.process: runner.Process | None = None
         self.cancelled = False
-        self.grace = 5.0
+        self.grace = 5.0  # a cancel terminates the step, and kills it this many seconds later
         self._log = None
         self._capture = None
-        self._offset = 0
-        self._step_lines: list[str] = []
         self._started = None
-        self._cancel_at = None
 
     @property
     def python(self) -> str:
@@ -357,6 +358,10 @@ class SetupJob:
     @property
     def done(self) -> bool:
         return self.state in ("ok", "failed", "cancelled")
+
+    @property
+    def running(self) -> bool:
+        return not self.done
 
     def start(self) -> SetupJob:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -374,52 +379,48 @@ class SetupJob:
             self._succeed()
             return
         step = self.steps[self.index]
-        self._step_lines = []
         self.activity = ""
         self._log.write(f"\n$ {shlex.join(str(a) for a in step.argv)}\n")
         self._log.flush()
         try:
             self._capture = open(self.folder / step.capture, "w", encoding="utf-8") if step.capture else None
-            self.process = subprocess.Popen(step.argv, stdout=self._capture or self._log, stderr=self._log,
-                                            stdin=subprocess.DEVNULL, env=self.env, cwd=str(self.folder))
+            # stdout and stderr into the log in the order the step wrote them; a captured stdout apart
+            self.process = runner.Process(step.argv, cwd=self.folder, env=self.env, signals=SIGNALS, grace=self.grace,
+                                          merge_stderr=step.capture is None, error_line=log_error,
+                                          clock=self.clock).start()
         except OSError as exc:
             self._log.write(f"cannot start {step.argv[0]}: {exc}\n")
             self._fail(f"cannot start {step.argv[0]} ({exc.strerror or exc})")
 
-    def _read_log(self) -> None:
-        try:
-            with open(self.log_path, "rb") as handle:
-                handle.seek(self._offset)
-                data = handle.read()
-        except OSError:
-            return
-        end = data.rfind(b"\n") + 1  # whole lines only; the rest next time
-        self._offset += end
-        for line in data[:end].decode("utf-8", "replace").splitlines():
-            self._step_lines.append(line)
+    def _take(self, lines) -> None:
+        """A step's new output: its captured stdout to its file, the rest to the log and the status line."""
+        for stream, line in lines:
+            if stream == runner.OUT and self._capture is not None:
+                self._capture.write(line + "\n")
+                continue
+            self._log.write(line + "\n")
             words = pip_activity(line)
             if words:
                 self.activity = words
-        del self._step_lines[:-200]
+        if lines:
+            self._log.flush()
 
     def poll(self) -> str:
         """Advance the job without blocking; returns its state."""
         if self.state != "running":
             return self.state
-        self._read_log()
-        code = self.process.poll() if self.process is not None else None
-        if code is None:
-            self._escalate()
+        self._take(self.process.tick())
+        outcome = self.process.outcome()
+        if outcome is None:
             return self.state
-        self._read_log()
         if self._capture is not None:
             self._capture.close()
             self._capture = None
         if self.cancelled:
             self._end("cancelled", f"{self.title} cancelled; log: {self.log_path}")
-        elif code != 0:
+        elif outcome.code != 0:
             step = self.steps[self.index]
-            reason = (log_error(self._step_lines) or f"exit status {code}").rstrip(".")
+            reason = (outcome.error or f"exit status {outcome.code}").rstrip(".")
             reason = reason if len(reason) <= 160 else reason[:157] + "..."
             self._fail(f"{step.label} failed: {reason}; full log: {self.log_path}")
         else:
@@ -450,27 +451,14 @@ class SetupJob:
             self._log.close()
             self._log = None
 
-    def _escalate(self) -> None:
-        if self._cancel_at is None:
-            return
-        waited = self.clock() - self._cancel_at
-        try:
-            if waited > self.grace:
-                self.process.kill()
-        except OSError:
-            pass
-
     def cancel(self) -> None:
         """Stop the running step (terminate, kill after ``grace`` seconds); the job ends as cancelled."""
         if self.done:
             return
         self.cancelled = True
-        self._cancel_at = self.clock()
-        try:
-            if self.process is not None:
-                self.process.terminate()
-        except OSError:
-            pass
+        if self.process is not None:
+            self.process.grace = self.grace
+            self.process.request_cancel()
 
     def wait(self, timeout: float | None = None, interval: float = 0.1) -> str:
         """Block until the job ended (background mode and tests)."""
