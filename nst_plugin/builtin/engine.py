@@ -10,7 +10,7 @@ runs the sequence engine that ``config.engine`` names (``nst_register_engines``)
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..hookspecs import hookimpl
 from ..result import SequenceResult
@@ -74,11 +74,7 @@ def _chain(frames, styles, config, context, sink):
     Every frame goes through ``context.stylize_frame`` (so a frame plugin applies) with one shared context,
     so the backbone and the style targets are built once; the frame is steered by typed
     :class:`~nst_plugin.context.FrameControls`. With ``config.warm_start``, frame t starts from frame t-1's
-    stylization moved by DIS optical flow: with ``occluded_init="residual"`` (the default preset's), the
-    current frame plus the warped residual (stylized minus content) of frame t-1, times
-    ``config.residual_keep``; otherwise the warped
-    stylized frame itself, its untrusted pixels moved by the dominant motion (``"background"``), by the flow
-    anyway (``"warped"``) or taken from the content frame (``"content"``). A warm frame stops early per
+    stylization moved by optical flow (:func:`_warm_controls`); a warm frame stops early per
     ``config.warm_stop`` (see :func:`_warm_targets`), on ``warm_tolerance``, or after ``warm_iterations``
     iterations. With a ``temporal`` loss weight, the warped previous output and its trust mask reach the loss
     terms as ``controls.previous``. A shot cut (PySceneDetect) starts the next frame cold; a cold frame is
@@ -94,79 +90,127 @@ def _chain(frames, styles, config, context, sink):
     recorded key differs from it is made again (the frames after it keep theirs). A warm frame aims at the
     objective of its shot's cold frame or of the previous frame only when those had the same weights.
     """
-    import numpy as np
-
-    from ..context import FrameControls, PreviousFrame
     from ..events import Cut
-    from ..flow import temporal_inputs
-    from ..images import luminance_rgb, resize
+    from ..images import resize
     from ..shots import ShotDetector
 
     started = time.perf_counter()
-    done, done_keys, schedule = context.resume.frames, context.resume.keys, context.schedule
+    done, done_keys = context.resume.frames, context.resume.keys
     detector = ShotDetector(config.cut_threshold)
-    warm_cap = min(config.warm_iterations, config.iterations * config.rounds)
-    previous = None  # (working-size content, stylized output or a callable that loads it, its objective, key)
-    # the shot's cold frame: {"objective": ..., "content": ...} (warm_stop="anchored"; "key": its animated weights)
-    anchor = None
-    count = skipped = shot = 0
+    carried = _Carried()
+    count = skipped = 0
     cuts = []
     for index, frame in frames:
         height, width = config.working_shape(*frame.shape[:2])
         work = resize(frame, height, width)
         cut = detector.is_cut(work)
         if cut:
-            shot += 1
+            carried.shot += 1
             cuts.append(index)
-            context.emit(Cut(index=index, shot=shot))
-        key = schedule.key(config, index)
+            context.emit(Cut(index=index, shot=carried.shot))
+        key = context.schedule.key(config, index)
         if index in done and done_keys.get(index) == key:
             state = _resumed_state(context.resume.states.get(index))
-            previous = (work, done[index], state.get("objective"), key)
-            anchor = state.get("anchor")
+            carried.previous = _Previous(work, done[index], state.get("objective"), key)
+            carried.anchor = state.get("anchor")
             skipped += 1
             continue
-        frame_config = schedule.config_at(config, index)
-        temporal = frame_config.loss_weights.get("temporal", 0) != 0
-        controls = FrameControls(shot=shot)
-        warm = False
-        if previous is not None and not cut and previous[0].shape == work.shape and (config.warm_start or temporal):
-            before = previous[1]() if callable(previous[1]) else previous[1]
-            before = resize(np.asarray(before), height, width)
-            warped, mask = temporal_inputs(previous[0], work, before,
-                                           background_fill=config.occluded_init in ("background", "residual"),
-                                           residual=config.occluded_init == "residual")
-            if config.preserve_color:
-                warped = luminance_rgb(warped)
-                start_from = luminance_rgb(work.astype(np.float32))
-            else:
-                start_from = work.astype(np.float32)
-            if temporal:
-                controls = replace(controls, previous=PreviousFrame(warped=warped, mask=mask))
-            if config.warm_start:
-                # "warped"/"background": start from the warped frame everywhere (occluded pixels filled as
-                # temporal_inputs did), the optimizer repairs what the flow got wrong; "content": occluded
-                # pixels start from the content frame
-                keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
-                if config.occluded_init == "residual":  # the rest of the residual: the frame's own content
-                    keep = keep * config.residual_keep
-                controls = replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap,
-                                   rounds=1, tolerance=config.warm_tolerance,
-                                   **_warm_targets(config, previous[2] if previous[3] == key else None,
-                                                   anchor if anchor is not None and anchor.get("key") == key else None))
-                warm = True
-        result = context.stylize_frame(work, styles, frame_config, index, controls)
-        objective = _objective(result.stats)
-        if not warm:  # a cold frame sets the shot's level of fidelity that its warm frames must keep
-            anchor = _anchor(result.stats, objective, key)
-        result.stats.update(shot=shot, cut=cut, warm=warm, objective=objective, anchor=anchor, key=key,
-                            frame_settings=schedule.record(config, index),
-                            state={"objective": objective, "anchor": anchor})  # what a resumed chain needs of it
+        result = _chain_frame(index, work, cut, key, styles, config, context, carried)
         sink(index, result)
-        previous = (work, result.image, objective, key)
+        carried.previous = _Previous(work, result.image, result.stats["objective"], key)
         count += 1
     return SequenceResult(frames=count, seconds=time.perf_counter() - started,
-                          stats={"skipped": skipped, "cuts": cuts, "shots": shot + 1})
+                          stats={"skipped": skipped, "cuts": cuts, "shots": carried.shot + 1})
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """The frame before, as the next one needs it."""
+
+    work: object  # its content at the working size
+    output: object  # its stylized output (uint8 RGB), or a callable that loads it (a resumed frame)
+    objective: float | None  # :func:`_objective`
+    key: object  # its animated weights (``schedule.key``)
+
+    def stylized(self, height: int, width: int):
+        import numpy as np
+
+        from ..images import resize
+
+        before = self.output() if callable(self.output) else self.output
+        return resize(np.asarray(before), height, width)
+
+
+@dataclass
+class _Carried:
+    """What the chain carries from frame to frame."""
+
+    previous: _Previous | None = None
+    # the shot's cold frame: {"objective": ..., "content": ...} (warm_stop="anchored"; "key": its animated weights)
+    anchor: dict | None = None
+    shot: int = 0
+
+
+def _chain_frame(index: int, work, cut: bool, key, styles, config, context, carried: _Carried):
+    """Frame ``index`` (``work``: its content at the working size) stylized, warm from ``carried.previous``
+    where it can be; its stats say how, and keep what a resumed chain needs of it (``state``)."""
+    from ..context import FrameControls
+
+    schedule = context.schedule
+    frame_config = schedule.config_at(config, index)
+    temporal = frame_config.loss_weights.get("temporal", 0) != 0
+    controls, warm = FrameControls(shot=carried.shot), False
+    previous, anchor = carried.previous, carried.anchor
+    if previous is not None and not cut and previous.work.shape == work.shape and (config.warm_start or temporal):
+        targets = _warm_targets(config, previous.objective if previous.key == key else None,
+                                anchor if anchor is not None and anchor.get("key") == key else None)
+        controls, warm = _warm_controls(config, previous, work, controls, temporal, targets)
+    result = context.stylize_frame(work, styles, frame_config, index, controls)
+    objective = _objective(result.stats)
+    if not warm:  # a cold frame sets the shot's level of fidelity that its warm frames must keep
+        carried.anchor = _anchor(result.stats, objective, key)
+    result.stats.update(shot=carried.shot, cut=cut, warm=warm, objective=objective, anchor=carried.anchor, key=key,
+                        frame_settings=schedule.record(config, index),
+                        state={"objective": objective, "anchor": carried.anchor})
+    return result
+
+
+def _warm_controls(config, previous: _Previous, work, controls, temporal: bool, targets: dict):
+    """``(controls, warm)`` of a frame from the one before it moved onto it by DIS optical flow: with a
+    ``temporal`` weight, the warped previous output and its trust mask; with ``config.warm_start``, the
+    start (warm: True), capped at ``warm_iterations`` and stopped at ``targets`` (:func:`_warm_targets`).
+
+    The start, with ``occluded_init="residual"`` (the default preset's): the frame plus the warped residual
+    (stylized minus content) of the frame before, times ``config.residual_keep``; otherwise the warped
+    stylized frame itself, its untrusted pixels moved by the dominant motion (``"background"``), by the flow
+    anyway (``"warped"``) or taken from the content frame (``"content"``)."""
+    import numpy as np
+
+    from ..context import PreviousFrame
+    from ..flow import temporal_inputs
+    from ..images import luminance_rgb
+
+    warped, mask = temporal_inputs(previous.work, work, previous.stylized(*work.shape[:2]),
+                                   background_fill=config.occluded_init in ("background", "residual"),
+                                   residual=config.occluded_init == "residual")
+    if config.preserve_color:
+        warped = luminance_rgb(warped)
+        start_from = luminance_rgb(work.astype(np.float32))
+    else:
+        start_from = work.astype(np.float32)
+    if temporal:
+        controls = replace(controls, previous=PreviousFrame(warped=warped, mask=mask))
+    if not config.warm_start:
+        return controls, False
+    # "warped"/"background": start from the warped frame everywhere (occluded pixels filled as
+    # temporal_inputs did), the optimizer repairs what the flow got wrong; "content": occluded
+    # pixels start from the content frame
+    keep = mask[..., None] if config.occluded_init == "content" else np.ones_like(mask[..., None])
+    if config.occluded_init == "residual":  # the rest of the residual: the frame's own content
+        keep = keep * config.residual_keep
+    warm_cap = min(config.warm_iterations, config.iterations * config.rounds)
+    return replace(controls, init=keep * warped + (1.0 - keep) * start_from, max_iterations=warm_cap, rounds=1,
+                   tolerance=config.warm_tolerance, **targets), True
 
 
 def _resumed_state(state) -> dict:
