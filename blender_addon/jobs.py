@@ -1,9 +1,10 @@
 """The job lifecycle: start (plan, engine, settings file, process), step (read events, show frames),
-finish (summary on the result strip, one-line report), cancel; one job runs at a time (:data:`JOB`).
+finish (summary on the result strip, one-line report), cancel; one job runs at a time (:data:`JOB`, the
+``stylize`` job of runner.JOBS).
 
-The engine runs in its own process (engine_process.EngineProcess). Its settings travel in a private JSON
-file (``nst video --settings FILE``) owned by the job and removed when it ends; an engine that predates
-``--settings`` gets them as flags.
+The engine runs in its own process (engine_process.EngineProcess, a runner.Process). Its settings travel in a
+private JSON file (``nst video --settings FILE``) owned by the job and removed when it ends; an engine that
+predates ``--settings`` gets them as flags.
 """
 
 import os
@@ -11,13 +12,13 @@ import tempfile
 
 import bpy
 
-from . import engine_process, engines, props
+from . import engine_process, engines, props, runner
 from . import result_strip as R
 from . import strips as S
 from .plan import Plan, PlanError
 from .preferences import engine_environment, extension_folder, online_access, resolve_engine
 
-JOB = None  # the running Job, if any (one at a time)
+KIND = runner.STYLIZE  # JOB: the running Job, if any (one at a time), kept in runner.JOBS
 LAST = {}  # summary of the last finished job (for the panel and for scripts)
 _ORPHANS = []  # cancelled jobs whose settings file goes once their engine has stopped
 
@@ -37,6 +38,10 @@ class Job:
     def progress(self):
         return self.process.progress
 
+    @property
+    def running(self) -> bool:
+        return self.process.running
+
     def scene(self):
         return bpy.data.scenes.get(self.scene_name)
 
@@ -47,7 +52,13 @@ class Job:
 
 def running():
     """The running job, or None."""
-    return JOB
+    return runner.JOBS.get(KIND)
+
+
+def __getattr__(name):
+    if name == "JOB":  # jobs.JOB: the running job (or the one that ended and is not finished yet), or None
+        return runner.JOBS.get(KIND)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- starting -------------------------------------------------------------------------------------------------
@@ -147,8 +158,7 @@ def launch(info: engine_process.EngineInfo, argv: list, cwd: str, settings_file)
 def start_job(context, action: str) -> Job:
     """Plan the job for the active strip (``NEW``: a source strip; ``RESUME`` / ``RERUN``: a result strip)
     and start its engine; PlanError with the one-line reason when it cannot start."""
-    global JOB
-    if JOB is not None and JOB.process.running:
+    if runner.JOBS.busy(KIND):
         raise PlanError("a style transfer is already running: wait for it or cancel it")
     _sweep()
     scene = context.scene
@@ -171,8 +181,7 @@ def start_job(context, action: str) -> Job:
     if result is not None:
         R.update(result, plan, move=action != "RESUME")
         result_name = result.name  # renamed after a new style
-    JOB = Job(scene, plan, process, result_name, settings_file, place=action != "RESUME")
-    return JOB
+    return runner.JOBS.add(KIND, Job(scene, plan, process, result_name, settings_file, place=action != "RESUME"))
 
 
 # -- running --------------------------------------------------------------------------------------------------
@@ -211,7 +220,6 @@ def step_job(job: Job) -> bool:
 
 def finish_job(job: Job) -> tuple[str, str]:
     """(report level, one-line message) at the end of a job; stores the run's summary on the strip."""
-    global JOB
     job.process.poll()
     job.remove_settings_file()
     progress = job.progress
@@ -231,8 +239,7 @@ def finish_job(job: Job) -> tuple[str, str]:
     if strip is not None:
         R.store_last_run(strip, summary)
         R.refresh(strip)
-    if JOB is job:
-        JOB = None
+    runner.JOBS.remove(KIND, job)
     where = f" in strip {strip.name!r} (channel {strip.channel})" if strip is not None else ""
     if job.process.cancelled and progress.status != "ok":
         return "WARNING", f"style transfer cancelled: {progress.done} of {progress.total or '?'} frames kept{where}"
@@ -257,7 +264,7 @@ def handle_event(job: Job, event_type: str, event_value: str) -> str:
 
 def cancel(job: Job | None = None) -> None:
     """Ask the engine to stop (non-blocking); finished frames and their strip stay."""
-    job = job or JOB
+    job = job or runner.JOBS.get(KIND)
     if job is not None:
         job.process.request_cancel()
 
@@ -265,11 +272,11 @@ def cancel(job: Job | None = None) -> None:
 @bpy.app.handlers.persistent
 def cancel_running_job(*_args) -> None:
     """Stop the engine when Blender loads another file or quits (finished frames stay on disk)."""
-    global JOB
-    if JOB is not None:
-        JOB.process.request_cancel()
-        _ORPHANS.append(JOB)  # its settings file goes once the engine has stopped
-        JOB = None
+    job = runner.JOBS.get(KIND)
+    if job is not None:
+        job.process.request_cancel()
+        _ORPHANS.append(job)  # its settings file goes once the engine has stopped
+        runner.JOBS.remove(KIND, job)
     _sweep()
 
 

@@ -8,11 +8,17 @@ import sys
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import engine_process, engine_setup, engines, props
+from . import engine_process, engine_setup, engines, props, runner
 
 ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
 _ENGINE_CACHE = {}  # (configured path, backend) -> EngineInfo that worked
-SETUP = None  # the running engine_setup.SetupJob, if any (one at a time)
+KIND = runner.SETUP  # SETUP: the running engine_setup.SetupJob, if any (one at a time), kept in runner.JOBS
+
+
+def __getattr__(name):
+    if name == "SETUP":  # preferences.SETUP: the running set-up (or the one that ended, not finished yet), or None
+        return runner.JOBS.get(KIND)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- Blender 4.2+ facts the add-on depends on (small, named) ---------------------------------------------------
@@ -159,8 +165,7 @@ def _setup_source(prefs) -> engine_setup.Source:
 def start_setup(context, update: bool = False) -> engine_setup.SetupJob:
     """Start Set Up Engine (a new environment from the preferences' source) or Update (the source the
     environment was made from) in the background; SetupError with the one-line reason when it cannot."""
-    global SETUP
-    if SETUP is not None and not SETUP.done:
+    if runner.JOBS.busy(KIND):
         raise engine_setup.SetupError("the engine is being set up already: wait for it or cancel it")
     prefs = get_preferences(context)
     folder = engine_env_folder()
@@ -175,13 +180,11 @@ def start_setup(context, update: bool = False) -> engine_setup.SetupJob:
     backend = chosen_backend(context)
     steps = engine_setup.setup_steps(folder, source, online, base, update=update, backend=backend)
     title = f"{'updating' if update else 'setting up'} the engine from {source.describe()}"
-    SETUP = engine_setup.SetupJob(folder, steps, title=title, backend=backend).start()
-    return SETUP
+    return runner.JOBS.add(KIND, engine_setup.SetupJob(folder, steps, title=title, backend=backend).start())
 
 
 def finish_setup(job: engine_setup.SetupJob) -> tuple[str, str]:
     """(report level, one line) at the end of a set-up; a working engine becomes the add-on's interpreter."""
-    global SETUP
     prefs = get_preferences()
     if job.state == "ok":
         info = engine_process.EngineInfo(job.python, job.version, "set up by the add-on")
@@ -195,14 +198,13 @@ def finish_setup(job: engine_setup.SetupJob) -> tuple[str, str]:
         level, message = ("WARNING" if job.state == "cancelled" else "ERROR"), job.status_line()
     if prefs is not None:
         prefs.setup_status = message
-    if SETUP is job:
-        SETUP = None
+    runner.JOBS.remove(KIND, job)
     return level, message
 
 
 def setup_tick():
     """The timer that follows a set-up on Blender's main thread: poll (never blocks), redraw, finish."""
-    job = SETUP
+    job = runner.JOBS.get(KIND)
     if job is None:
         return None
     return follow(job, job.poll() == "running", finish_setup, "PREFERENCES", 0.5)
@@ -245,10 +247,10 @@ class NST_OT_cancel_setup(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return SETUP is not None and not SETUP.done
+        return runner.JOBS.busy(KIND)
 
     def execute(self, context):
-        SETUP.cancel()
+        runner.JOBS.get(KIND).cancel()
         return {"FINISHED"}
 
 
@@ -266,7 +268,7 @@ class NST_OT_remove_engine(bpy.types.Operator):
         return context.window_manager.invoke_confirm(self, event)
 
     def execute(self, context):
-        if SETUP is not None and not SETUP.done:
+        if runner.JOBS.busy(KIND):
             self.report({"ERROR"}, "the engine is being set up: cancel it first")
             return {"CANCELLED"}
         folder = engine_env_folder()
@@ -367,8 +369,8 @@ def draw_setup(prefs, box) -> None:
     elif not online_access():
         col.label(text="Online access is off: allow it in Preferences > System, or pick a wheel or checkout",
                   icon="ERROR")
-    job = SETUP
-    running = job is not None and not job.done
+    job = runner.JOBS.get(KIND)
+    running = runner.JOBS.busy(KIND)
     row = box.row(align=True)
     row.enabled = not running
     row.operator(NST_OT_setup_engine.bl_idname, text="Set Up Engine", icon="IMPORT").action = "SETUP"
@@ -392,11 +394,11 @@ def register():
 
 
 def unregister():
-    global SETUP
-    if SETUP is not None:
-        SETUP.cancel()
-        SETUP.wait(timeout=10)
-        SETUP = None
+    job = runner.JOBS.get(KIND)
+    if job is not None:
+        job.cancel()
+        job.wait(timeout=10)
+        runner.JOBS.remove(KIND, job)
     if bpy.app.timers.is_registered(setup_tick):
         bpy.app.timers.unregister(setup_tick)
     for cls in reversed(classes):

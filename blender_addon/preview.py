@@ -5,7 +5,8 @@ The engine does it in its own process, as for a whole strip: ``nst video SOURCE 
 FILE --progress jsonl`` on the strip's movie or image sequence (so the frame is the one the job would make,
 read by the engine's own decoder) with :func:`plan.preview_settings` (at most 192 px, 10 iterations). Its
 files live in the add-on's private folder (``preview/``, never next to the user's media); one preview runs
-at a time (:data:`PREVIEW`), followed by a ``bpy.app.timers`` timer on Blender's main thread.
+at a time (:data:`PREVIEW`, the ``preview`` job of runner.JOBS), followed by a ``bpy.app.timers`` timer on
+Blender's main thread.
 """
 
 import glob
@@ -15,14 +16,14 @@ import tempfile
 
 import bpy
 
-from . import engine_process, jobs
+from . import engine_process, jobs, runner
 from . import result_strip as R
 from .plan import PROP, Plan, PlanError, preview_settings
 from .preferences import follow, private_folder
 
 IMAGE_NAME = "NST Preview"
 FILE_NAME = "nst_preview.png"
-PREVIEW = None  # the running Preview, if any
+KIND = runner.PREVIEW  # PREVIEW: the running Preview, if any, kept in runner.JOBS
 LAST = {}  # the last preview's outcome: status, message, frame
 
 
@@ -40,6 +41,10 @@ class Preview:
     def progress(self):
         return self.process.progress
 
+    @property
+    def running(self) -> bool:
+        return self.process.running
+
     def summary(self) -> str:
         progress = self.progress
         if self.process.cancelled:
@@ -52,6 +57,12 @@ class Preview:
     def fraction(self) -> float:
         progress = self.progress
         return min(progress.step / progress.steps, 1.0) if progress.step is not None and progress.steps else 0.0
+
+
+def __getattr__(name):
+    if name == "PREVIEW":  # preview.PREVIEW: the running preview (or the one that ended, not finished yet), or None
+        return runner.JOBS.get(KIND)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def source_strip(scene):
@@ -78,8 +89,7 @@ def _sweep(folder: str) -> None:
 
 def start_preview(context) -> Preview:
     """Start the engine on the frame under the playhead; PlanError with the one-line reason when it cannot."""
-    global PREVIEW
-    if PREVIEW is not None and PREVIEW.process.running:
+    if runner.JOBS.busy(KIND):
         raise PlanError("a preview is already running: wait for it or cancel it")
     scene = context.scene
     frame = int(scene.frame_current)
@@ -96,9 +106,8 @@ def start_preview(context) -> Preview:
     except PlanError:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    PREVIEW = Preview(plan, frame, process, folder, run_dir, settings_file)
     LAST.clear()
-    return PREVIEW
+    return runner.JOBS.add(KIND, Preview(plan, frame, process, folder, run_dir, settings_file))
 
 
 def show(path: str):
@@ -120,7 +129,6 @@ def show(path: str):
 
 def finish_preview(preview: Preview) -> tuple[str, str]:
     """(report level, one line) at the end of a preview; a finished frame goes to the panel's image."""
-    global PREVIEW
     process = preview.process
     process.poll()
     engine_process.remove_settings_file(preview.settings_file)
@@ -141,14 +149,13 @@ def finish_preview(preview: Preview) -> tuple[str, str]:
     shutil.rmtree(preview.run_dir, ignore_errors=True)
     LAST.clear()
     LAST.update(status=level, message=message, frame=preview.frame)
-    if PREVIEW is preview:
-        PREVIEW = None
+    runner.JOBS.remove(KIND, preview)
     return level, message
 
 
 def preview_tick():
     """The timer that follows a preview on Blender's main thread: poll (never blocks), redraw, finish."""
-    preview = PREVIEW
+    preview = runner.JOBS.get(KIND)
     if preview is None:
         return None
     preview.process.poll()
@@ -156,20 +163,19 @@ def preview_tick():
 
 
 def cancel() -> None:
-    if PREVIEW is not None:
-        PREVIEW.process.request_cancel()
+    preview = runner.JOBS.get(KIND)
+    if preview is not None:
+        preview.process.request_cancel()
 
 
 @bpy.app.handlers.persistent
 def cancel_running_preview(*_args) -> None:
     """Stop a preview when Blender loads another file, quits or the add-on is disabled."""
-    global PREVIEW
-    preview = PREVIEW
+    preview = runner.JOBS.get(KIND)
     if preview is None:
         return
     preview.process.cancel(grace=2.0)
     finish_preview(preview)
-    PREVIEW = None
 
 
 def unregister() -> None:

@@ -19,7 +19,7 @@ from fake_engine_package import make_wheel
 def env_folder(prefs, monkeypatch):
     """The add-on's engine folder (in this session's private Blender user folder), absent before and after;
     pip without the machine's own configuration (no index, no find-links), as on an offline studio's."""
-    from blender_addon import preferences
+    from blender_addon import preferences, runner
 
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
@@ -30,7 +30,7 @@ def env_folder(prefs, monkeypatch):
     if preferences.SETUP is not None:
         preferences.SETUP.cancel()
         preferences.SETUP.wait(timeout=30)
-        preferences.SETUP = None
+        runner.JOBS.remove(runner.SETUP)  # SETUP is read from the runner's registry: assigning it would shadow that
     if folder.exists() and (folder / ".nst-engine-env").exists():
         bpy.ops.nst.remove_engine()
     for thread in preferences.REMOVING:
