@@ -3,7 +3,8 @@
 Select a movie or image-sequence strip, pick a painting, get a stylized image-sequence strip back. The
 engine (nst-plugin, TensorFlow) runs in its own Python process, in an environment that *Set Up Engine*
 makes for it; this package only needs bpy. The modules ``plan``, ``engines``, ``engine_process``, ``engine_setup``,
-``progress``, ``strips`` and ``compat`` (the differences between Blender versions) do not import bpy and are tested without Blender; ``result_strip``, ``jobs`` and
+``runner`` (the background processes and the running jobs), ``progress``, ``strips`` and ``compat`` (the
+differences between Blender versions) do not import bpy and are tested without Blender; ``result_strip``, ``jobs`` and
 ``preview`` work on Blender data; ``props``, ``preferences``, ``operators`` and ``panels`` hold the
 Blender types.
 """
