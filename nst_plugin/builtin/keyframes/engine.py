@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -117,6 +117,49 @@ def keyframes_read(shots, sources, context):
     return kept, {k for shot in kept for k in shot.keyframes}
 
 
+@dataclass(eq=False)
+class Work:
+    """What a run (one process, or a cluster's client) has to make, known before any keyframe is made."""
+
+    plan: object  # :class:`~.selection.Plan`
+    run: _Run
+    network_keys: dict  # {shot number: its network's key}
+    frame_keys: dict  # {shot number: the key its frames record}
+    done: set  # the frames a resumed run has, made with their shot's key
+    shots: list  # the shots with a frame to make whose keyframes could be read
+    sources: dict  # {keyframe: (its source frame, its guide or None)}
+
+    @property
+    def keyframes(self) -> list:
+        """The keyframes to make (or find in the store), shot by shot."""
+        return [k for shot in self.shots for k in shot.keyframes]
+
+
+def prepare(frames, styles, config, context) -> Work:
+    """1. the plan (a first pass over the frames), each shot's keys, what a resumed run already has, and the
+    keyframes' source frames and guides (a second pass, which stops at each shot's last keyframe)."""
+    started = time.perf_counter()
+    plan = plan_shots(frames, config, context)
+    planned = time.perf_counter() - started
+    for shot in plan.shots[1:]:
+        context.emit(Cut(index=shot.frames[0], shot=shot.number))
+    run = _Run(config, styles, context, plan.shape, plan.starts)
+    run.timings["plan"] = planned
+    # a shot's network is known by its keyframes and how it learns them; every frame records its
+    # network's key, so a finished frame is made again only when its shot's keyframes changed
+    network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
+    frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
+    shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
+    done = {i for i in context.resume.frames
+            if i in shot_number and context.resume.keys.get(i) == frame_keys[shot_number[i]]}
+    todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
+    wanted = {k for shot in todo for k in shot.keyframes}
+    sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
+               if index in wanted}
+    todo, _ = keyframes_read(todo, sources, context)  # a keyframe the source no longer gives: its shot waits
+    return Work(plan, run, network_keys, frame_keys, done, todo, sources)
+
+
 class KeyframeEngine:
     def __init__(self, config):
         self.config = config
@@ -140,48 +183,33 @@ class KeyframeEngine:
         if iter(frames) is frames:
             return self._live(frames, styles, config, context, sink)
         started = time.perf_counter()
-        plan = plan_shots(frames, config, context)
-        planned = time.perf_counter() - started
-        for shot in plan.shots[1:]:
-            context.emit(Cut(index=shot.frames[0], shot=shot.number))
-        run = _Run(config, styles, context, plan.shape, plan.starts)
-        run.timings["plan"] = planned
-        # a shot's network is known by its keyframes and how it learns them; every frame records its
-        # network's key, so a finished frame is made again only when its shot's keyframes changed
-        network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
-        frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
-        shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
-        done = {i for i in context.resume.frames
-                if i in shot_number and context.resume.keys.get(i) == frame_keys[shot_number[i]]}
-        todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
-        wanted = {k for shot in todo for k in shot.keyframes}
-
-        # 2. keyframes: their source frames and guides (a second pass), then the frame engine
-        sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
-                   if index in wanted}
-        todo, wanted = keyframes_read(todo, sources, context)
+        work = prepare(frames, styles, config, context)
+        run, sources, wanted = work.run, work.sources, work.keyframes
+        # 2. keyframes, by the frame engine
         stylized = {}
-        for shot in todo:
+        for shot in work.shots:
             for index in shot.keyframes:  # in order: a keyframe may start from the one before it
                 frame = sources[index][0]
                 stylized[index] = run.keyframe(index, shot.number, frame, len(wanted),
                                                init=run.warm_start(index, frame, stylized))
         # 3. one network per shot, each starting from the previous shot's
         networks, previous = {}, None
-        for shot in todo:
+        for shot in work.shots:
             pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
-            networks[shot.number] = previous = run.network(shot.number, pairs, network_keys[shot.number], previous)
+            networks[shot.number] = previous = run.network(shot.number, pairs, work.network_keys[shot.number], previous)
         # 4. every frame through its shot's network (a third pass), in chunks with the margins the temporal
         # filter needs
-        shot_of = {index: shot for shot in todo for index in shot.frames}
+        shot_of = {index: shot for shot in work.shots for index in shot.frames}
         textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted}
         written = 0
-        for part, emit in run.chunks(run.guided(frames, todo, textures=textures), shot_of, lambda i: i not in done):
+        for part, emit in run.chunks(run.guided(frames, work.shots, textures=textures), shot_of,
+                                     lambda i: i not in work.done):
             shot = shot_of[part[0][0]]
             for index, result in run.frames(part, emit, networks[shot.number], shot=shot,
-                                            key=frame_keys[shot.number]):
+                                            key=work.frame_keys[shot.number]):
                 sink(index, result)
                 written += 1
+        plan = work.plan
         return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
             "skipped": sum(len(s.frames) for s in plan.shots) - written, "cuts": [s.frames[0] for s in plan.shots[1:]],
             "shots": len(plan.shots), "keyframes": plan.keyframes, **run.summary()})

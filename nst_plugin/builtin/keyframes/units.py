@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -71,110 +72,138 @@ def check_units(config, source) -> None:
 
 def stylize_units(dispatch, frames, styles, config, context):
     """The keyframe engine's four steps as units (see the module's docstring)."""
-    from ...events import Cut, Keyframe, Training
-    from ...images import load_image, save_image
     from ...result import SequenceResult
-    from .engine import _Run, keyframes_read, plan_shots
+    from .engine import prepare
 
     started = time.perf_counter()
-    plan = plan_shots(frames, config, context)
-    for shot in plan.shots[1:]:
-        context.emit(Cut(index=shot.frames[0], shot=shot.number))
-    run = _Run(config, styles, context, plan.shape, plan.starts)  # the keys, and what a resumed run finds in the store
-    run.neighbour_flows = None  # the workers make the frames (and their filter's flows)
-    store = context.store
-    network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
-    frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
-    shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
-    done = {i for i in context.resume.frames
-            if i in shot_number and context.resume.keys.get(i) == frame_keys[shot_number[i]]}
-    todo = [shot for shot in plan.shots if any(i not in done for i in shot.frames)]
-    wanted = [k for shot in todo for k in shot.keyframes]
-    sources = {index: (frame, guide) for index, frame, guide, _ in run.guided(frames, todo, until_keyframes=True)
-               if index in wanted}  # the keyframes' source frames and guides
-    todo, _ = keyframes_read(todo, sources, context)  # a keyframe the source no longer gives: its shot waits
-    wanted = [k for shot in todo for k in shot.keyframes]
-    numbers = itertools.count()  # the units' numbers
-    counted = {"done": 0}
-
-    def numbered(event):  # a worker's keyframe events, numbered over the whole job (not per worker)
-        if isinstance(event, Keyframe):
-            if event.resumed:
-                return None
-            counted["done"] += 1
-            return replace(event, done=counted["done"], total=len(wanted))
-        return event
-
-    dispatch.event_filter = numbered
-
-    # 1. keyframes, all at once; one that starts from the keyframe before it (plan.starts) once that one is made
-    stylized = {}
-    pending = [(shot, index) for shot in todo for index in shot.keyframes]
-    while pending:
-        ready = [(shot, index) for shot, index in pending if index not in plan.starts or plan.starts[index][0] in stylized]
-        if not ready:  # (a keyframe before them all is in the same shot, made first: cannot happen)
-            raise RuntimeError(f"keyframes {[index for _, index in pending]} wait for keyframes never made")
-        pending = [item for item in pending if item not in ready]
-        for shot, index in ready:
-            name, key = f"keyframe_{index:06d}.png", run.keyframe_key(index)
-            path = store.get(name, key) if store is not None else None
-            if path is not None:
-                stylized[index] = load_image(path, "keyframe")
-                counted["done"] += 1
-                context.emit(Keyframe(index=index, shot=shot.number, seconds=0.0, done=counted["done"],
-                                      total=len(wanted), resumed=True))
-                continue
-
-            def keep(report, index=index, name=name, key=key):
-                stylized[index] = report["image"]
-                if store is not None:
-                    store.put(name, key, lambda p: save_image(p, report["image"]))
-
-            frame = sources[index][0]
-            unit = KeyframeUnit(next(numbers), shot.number, index, frame, len(wanted),
-                                init=run.warm_start(index, frame, stylized))
-            dispatch.submit(run_keyframe, unit, styles, config, plan.shape, on_done=keep, counted=False)
-        dispatch.run(())
-
-    # 2. one network per shot, each from the previous shot's (a chain of futures), weights kept by the client
-    weights: dict[int, object] = {}
-    previous = None
-    for shot in todo:
-        name, key = f"network_shot{shot.number:03d}.weights.h5", network_keys[shot.number]
-        path = store.get(name, key) if store is not None else None
-        if path is not None:
-            weights[shot.number] = previous = path.read_bytes()
-            context.emit(Training(shot=shot.number, step=0, total=run.settings.max_steps, loss=None,
-                                  seconds=0.0, stopped="resumed"))
-            continue
-
-        def kept(report, name=name, key=key):
-            if store is not None:
-                store.put(name, key, lambda p: p.write_bytes(report["weights"]))
-
-        pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
-        unit = TrainingUnit(next(numbers), shot.number, pairs, key)
-        weights[shot.number] = previous = dispatch.submit(run_training, unit, previous, styles, config, plan.shape,
-                                                          on_done=kept, counted=False)
-
-    # 3. every frame through its shot's network, in chunks with the temporal filter's margins (a third pass
-    # over the source; the guides and the keyframes' texture follow every frame of a shot)
-    shot_of = {index: shot for shot in todo for index in shot.frames}
-    textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted}
-
-    def chunks():
-        for part, emit in run.chunks(run.guided(frames, todo, textures=textures), shot_of, lambda i: i not in done,
-                                     CHUNK):
-            shot = shot_of[part[0][0]]
-            unit = FramesUnit(next(numbers), shot.number, part, frame_keys[shot.number], shot.frames[0],
-                              tuple(shot.keyframes), emit)
-            yield (run_frames, unit, weights[shot.number], styles, config, plan.shape)
-
-    dispatch.run(chunks())
+    work = prepare(frames, styles, config, context)  # the keys, and what a resumed run finds in the store
+    work.run.neighbour_flows = None  # the workers make the frames (and their filter's flows)
+    units = _Units(dispatch, work, frames, styles, config, context)
+    stylized = units.keyframes()
+    dispatch.run(units.frames(stylized, units.networks(stylized)))
+    plan = work.plan
     return SequenceResult(frames=len(dispatch.written), seconds=time.perf_counter() - started, stats={
         "skipped": sum(len(s.frames) for s in plan.shots) - len(dispatch.written),
         "cuts": [s.frames[0] for s in plan.shots[1:]], "shots": len(plan.shots), "keyframes": plan.keyframes,
         "units": len(dispatch.reports)})
+
+
+@dataclass
+class _KeyframeCount:
+    """The keyframe events of the job, numbered over the whole job (a worker numbers its own)."""
+
+    total: int
+    done: int = 0
+
+    def __call__(self, event):  # the dispatch's event_filter: a worker's events
+        from ...events import Keyframe
+
+        if isinstance(event, Keyframe):
+            if event.resumed:
+                return None
+            self.done += 1
+            return replace(event, done=self.done, total=self.total)
+        return event
+
+    def resumed(self, index: int, shot: int):
+        """The event of a keyframe found in the store."""
+        from ...events import Keyframe
+
+        self.done += 1
+        return Keyframe(index=index, shot=shot, seconds=0.0, done=self.done, total=self.total, resumed=True)
+
+
+@dataclass(eq=False)
+class _Units:
+    """The client's side of one job: it submits the units step by step and keeps what comes back."""
+
+    dispatch: object
+    work: object  # :class:`~.engine.Work`
+    source: object  # the frames (read again by the last step)
+    styles: list
+    config: object
+    context: object
+    numbers: Iterator[int] = field(default_factory=itertools.count)  # the units' numbers
+
+    def keyframes(self) -> dict:
+        """2. {keyframe: stylized}, all at once; one that starts from the keyframe before it (``plan.starts``)
+        once that one is made."""
+        starts = self.work.plan.starts
+        count = self.dispatch.event_filter = _KeyframeCount(len(self.work.keyframes))
+        stylized = {}
+        pending = [(shot, index) for shot in self.work.shots for index in shot.keyframes]
+        while pending:
+            ready = [(shot, index) for shot, index in pending if index not in starts or starts[index][0] in stylized]
+            if not ready:  # (a keyframe before them all is in the same shot, made first: cannot happen)
+                raise RuntimeError(f"keyframes {[index for _, index in pending]} wait for keyframes never made")
+            pending = [item for item in pending if item not in ready]
+            for shot, index in ready:
+                self._keyframe(shot, index, stylized, count)
+            self.dispatch.run(())
+        return stylized
+
+    def _keyframe(self, shot, index: int, stylized: dict, count: _KeyframeCount) -> None:
+        """Keyframe ``index`` into ``stylized``: from the store, or as a unit (there once it is made)."""
+        from ...images import load_image, save_image
+
+        run, store = self.work.run, self.context.store
+        name, key = f"keyframe_{index:06d}.png", run.keyframe_key(index)
+        path = store.get(name, key) if store is not None else None
+        if path is not None:
+            stylized[index] = load_image(path, "keyframe")
+            self.context.emit(count.resumed(index, shot.number))
+            return
+
+        def keep(report):
+            stylized[index] = report["image"]
+            if store is not None:
+                store.put(name, key, lambda p: save_image(p, report["image"]))
+
+        frame = self.work.sources[index][0]
+        unit = KeyframeUnit(next(self.numbers), shot.number, index, frame, count.total,
+                            init=run.warm_start(index, frame, stylized))
+        self.dispatch.submit(run_keyframe, unit, self.styles, self.config, self.work.plan.shape, on_done=keep,
+                             counted=False)
+
+    def networks(self, stylized: dict) -> dict:
+        """3. {shot: its network's weights file (bytes) or the future of the unit training it}: one network per
+        shot, each from the previous shot's (a chain of futures), the weights kept by the client."""
+        from ...events import Training
+
+        work, store = self.work, self.context.store
+        weights: dict[int, object] = {}
+        previous = None
+        for shot in work.shots:
+            name, key = f"network_shot{shot.number:03d}.weights.h5", work.network_keys[shot.number]
+            path = store.get(name, key) if store is not None else None
+            if path is not None:
+                weights[shot.number] = previous = path.read_bytes()
+                self.context.emit(Training(shot=shot.number, step=0, total=work.run.settings.max_steps, loss=None,
+                                           seconds=0.0, stopped="resumed"))
+                continue
+
+            def kept(report, name=name, key=key):
+                if store is not None:
+                    store.put(name, key, lambda p: p.write_bytes(report["weights"]))
+
+            pairs = {k: (*work.sources[k], stylized[k]) for k in shot.keyframes}
+            unit = TrainingUnit(next(self.numbers), shot.number, pairs, key)
+            weights[shot.number] = previous = self.dispatch.submit(
+                run_training, unit, previous, self.styles, self.config, work.plan.shape, on_done=kept, counted=False)
+        return weights
+
+    def frames(self, stylized: dict, weights: dict):
+        """4. the tasks of every frame through its shot's network, in chunks with the temporal filter's margins
+        (a third pass over the source; the guides and the keyframes' texture follow every frame of a shot)."""
+        work, run = self.work, self.work.run
+        shot_of = {index: shot for shot in work.shots for index in shot.frames}
+        textures = {k: run.target(work.sources[k][0], stylized[k]) for k in work.keyframes}
+        for part, emit in run.chunks(run.guided(self.source, work.shots, textures=textures), shot_of,
+                                     lambda i: i not in work.done, CHUNK):
+            shot = shot_of[part[0][0]]
+            unit = FramesUnit(next(self.numbers), shot.number, part, work.frame_keys[shot.number], shot.frames[0],
+                              tuple(shot.keyframes), emit)
+            yield (run_frames, unit, weights[shot.number], self.styles, self.config, work.plan.shape)
 
 
 # -- on a worker ---------------------------------------------------------------------------------------------
