@@ -78,7 +78,7 @@ def test_ticks_never_block():
         slowest = max(slowest, time.perf_counter() - started)
         assert process.outcome() is None or process.finished
         time.sleep(0.01)
-    assert slowest < 0.1 and process.outcome().reason == "ok"
+    assert slowest < 0.2 and process.outcome().reason == "ok"
 
 
 @pytest.mark.parametrize("code, expected", [
