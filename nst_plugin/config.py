@@ -260,17 +260,3 @@ def make_config(preset: str = "default", **overrides) -> StyleConfig:
 
 def with_overrides(config: StyleConfig, **changes) -> StyleConfig:
     return replace(config, **changes)
-
-
-# Moved to nst_plugin.validation, still importable from here for the keyframe engine (builtin/keyframes)
-# until it imports it from there.
-_MOVED = {"estimated_bytes": "validation"}
-
-
-def __getattr__(name: str):
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f".{module}", __package__), name)

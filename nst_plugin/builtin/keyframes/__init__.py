@@ -71,7 +71,7 @@ def memory_needed(config, height: int, width: int) -> int:
     """Rough peak bytes: the frame engine's VGG pass at the keyframes' size, and the frames at the output size."""
     from dataclasses import replace
 
-    from ...config import estimated_bytes
+    from ...validation import estimated_bytes
     from .engine import DEFAULT_KEYFRAME_SIZE
 
     out_h, out_w = config.working_shape(height, width)
