@@ -21,11 +21,14 @@ $(BLENDER_VENV)/bin/.installed:
 
 blender-venv: $(BLENDER_VENV)/bin/.installed
 
+# setuptools' editable-install warnings ("be careful with folders ...") are not the user's to act on
+QUIET_BUILD = PYTHONWARNINGS=ignore
+
 $(BIN)/.installed: pyproject.toml $(wildcard hooks/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
-	$(BIN)/pip install --quiet -e hooks/nst-w2-loss -e hooks/nst-adam-ema -e hooks/nst-vgg19
+	$(QUIET_BUILD) $(BIN)/pip install --quiet -e .
+	$(QUIET_BUILD) $(BIN)/pip install --quiet -e hooks/nst-w2-loss -e hooks/nst-adam-ema -e hooks/nst-vgg19
 	touch $@
 
 # the tests also run the engine on the JAX and PyTorch backends (tests marked "backends"). TORCH names the
@@ -34,7 +37,7 @@ $(BIN)/.installed: pyproject.toml $(wildcard hooks/*/pyproject.toml)
 TORCH ?= torch==2.13.0
 
 $(BIN)/.installed-test: $(BIN)/.installed
-	$(BIN)/pip install --quiet -e '.[test,jax]' $(TORCH)
+	$(QUIET_BUILD) $(BIN)/pip install --quiet -e '.[test,jax]' $(TORCH)
 	touch $@
 
 demo: $(BIN)/.installed

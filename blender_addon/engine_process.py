@@ -200,7 +200,7 @@ def engine_environment(environ=None, backend: str | None = None) -> dict:
         env[BACKEND_ENV] = backend
     for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
         env.pop(key, None)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ errors (grappler's) are not the job's
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONSAFEPATH"] = "1"
     return env

@@ -730,7 +730,10 @@ def _traits_line(traits) -> str:
 
 def main() -> None:
     """Entry point of the ``nst`` console script."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .failures import debug
+
+    # TensorFlow's C++ log (its grappler's "remapper failed" errors read like a crash) only with NST_DEBUG=1
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug() else "3")
     warnings.showwarning = _show_warning
     _install_sigterm()
     try:

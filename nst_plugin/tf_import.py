@@ -1,8 +1,8 @@
 """Import TensorFlow without its start-up chatter on the terminal.
 
 TensorFlow's C++ side prints CUDA-probe lines to file descriptor 2 before its log level applies. When
-``TF_CPP_MIN_LOG_LEVEL`` is 2 or more (the CLI sets 2 unless you set it), that output is captured while
-TensorFlow starts and shown only if starting fails.
+``TF_CPP_MIN_LOG_LEVEL`` is 2 or more (the CLI sets 3 unless you set it or ``NST_DEBUG=1``), that output is
+captured while TensorFlow starts and shown only if starting fails.
 """
 
 from __future__ import annotations
