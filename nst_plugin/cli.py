@@ -618,6 +618,23 @@ def webcam(
 
 @app.command()
 @user_errors
+def compare(
+    source: str = typer.Argument(..., help="The video file or image sequence that OUTPUT_FOLDER was made from."),
+    output_folder: Path = typer.Argument(..., help="An output folder of `nst video` (it holds nst_manifest.json)."),
+    picture: Path = typer.Option(..., "--output", "-o", help="The picture to write (.jpg, .png, ...)."),
+    frames: Optional[str] = typer.Option(None, help="Done frames to show, e.g. 1,10,20 (default: first, middle, last)."),
+    width: Optional[int] = typer.Option(None, help="Width of each frame in the picture (default: the source's, "
+                                                   "at most 640)."),
+):
+    """Picture of source frames (top row) above the same stylized frames of an output folder."""
+    from .compare import parse_frame_list, write_comparison
+
+    shown = write_comparison(source, output_folder, picture, parse_frame_list(frames), width)
+    typer.echo(f"comparison of frames {', '.join(map(str, shown))}: {picture}")
+
+
+@app.command()
+@user_errors
 def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
     """List installed plugins, what each registers, and plugins that failed to load."""
     from .config import PRESETS
