@@ -16,6 +16,8 @@ import click
 import typer
 
 from . import __version__
+from .config import (HELP_PANELS, PANEL_COHERENCE, PANEL_ENGINE, PANEL_IO, PANEL_LOOK, PANEL_MODEL,
+                     PANEL_SCALE_OUT)
 from .errors import NstError, Terminated, UserError, storage_error
 from .validation import check_memory
 
@@ -26,6 +28,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class _Command(typer.core.TyperCommand):
+    """A stylizing command: its ``--help`` option is listed in the first panel ("Input and output"), not in a
+    panel of its own above it."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.rich_help_panel = PANEL_IO
+        return option
 
 
 def _error(message: str, code: int) -> None:
@@ -183,11 +196,13 @@ def _field_option(field) -> tuple[str, object, object]:
         annotation = Optional[int]
     else:
         annotation = Optional[float]
-    return field.name, annotation, typer.Option(None, *flags, help=meta.get("help", ""))
+    return field.name, annotation, typer.Option(None, *flags, help=meta.get("help", ""),
+                                                     rich_help_panel=meta.get("panel"))
 
 
-def _weight_options(losses: dict) -> list:
-    return [(f"{name}_weight", Optional[float], typer.Option(None, help=text)) for name, text in losses.items()]
+def _weight_options(losses: dict, panel: str) -> list:
+    return [(f"{name}_weight", Optional[float], typer.Option(None, help=text, rich_help_panel=panel))
+            for name, text in losses.items()]
 
 
 def _generated_options(video: bool) -> list:
@@ -198,12 +213,15 @@ def _generated_options(video: bool) -> list:
     options = [_field_option(f) for f in fields(StyleConfig)
                if "help" in f.metadata and f.metadata.get("video") == video and f.name not in ("loss_weights", "options")]
     if video:
-        return options + _weight_options(VIDEO_LOSS_WEIGHT_OPTIONS)
-    return options + _weight_options(LOSS_WEIGHT_OPTIONS) + [
-        ("loss", List[str], typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable.")),
-        ("option", List[str], typer.Option([], "--option", help="Plugin option NAME.KEY=VALUE (see nst plugins); repeatable.")),
+        return options + _weight_options(VIDEO_LOSS_WEIGHT_OPTIONS, PANEL_COHERENCE)
+    return options + _weight_options(LOSS_WEIGHT_OPTIONS, PANEL_MODEL) + [
+        ("loss", List[str], typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable.",
+                                         rich_help_panel=PANEL_MODEL)),
+        ("option", List[str], typer.Option([], "--option", help="Plugin option NAME.KEY=VALUE (see nst plugins); "
+                                           "repeatable.", rich_help_panel=PANEL_ENGINE)),
         ("settings", Optional[Path], typer.Option(None, "--settings", help="JSON file of settings (the option names "
-                                                  "with _ for -, e.g. {\"size\": 256}); options given here win.")),
+                                                  "with _ for -, e.g. {\"size\": 256}); options given here win.",
+                                                  rich_help_panel=PANEL_IO)),
     ]
 
 
@@ -211,8 +229,16 @@ STYLE_OPTIONS = _generated_options(video=False)
 VIDEO_OPTIONS = _generated_options(video=True)
 
 
+def _panel_order(parameter) -> int:
+    """Where a command parameter's --help panel comes (HELP_PANELS' order; arguments and others first): typer
+    shows the panels in the order their first option comes."""
+    panel = getattr(parameter.default, "rich_help_panel", None)
+    return HELP_PANELS.index(panel) if panel in HELP_PANELS else -1
+
+
 def _with_options(options, into: str):
-    """Add typer options to a command; the command receives their values as one dict in ``into``."""
+    """Add typer options to a command; the command receives their values as one dict in ``into``. The
+    parameters are ordered by their --help panel (:func:`_panel_order`)."""
 
     def decorate(command):
         import inspect
@@ -232,7 +258,7 @@ def _with_options(options, into: str):
 
         hints = {k: v for k, v in get_type_hints(command).items() if k != into}
         hints.update({name: kind for name, kind, _ in options})
-        wrapper.__signature__ = signature.replace(parameters=own + added)
+        wrapper.__signature__ = signature.replace(parameters=sorted(own + added, key=_panel_order))
         wrapper.__annotations__ = hints
         return wrapper
 
@@ -267,16 +293,16 @@ def prepare_run(style_paths, flat: dict):
     return config, styles
 
 
-@app.command()
+@app.command(cls=_Command)
 @user_errors
 @style_options
 def image(
     content: Path = typer.Argument(..., help="Content image (PNG, JPEG, TIFF, 16-bit PNG, ...)."),
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, .jpg, ...)."),
-    loss_plot: Optional[Path] = typer.Option(None, help="Write the loss curves to this PNG."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles.", rich_help_panel=PANEL_IO),
+    output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, .jpg, ...).", rich_help_panel=PANEL_IO),
+    loss_plot: Optional[Path] = typer.Option(None, help="Write the loss curves to this PNG.", rich_help_panel=PANEL_IO),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file.", rich_help_panel=PANEL_IO),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=PANEL_IO),
     style_settings: dict = None,
 ):
     """Stylize one image."""
@@ -315,16 +341,16 @@ def image(
         _error(f"{stats.get('message') or 'the loss turned NaN'}; lower the weights or the learning rate", 4)
 
 
-@app.command()
+@app.command(cls=_Command)
 @user_errors
 @style_options
 def grid(
     content: Path = typer.Argument(..., help="Content image."),
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles (one row each)."),
-    output: Path = typer.Option(..., "--output", "-o", help="The contact sheet (.png, .jpg, ...)."),
-    strengths: str = typer.Option("0.25,0.5,0.75,1", help="Comma-separated strengths, one column each (0..1)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sheet made by nst."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles (one row each).", rich_help_panel=PANEL_IO),
+    output: Path = typer.Option(..., "--output", "-o", help="The contact sheet (.png, .jpg, ...).", rich_help_panel=PANEL_IO),
+    strengths: str = typer.Option("0.25,0.5,0.75,1", help="Comma-separated strengths, one column each (0..1).", rich_help_panel=PANEL_LOOK),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sheet made by nst.", rich_help_panel=PANEL_IO),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines.", rich_help_panel=PANEL_IO),
     style_settings: dict = None,
 ):
     """Stylize one image with every style at several strengths: a labelled sheet to choose the balance by eye."""
@@ -469,30 +495,30 @@ class JsonlProgress:
         sys.stdout.flush()
 
 
-@app.command()
+@app.command(cls=_Command)
 @user_errors
 @style_options
 @video_options
 def video(
     source: str = typer.Argument(..., help="Video file, image folder, glob ('shots/*.png'), '####' pattern "
                                            "('renders/####.png') or camera index."),
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output folder: frame_NNNNNN.png files and nst_manifest.json."),
-    frames: Optional[str] = typer.Option(None, help="Frame range A-B, A- or N (a video's frames count from 1)."),
-    step: int = typer.Option(1, help="Take every STEP-th frame of the range."),
-    fps: Optional[float] = typer.Option(None, help="Frame rate of an image sequence (24); a video keeps its own."),
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles.", rich_help_panel=PANEL_IO),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder: frame_NNNNNN.png files and nst_manifest.json.", rich_help_panel=PANEL_IO),
+    frames: Optional[str] = typer.Option(None, help="Frame range A-B, A- or N (a video's frames count from 1).", rich_help_panel=PANEL_IO),
+    step: int = typer.Option(1, help="Take every STEP-th frame of the range.", rich_help_panel=PANEL_IO),
+    fps: Optional[float] = typer.Option(None, help="Frame rate of an image sequence (24); a video keeps its own.", rich_help_panel=PANEL_IO),
     encode: Optional[Path] = typer.Option(None, help="Also encode the frames to this video (.mp4), at the source fps, "
-                                                     "with the source's audio."),
-    progress: str = typer.Option("bar", help="bar (human, on stderr), jsonl (one JSON event per line on stdout) or none."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace frames made with other settings in OUTPUT."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (same as --progress none)."),
+                                                     "with the source's audio.", rich_help_panel=PANEL_IO),
+    progress: str = typer.Option("bar", help="bar (human, on stderr), jsonl (one JSON event per line on stdout) or none.", rich_help_panel=PANEL_IO),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace frames made with other settings in OUTPUT.", rich_help_panel=PANEL_IO),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (same as --progress none).", rich_help_panel=PANEL_IO),
     frame_settings: Optional[Path] = typer.Option(None, "--frame-settings", help="JSON file of per-frame values "
                                                   "(animated settings): {\"12\": {\"strength\": 0.3}}; keys strength, "
-                                                  "style_weight, temporal_weight. A re-run re-makes the frames whose values changed."),
+                                                  "style_weight, temporal_weight. A re-run re-makes the frames whose values changed.", rich_help_panel=PANEL_LOOK),
     cluster: Optional[str] = typer.Option(None, help="Run the units (shots, keyframes, chunks of frames) on a dask "
                                                      "cluster: 'local' (a LocalCluster here) or a scheduler's address "
-                                                     "(tcp://HOST:8786). Frames are shipped to and from the workers."),
-    workers: Optional[int] = typer.Option(None, help="With --cluster local: worker processes (default: half the cores)."),
+                                                     "(tcp://HOST:8786). Frames are shipped to and from the workers.", rich_help_panel=PANEL_SCALE_OUT),
+    workers: Optional[int] = typer.Option(None, help="With --cluster local: worker processes (default: half the cores).", rich_help_panel=PANEL_SCALE_OUT),
     style_settings: dict = None,
     video_settings: dict = None,
 ):
@@ -571,15 +597,15 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
                         f"{'were' if plural else 'was'} skipped (frame{'s' * plural} {ranges_text(unreadable)}); {where}")
 
 
-@app.command()
+@app.command(cls=_Command)
 @user_errors
 @style_options
 @video_options
 def webcam(
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles."),
-    camera: str = typer.Option("0", help="Camera index, or a video file to use as a stand-in camera."),
-    max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
-    window: bool = typer.Option(True, "--window/--no-window", help="Show the live window (q or Esc quits)."),
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles.", rich_help_panel=PANEL_IO),
+    camera: str = typer.Option("0", help="Camera index, or a video file to use as a stand-in camera.", rich_help_panel=PANEL_IO),
+    max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames.", rich_help_panel=PANEL_IO),
+    window: bool = typer.Option(True, "--window/--no-window", help="Show the live window (q or Esc quits).", rich_help_panel=PANEL_IO),
     style_settings: dict = None,
     video_settings: dict = None,
 ):

@@ -22,11 +22,30 @@ FRAME_KEYED_SETTINGS = ("keyframes", "keyframe_interval", "keyframe_size")
 STRENGTH_DECADES = 3.0
 
 
-def setting(default, help: str, *, flags: tuple[str, ...] = (), video: bool = False, factory=None):
+# The panels of ``nst image/video/webcam/grid --help``, in the order they are shown: the common ones first,
+# the advanced ones last (a panel a command has no option in is not shown).
+PANEL_IO = "Input and output"
+PANEL_LOOK = "Look"
+PANEL_ENGINE = "Engine and plugins"
+PANEL_COHERENCE = "Video coherence"
+PANEL_SCALE_OUT = "Scale-out"
+PANEL_MODEL = "Model and losses (advanced)"
+PANEL_OPTIMISATION = "Optimisation (advanced)"
+HELP_PANELS = (PANEL_IO, PANEL_LOOK, PANEL_ENGINE, PANEL_COHERENCE, PANEL_SCALE_OUT, PANEL_MODEL, PANEL_OPTIMISATION)
+
+
+def setting(default, help: str, *, flags: tuple[str, ...] = (), video: bool = False, factory=None,
+            panel: str | None = None):
     """A :class:`StyleConfig` field that is also a user setting: its ``help`` is the CLI option's help,
     ``flags`` its option names when they are not ``--field-name``, ``video`` marks the settings a single
-    image ignores. The CLI, ``--settings FILE`` and the Blender add-on all use these field names."""
-    metadata = {"help": help, "flags": flags, "video": video}
+    image ignores, ``panel`` the ``--help`` panel the option is listed in (one of :data:`HELP_PANELS`; by
+    default "Video coherence" for a video setting, "Optimisation (advanced)" for another). The CLI,
+    ``--settings FILE`` and the Blender add-on all use these field names."""
+    if panel is None:
+        panel = PANEL_COHERENCE if video else PANEL_OPTIMISATION
+    if panel not in HELP_PANELS:
+        raise ValueError(f"unknown help panel {panel!r}: one of {', '.join(HELP_PANELS)}")
+    metadata = {"help": help, "flags": flags, "video": video, "panel": panel}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -41,29 +60,29 @@ class StyleConfig:
     ``temporal_weight``, a plugin's ``w2_weight``); plugin options are ``options["<name>.<key>"]``.
     """
 
-    preset: str = setting("default", "default (quality per second) or seed (the article's exact method).")
-    backbone: str = setting("vgg16", "Backbone plugin name (see nst plugins).")
-    weights: str = setting("auto", "Backbone weights: auto, imagenet, hed, or a weights file.")
-    pooling: str = setting("max", "max or avg (the article uses avg).")
+    preset: str = setting("default", "default (quality per second) or seed (the article's exact method).", panel=PANEL_LOOK)
+    backbone: str = setting("vgg16", "Backbone plugin name (see nst plugins).", panel=PANEL_MODEL)
+    weights: str = setting("auto", "Backbone weights: auto, imagenet, hed, or a weights file.", panel=PANEL_MODEL)
+    pooling: str = setting("max", "max or avg (the article uses avg).", panel=PANEL_MODEL)
     size: int = setting(384, "Longer side of the result in pixels (default preset: 384; seed: 224); 0: the source's "
-                             "own resolution (the keyframe engine's default).")  # working image
-    square: bool = setting(False, "Squash to size x size, as the article.", flags=("--square/--keep-aspect",))
-    content_layer: str = setting("block4_conv2", "Layer of the content loss (when --content-layers is empty).")
+                             "own resolution (the keyframe engine's default).", panel=PANEL_LOOK)  # working image
+    square: bool = setting(False, "Squash to size x size, as the article.", flags=("--square/--keep-aspect",), panel=PANEL_LOOK)
+    content_layer: str = setting("block4_conv2", "Layer of the content loss (when --content-layers is empty).", panel=PANEL_MODEL)
     # several content layers with their weights; empty: content_layer alone (weight 1)
     content_layers: tuple[str, ...] = setting((), "Comma-separated layers of the content loss (default preset: "
-                                              "block3_conv2,block4_conv2).")
-    content_layer_weights: tuple[float, ...] = setting((), "Comma-separated weights, one per content layer.")
-    style_layers: tuple[str, ...] = setting(VGG_STYLE_LAYERS, "Comma-separated layers of the style loss.")
-    style_layer_weights: tuple[float, ...] = setting((1.0, 1.0, 1.0, 1.0, 1.0), "Comma-separated weights, one per style layer.")
+                                              "block3_conv2,block4_conv2).", panel=PANEL_MODEL)
+    content_layer_weights: tuple[float, ...] = setting((), "Comma-separated weights, one per content layer.", panel=PANEL_MODEL)
+    style_layers: tuple[str, ...] = setting(VGG_STYLE_LAYERS, "Comma-separated layers of the style loss.", panel=PANEL_MODEL)
+    style_layer_weights: tuple[float, ...] = setting((1.0, 1.0, 1.0, 1.0, 1.0), "Comma-separated weights, one per style layer.", panel=PANEL_MODEL)
     # "mean": mean squared errors, Gram / positions. "article": sums of squares, Gram / (positions * channels).
     # "relative": every layer's mean squared error divided by the mean square of its target (content features,
     # style Gram), so the content/style balance is a pure ratio, whatever the backbone's activation scale.
-    loss_normalization: str = setting("mean", "relative (default preset), mean, or article (sums, as the article).")
+    loss_normalization: str = setting("mean", "relative (default preset), mean, or article (sums, as the article).", panel=PANEL_MODEL)
     # 0 (barely styled) .. 1 (all style): scales the style weight by 10**(STRENGTH_DECADES * (strength - 0.5))
     # in make_config; None or 0.5: the preset's balance. Ignored when content or style weight is given.
     strength: float | None = setting(None, "0 (barely styled) .. 1 (all style); the preset's balance is 0.5. "
-                                     "--content-weight/--style-weight override it.")
-    loss_weights: dict[str, float] = setting(None, "Weights of the loss terms, by name.", factory=lambda: {"content": 1.0, "style": 1.0, "tv": 0.0})
+                                     "--content-weight or --style-weight overrides it.", panel=PANEL_LOOK)
+    loss_weights: dict[str, float] = setting(None, "Weights of the loss terms, by name.", factory=lambda: {"content": 1.0, "style": 1.0, "tv": 0.0}, panel=PANEL_MODEL)
     optimizer: str = setting("lbfgs", "lbfgs, adam, or a plugin's optimizer.")
     rounds: int = setting(1, "Optimizer restarts (the article: 30).")
     iterations: int = setting(100, "Optimizer iterations per round.")  # L-BFGS iterations or Adam steps
@@ -73,23 +92,23 @@ class StyleConfig:
     learning_rate: float = setting(4.0, "Adam step size in pixel units (0..255).")
     init: str = setting("content", "Start image: noise, content or an image path.")
     seed: int | None = setting(None, "Random seed: makes a run reproducible.")
-    preserve_color: bool = setting(False, "Transfer luminance only; keep the content's colours.", flags=("--preserve-color/--no-preserve-color",))
-    style_blend: tuple[float, ...] | None = setting(None, "Blend weights of the styles, e.g. 0.7,0.3.")
-    style_scale: float = setting(1.0, "Size of the style image relative to --size.")
-    options: dict[str, object] = setting(None, "Plugin options NAME.KEY=VALUE (see nst plugins).", factory=dict)
+    preserve_color: bool = setting(False, "Transfer luminance only; keep the content's colours.", flags=("--preserve-color/--no-preserve-color",), panel=PANEL_LOOK)
+    style_blend: tuple[float, ...] | None = setting(None, "Blend weights of the styles, e.g. 0.7,0.3.", panel=PANEL_LOOK)
+    style_scale: float = setting(1.0, "Size of the style image relative to --size.", panel=PANEL_LOOK)
+    options: dict[str, object] = setting(None, "Plugin options NAME.KEY=VALUE (see nst plugins).", factory=dict, panel=PANEL_ENGINE)
     # video (nst_stylize_sequence); a single image ignores these
     engine: str = setting("lbfgs", "Sequence engine: lbfgs (frame by frame, Gatys et al. + Ruder et al.) or keyframes "
                           "(a few keyframes stylized, a small network learns them; every frame through it) or a "
-                          "plugin's.", video=True)
+                          "plugin's.", video=True, panel=PANEL_ENGINE)
     keyframes: tuple[int, ...] | None = setting(None, "Keyframe engine: frame numbers to stylize as keyframes, e.g. "
                                                 "1,48,96 (default: the first frame of every shot, then a frame where "
                                                 "the last keyframe's strokes reach less than keyframes.coverage of the "
-                                                "picture, or --keyframe-interval frames after it).", video=True)
+                                                "picture, or --keyframe-interval frames after it).", video=True, panel=PANEL_ENGINE)
     keyframe_size: int | None = setting(None, "Keyframe engine: longer side at which keyframes are stylized (default: "
                                         "384, at most the output's); --size is the output's (default: the source's).",
-                                        video=True)
+                                        video=True, panel=PANEL_ENGINE)
     keyframe_interval: int = setting(48, "Keyframe engine: a shot gets a keyframe at least every this many frames.",
-                                     video=True)
+                                     video=True, panel=PANEL_ENGINE)
     warm_start: bool = setting(True, "Start each frame from the previous stylized frame warped by optical flow "
                                "(default preset: on; seed: off).", flags=("--warm-start/--cold-start",), video=True)
     warm_iterations: int = setting(40, "Iteration cap of a warm-started frame.", video=True)
