@@ -1,5 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   create .venv, install nst-plugin, stylize the sample clip into out/street/ and out/street.mp4
+#               (keyframe engine, source resolution) and write out/street_compare.jpg
 #   make test   create .venv, install nst-plugin with its test dependencies (JAX and PyTorch too), run the
 #               tests, then the engine's tests marked "backends" again on JAX and on PyTorch
 PYTHON ?= python3
@@ -40,10 +41,14 @@ $(BIN)/.installed-test: $(BIN)/.installed
 	$(QUIET_BUILD) $(BIN)/pip install --quiet -e '.[test,jax]' $(TORCH)
 	touch $@
 
+# the keyframe engine at the source's resolution (384x288), all 40 frames; then frames 1, 21 and 40 of the
+# source above the same stylized frames in one picture
 demo: $(BIN)/.installed
-	$(BIN)/nst video samples/street.avi --style samples/starry_night.jpg --size 192 --frames 1-20 \
+	$(BIN)/nst video samples/street.avi --style samples/starry_night.jpg --engine keyframes --frames 1-40 \
 		-o out/street/ --encode out/street.mp4
+	$(BIN)/nst compare samples/street.avi out/street/ -o out/street_compare.jpg
 	@echo "frames: out/street/frame_000001.png ... (manifest: out/street/nst_manifest.json); video: out/street.mp4"
+	@echo "comparison (source frames above stylized frames): out/street_compare.jpg"
 
 test: $(BIN)/.installed-test blender-venv
 	$(BIN)/python -m pytest
