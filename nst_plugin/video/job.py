@@ -60,12 +60,13 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
         cluster.check_job(config, source, schedule)  # what the cluster refuses, before the folder is touched
     folder = OutputFolder(output, config, source, styles, overwrite=overwrite)  # locked until the job ends
     try:
-        return _run(folder, source, styles, config, encode, on_event, schedule, cluster)
+        return _run(folder, source, styles, config, encode, on_event, schedule, cluster, traits)
     finally:
         folder.close()
 
 
-def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_event, schedule, cluster) -> VideoJob:
+def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_event, schedule, cluster,
+         traits) -> VideoJob:
     from ..plugins import get_host
 
     host = get_host()
@@ -73,7 +74,7 @@ def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_e
     wanted = source.indices
     wanted_set = None if wanted is None else set(wanted)
     resumed = sorted(i for i in folder.frames if wanted_set is None or i in wanted_set)
-    if host.registry.traits(config.engine).frame_settings:  # frames whose animated values changed are made again
+    if traits.frame_settings:  # frames whose animated values changed are made again
         resumed = [i for i in resumed if folder.frames[i].key == schedule.key(config, i)]
     total = len(wanted) if wanted is not None else None
     on_event(events.Start(

@@ -194,20 +194,20 @@ class OutputFolder:
     def close(self) -> None:
         """Let go of the folder. A run that recorded nothing leaves nothing behind: no manifest without
         frames, and not the folder if this run made it."""
+        lock, self._lock = self._lock, None
+        empty = not (self.frames or self.leftovers or self.artifacts or self.encoded)
         try:
-            if self._disposable and not (self.frames or self.leftovers or self.artifacts or self.encoded) \
-                    and self._lock is not None and self._lock.held:
-                if self.manifest_path.is_file() and not self.manifest_path.is_symlink():
-                    self.manifest_path.unlink(missing_ok=True)
-                self._lock.release()
-                if self._created:
-                    try:
-                        self.path.rmdir()  # only if empty
-                    except OSError:
-                        pass
+            if lock is not None and lock.held and self._disposable and empty \
+                    and self.manifest_path.is_file() and not self.manifest_path.is_symlink():
+                self.manifest_path.unlink(missing_ok=True)
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            if lock is not None:
+                lock.release()
+        if self._created and empty:
+            try:
+                self.path.rmdir()  # only if empty
+            except OSError:
+                pass
 
     def __enter__(self) -> "OutputFolder":
         return self
