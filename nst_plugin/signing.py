@@ -10,6 +10,7 @@ the file as it is now (another user's, edited since, or made up) is not trusted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -53,12 +54,23 @@ def _key() -> bytes | None:
 
 
 def file_digest(path: str | os.PathLike) -> str | None:
-    """SHA-256 of a regular file's bytes, or None if it is not one (a link's target counts)."""
+    """SHA-256 of a regular file's bytes, or None if it is not one (a link's target counts). A file unchanged
+    since it was last hashed in this process (same inode, size and modification time) is not read again: a
+    run checks its --encode video's record twice before any work."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isfile(path):
+        return None
+    return _digest(os.fspath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _digest(path: str, inode: int, size: int, mtime_ns: int) -> str | None:
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
-            if not os.path.isfile(path):
-                return None
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError:
