@@ -205,6 +205,34 @@ def _weight_options(losses: dict, panel: str) -> list:
             for name, text in losses.items()]
 
 
+def _engine_flag_options() -> list:
+    """The typer options of the installed engines' options that have a flag (``--keyframe-size``): text, typed
+    by the option's declaration when the run's options are checked, like ``--option NAME.KEY=VALUE``."""
+    from .plugins import PluginHost
+
+    try:  # a host of its own, quiet: the run's host loads the plugins again and reports a broken one
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flagged = PluginHost().registry.flagged_options()
+    except NstError:
+        return []
+    found = []
+    for alias, (entry, option) in sorted(flagged.items()):
+        label = (entry.traits.label if entry.traits else "") or entry.name
+        text = f"{label} engine: {option.help[:1].lower()}{option.help[1:]}"
+        kind = getattr(option.type, "__name__", "")
+        metavar = f"<{kind if kind in ('int', 'float') else 'str'}>"
+        if option.type is bool:
+            flags, default, annotation = (f"{option.flag}/--no-{option.flag[2:]}",), None, Optional[bool]
+        else:
+            flags, default, annotation = (option.flag,), None, Optional[str]
+        if option.repeat:
+            text, default, annotation = f"{text} Repeatable.", [], List[str]
+        found.append((alias, annotation, typer.Option(default, *flags, help=text, metavar=None if option.type is bool
+                                                      else metavar, rich_help_panel=PANEL_ENGINE)))
+    return found
+
+
 def _generated_options(video: bool) -> list:
     from dataclasses import fields
 
@@ -213,7 +241,7 @@ def _generated_options(video: bool) -> list:
     options = [_field_option(f) for f in fields(StyleConfig)
                if "help" in f.metadata and f.metadata.get("video") == video and f.name not in ("loss_weights", "options")]
     if video:
-        return options + _weight_options(VIDEO_LOSS_WEIGHT_OPTIONS, PANEL_COHERENCE)
+        return options + _engine_flag_options() + _weight_options(VIDEO_LOSS_WEIGHT_OPTIONS, PANEL_COHERENCE)
     return options + _weight_options(LOSS_WEIGHT_OPTIONS, PANEL_MODEL) + [
         ("loss", List[str], typer.Option([], "--loss", help="Extra loss NAME or NAME=WEIGHT from a plugin; repeatable.",
                                          rich_help_panel=PANEL_MODEL)),

@@ -15,8 +15,6 @@ VGG_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv
 
 MIN_SIDE = 16  # the shorter side: block5_conv1 still sees a 1-pixel-wide map
 SOURCE_SIZE = 0  # size 0: the source's own resolution (the default of an engine whose output_size is "source")
-# settings an engine records the effect of in each frame's key (see StyleConfig.output_fingerprint)
-FRAME_KEYED_SETTINGS = ("keyframes", "keyframe_interval", "keyframe_size")
 # strength 0..1 moves the style weight over 10**STRENGTH_DECADES, on a log scale, around the preset's balance
 # (strength 0.5); see make_config
 STRENGTH_DECADES = 3.0
@@ -100,15 +98,6 @@ class StyleConfig:
     engine: str = setting("lbfgs", "Sequence engine: lbfgs (frame by frame, Gatys et al. + Ruder et al.) or keyframes "
                           "(a few keyframes stylized, a small network learns them; every frame through it) or a "
                           "plugin's.", video=True, panel=PANEL_ENGINE)
-    keyframes: tuple[int, ...] | None = setting(None, "Keyframe engine: frame numbers to stylize as keyframes, e.g. "
-                                                "1,48,96 (default: the first frame of every shot, then a frame where "
-                                                "the last keyframe's strokes reach less than keyframes.coverage of the "
-                                                "picture, or --keyframe-interval frames after it).", video=True, panel=PANEL_ENGINE)
-    keyframe_size: int | None = setting(None, "Keyframe engine: longer side at which keyframes are stylized (default: "
-                                        "384, at most the output's); --size is the output's (default: the source's).",
-                                        video=True, panel=PANEL_ENGINE)
-    keyframe_interval: int = setting(48, "Keyframe engine: a shot gets a keyframe at least every this many frames.",
-                                     video=True, panel=PANEL_ENGINE)
     warm_start: bool = setting(True, "Start each frame from the previous stylized frame warped by optical flow "
                                "(default preset: on; seed: off).", flags=("--warm-start/--cold-start",), video=True)
     warm_iterations: int = setting(40, "Iteration cap of a warm-started frame.", video=True)
@@ -130,6 +119,10 @@ class StyleConfig:
     coarse_to_fine: float | None = setting(None, "Cold frames: optimise at this fraction of --size first (default "
                                            "preset: 0.5; 0 turns it off).")
 
+    # the options whose effect their plugin records per frame (Registry.per_frame_options), set when the
+    # options are checked against the plugins; not a setting, not part of any fingerprint
+    per_frame_options: tuple[str, ...] = ()
+
     def for_image(self) -> "StyleConfig":
         """The config of a single image: terms that only exist between frames (``temporal``) are dropped."""
         if "temporal" not in self.loss_weights:
@@ -143,16 +136,19 @@ class StyleConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def fingerprint(self, leave_out: tuple[str, ...] = ()) -> str:
-        """A short hash of the settings (without the fields named in ``leave_out``), stable across runs."""
-        data = {k: v for k, v in self.to_dict().items() if k not in leave_out}
+    def fingerprint(self, leave_out: tuple[str, ...] = (), leave_out_options: tuple[str, ...] = ()) -> str:
+        """A short hash of the settings (without the fields named in ``leave_out`` and the plugin options named
+        in ``leave_out_options``), stable across runs."""
+        data = {k: v for k, v in self.to_dict().items() if k not in leave_out and k != "per_frame_options"}
+        if leave_out_options and "options" in data:
+            data["options"] = {k: v for k, v in self.options.items() if k not in leave_out_options}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def output_fingerprint(self) -> str:
-        """The hash an output folder resumes on: the settings without those whose effect an engine records
-        per frame (``FRAME_KEYED_SETTINGS``: the keyframe engine keys every frame by its shot's keyframes), so
-        choosing another keyframe re-makes only the frames it changes."""
-        return self.fingerprint(leave_out=FRAME_KEYED_SETTINGS)
+        """The hash an output folder resumes on: the settings without the options whose effect an engine
+        records per frame (``per_frame_options``: the keyframe engine keys every frame by its shot's
+        keyframes), so choosing another keyframe re-makes only the frames it changes."""
+        return self.fingerprint(leave_out_options=self.per_frame_options)
 
     def content_layer_set(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
         """(layers, weights) of the content loss: ``content_layers`` or, if empty, ``content_layer`` alone."""

@@ -20,14 +20,38 @@ SINGULAR = {"losses": "loss", "optimizers": "optimizer", "backbones": "backbone"
 class PluginOption:
     """A setting a plugin's loss, optimizer, backbone or engine accepts: ``--option NAME.KEY=VALUE`` on the command
     line, ``options: {"NAME.KEY": VALUE}`` in a settings file. ``type`` converts and checks the value
-    (``float``, ``int``, ``str``, ``bool`` or any callable that raises ``ValueError`` on a bad one)."""
+    (``float``, ``int``, ``str``, ``bool`` or any callable that raises ``ValueError`` on a bad one).
+
+    An engine's option may also have a ``flag`` of its own on ``nst video`` (``--keyframe-size 48``; its
+    setting name ``keyframe_size`` in a settings file and the Python API); ``repeat``: the flag may be given
+    several times and the value is a tuple (``type`` converts one item); ``per_frame``: the engine records the
+    option's effect in each frame's key, so changing it re-makes only the frames it changes instead of
+    refusing the output folder's settings."""
 
     key: str
     type: Callable[[Any], Any] = float
     default: Any = None
     help: str = ""
+    flag: str = ""
+    repeat: bool = False
+    per_frame: bool = False
+
+    def __post_init__(self):
+        if self.flag and (not self.flag.startswith("--") or not self.flag[2:].replace("-", "").isalnum()):
+            raise PluginError(f"option {self.key!r}: flag {self.flag!r} must look like --some-name")
+
+    @property
+    def alias(self) -> str:
+        """The setting name of ``flag`` (``--keyframe-size`` -> ``keyframe_size``), or ""."""
+        return self.flag[2:].replace("-", "_")
 
     def convert(self, value):
+        if self.repeat:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            return tuple(self._one(item) for item in items)
+        return self._one(value)
+
+    def _one(self, value):
         if self.type is bool and isinstance(value, str):
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -38,7 +62,7 @@ class PluginOption:
 
     def as_dict(self) -> dict:
         return {"key": self.key, "type": getattr(self.type, "__name__", str(self.type)), "default": self.default,
-                "help": self.help}
+                "help": self.help, "flag": self.flag, "repeat": self.repeat, "per_frame": self.per_frame}
 
 
 def bounded(kind: Callable[[Any], Any], low=None, high=None, *, above: bool = False, below: bool = False):
@@ -121,6 +145,33 @@ class Entry:
         return data
 
 
+# names an engine option's flag may not take: the settings and the video commands' own options
+COMMAND_OPTIONS = ("style", "output", "frames", "step", "fps", "encode", "progress", "overwrite", "quiet",
+                   "frame_settings", "cluster", "workers", "settings", "option", "loss", "camera", "record", "help")
+
+
+def _check_flags(plugin: str, kind: str, name: str, options, taken: dict) -> None:
+    """An option's flag is an engine's, and names nothing else on the command line."""
+    from dataclasses import fields
+
+    from .config import StyleConfig
+
+    reserved = {f.name for f in fields(StyleConfig)} | set(COMMAND_OPTIONS)
+    for option in options:
+        if not option.flag:
+            continue
+        if kind != "engines":
+            raise PluginError(f"plugin {plugin!r}: {SINGULAR[kind]} {name!r} option {option.key!r} has a flag; "
+                              "only an engine's options may (others are --option NAME.KEY=VALUE)")
+        if option.alias in reserved or option.alias.endswith("_weight"):
+            raise PluginError(f"plugin {plugin!r}: engine {name!r} option {option.key!r} flag {option.flag} is "
+                              "already a setting or an option of nst video")
+        if option.alias in taken:
+            other = taken[option.alias][0]
+            raise PluginError(f"flag {option.flag} is declared twice: by engine {other.name!r} (plugin "
+                              f"{other.plugin!r}) and by engine {name!r} (plugin {plugin!r})")
+
+
 @dataclass
 class Registry:
     losses: dict[str, Entry] = field(default_factory=dict)
@@ -150,6 +201,7 @@ class Registry:
             if traits is not None and (kind != "engines" or not isinstance(traits, EngineTraits)):
                 raise PluginError(f"plugin {plugin!r} registered {SINGULAR[kind]} {name!r} with traits that are not "
                                   "an nst_plugin.EngineTraits (engines only)")
+            _check_flags(plugin, kind, name, options, self.flagged_options())
             if kind == "engines" and (traits or EngineTraits()).output_size not in OUTPUT_SIZES:
                 raise PluginError(f"plugin {plugin!r} registered engine {name!r} with output_size "
                                   f"{traits.output_size!r} (valid: {', '.join(OUTPUT_SIZES)})")
@@ -168,6 +220,16 @@ class Registry:
     def traits(self, engine: str) -> EngineTraits:
         """The traits of the engine ``engine`` (an unknown name: one line listing the installed ones)."""
         return self.get("engines", engine).traits or EngineTraits()
+
+    def flagged_options(self) -> dict[str, tuple[Entry, PluginOption]]:
+        """{setting name: (engine entry, option)} of the engines' options that have a ``flag``."""
+        return {option.alias: (entry, option) for entry in self.engines.values() for option in entry.options
+                if option.flag}
+
+    def per_frame_options(self) -> tuple[str, ...]:
+        """The ``NAME.KEY`` of every option whose effect its plugin records per frame (``per_frame``)."""
+        return tuple(sorted(f"{entry.name}.{option.key}" for kind in KINDS for entry in getattr(self, kind).values()
+                            for option in entry.options if option.per_frame))
 
     def find(self, name: str) -> list[Entry]:
         """Every entry of any kind registered under ``name``."""

@@ -1,8 +1,9 @@
 """The settings vocabulary: one spelling for the CLI, ``--settings`` files, the API and the Blender add-on.
 
 A setting is a :class:`~nst_plugin.config.StyleConfig` field name (``size``), a loss weight ``<loss>_weight``,
-an extra loss ``loss`` or a plugin option ``option``; :func:`overrides_from_settings` turns a flat mapping of
-them into :func:`~nst_plugin.config.make_config` overrides, and :func:`_coerce` is the one place a value from
+an extra loss ``loss``, a plugin option ``option`` or an engine option's flag (``keyframe_size``);
+:func:`overrides_from_settings` turns a flat mapping of them into :func:`~nst_plugin.config.make_config`
+overrides, and :func:`_coerce` is the one place a value from
 JSON or the command line becomes the field's type (:func:`setting_type` the one reading of that type). No
 TensorFlow import here."""
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from .config import StyleConfig
 from .errors import UserError, suggest
 
-SETTING_FIELDS = {f.name: f for f in fields(StyleConfig)}
+SETTING_FIELDS = {f.name: f for f in fields(StyleConfig) if f.name != "per_frame_options"}
 LOSS_WEIGHT_SUFFIX = "_weight"
 
 
@@ -125,13 +126,25 @@ def overrides_from_settings(settings: dict, what: str = "settings") -> tuple[str
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise UserError(f"{what}: {key!r} must be a number, got {value!r}")
             weights[key[: -len(LOSS_WEIGHT_SUFFIX)]] = float(value)
+        elif key in (flagged := _flagged_options()):
+            entry, option = flagged[key]
+            options[f"{entry.name}.{option.key}"] = tuple(value) if isinstance(value, list) else value
         else:
-            raise UserError(f"{what}: unknown setting {key!r} ({suggest(key, setting_names() + ['<loss>_weight', 'loss', 'option'])})")
+            names = setting_names() + sorted(_flagged_options()) + ['<loss>_weight', 'loss', 'option']
+            raise UserError(f"{what}: unknown setting {key!r} ({suggest(key, names)})")
     if weights:
         overrides["loss_weights"] = weights
     if options:
         overrides["options"] = options
     return preset, overrides
+
+
+def _flagged_options() -> dict:
+    """The installed engines' options that have a flag, by setting name (``keyframe_size``): they are settings
+    too (``--keyframe-size`` on the command line, ``"keyframe_size"`` in a settings file or the Python API)."""
+    from .plugins import get_registry
+
+    return get_registry().flagged_options()
 
 
 def load_settings_file(path: str | os.PathLike) -> dict:

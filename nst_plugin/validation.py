@@ -178,19 +178,14 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
         raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1 (0: off), got {config.coarse_to_fine!r}")
     if config.size != SOURCE_SIZE:  # 0: the source's resolution, with any engine (check_memory, once known)
         check_size(config.size, config)
-    if config.keyframe_size is not None:
-        check_size(config.keyframe_size)
-    if not isinstance(config.keyframe_interval, int) or config.keyframe_interval < 1:
-        raise UserError(f"--keyframe-interval must be a whole number >= 1, got {config.keyframe_interval!r}")
-    if config.keyframes is not None and (not config.keyframes or any(k < 0 for k in config.keyframes)):
-        raise UserError(f"--keyframes must list frame numbers, got {','.join(map(str, config.keyframes)) or 'nothing'}")
 
 
 def resolve_options(config: StyleConfig, registry) -> StyleConfig:
     """``config`` with its plugin options checked against what the plugins declare and converted to their
     types: ``w2.eps=1e-5`` needs a loss, optimizer, backbone or engine named ``w2`` that declares ``eps``."""
+    per_frame = registry.per_frame_options()
     if not config.options:
-        return config
+        return replace(config, per_frame_options=per_frame)
     typed = {}
     for key, value in config.options.items():
         name, _, option = str(key).rpartition(".")
@@ -204,8 +199,9 @@ def resolve_options(config: StyleConfig, registry) -> StyleConfig:
         try:
             typed[key] = declared[option].convert(value)
         except (TypeError, ValueError) as exc:
-            raise UserError(f"--option {key}={value!r}: {exc}") from None
-    return replace(config, options=typed)
+            given = f"{declared[option].flag} {value!r}" if declared[option].flag else f"--option {key}={value!r}"
+            raise UserError(f"{given}: {exc}") from None
+    return replace(config, options=typed, per_frame_options=per_frame)
 
 
 def check_size(size: int, config: "StyleConfig | None" = None) -> None:

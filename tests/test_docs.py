@@ -166,3 +166,10 @@ def test_the_video_guides_exit_codes_are_the_codes_nst_exits_with():
 
     section = (DOCS / "video.md").read_text().split("\n## Exit codes", 1)[1].split("\n## ", 1)[0]
     assert {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)} == set(EXIT_CODES)
+
+
+def test_the_complete_engine_example_is_the_tested_package():
+    """docs/plugins.md shows hooks/nst-crossfade whole, the engine tests/test_engine_plugin.py installs and runs."""
+    module = (DOCS.parent / "hooks" / "nst-crossfade" / "nst_crossfade.py").read_text()
+    section = sections(PLUGINS_MD)["A complete engine: `nst-crossfade`"]
+    assert module in python_blocks(section)

@@ -22,72 +22,8 @@ from test_video import error_lines, events_of, nst, street_frames, write_sequenc
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--size", "48", "--iterations", "3", "--weights", "hed", "--tolerance", "0"]
 
-CROSSFADE = '''
-import time
-
-from nst_plugin import EngineTraits, FrameControls, PluginOption, SequenceResult, hookimpl
-
-
-class Crossfade:
-    """Every n-th frame stylized (its own animated settings applied), the frames between cross-faded."""
-
-    def __init__(self, config):
-        self.every = config.option("crossfade.every", 3)
-
-    def stylize_sequence(self, frames, styles, config, context, sink):
-        import numpy as np
-
-        from nst_plugin import FrameResult
-
-        from nst_plugin.events import Warning
-
-        started, count, pending, last = time.perf_counter(), 0, [], None
-        schedule, resume = context.schedule, context.resume
-        if resume.states:  # its own record of the frames it stylized, handed back to it alone
-            context.emit(Warning("stylized before: " + ", ".join(str(i) for i, state in sorted(resume.states.items())
-                                                                  if state.get("stylized"))))
-
-        def finished(index):
-            return index in resume.frames and resume.keys.get(index) == schedule.key(config, index)
-
-        def key_of(index):
-            return schedule.key(config, index)
-
-        for index, frame in frames:
-            if (index - 1) % self.every:
-                pending.append((index, frame))
-                continue
-            if finished(index):
-                image = resume.frames[index]()
-            else:
-                result = context.stylize_frame(frame, styles, schedule.config_at(config, index), index,
-                                               FrameControls(max_iterations=config.iterations))
-                result.stats.update(key=key_of(index), frame_settings=schedule.record(config, index),
-                                    state={"stylized": True})
-                sink(index, result)
-                count += 1
-                image = result.image
-            for n, (between, _) in enumerate(pending, 1):
-                if not finished(between):
-                    t = n / (len(pending) + 1)
-                    mixed = np.rint((1 - t) * last.astype(np.float32) + t * image.astype(np.float32)).astype(np.uint8)
-                    sink(between, FrameResult(image=mixed, stats={"key": key_of(between)}))
-                    count += 1
-            pending, last = [], image
-        for between, frame in pending:  # after the last stylized frame: its look held
-            if not finished(between):
-                sink(between, FrameResult(image=last, stats={"key": key_of(between)}))
-                count += 1
-        return SequenceResult(frames=count, seconds=time.perf_counter() - started)
-
-
-@hookimpl
-def nst_register_engines(register):
-    register("crossfade", Crossfade, "every n-th frame stylized, the frames between cross-faded",
-             options=[PluginOption("every", int, 3, "stylize every n-th frame")],
-             traits=EngineTraits(output_size="source", frame_settings=True, label="Crossfade",
-                                 hint="Fast and rough: a few frames stylized, the rest blended"))
-'''
+# the complete example engine of docs/plugins.md (hooks/nst-crossfade), installed here as a distribution
+CROSSFADE = (ROOT / "hooks" / "nst-crossfade" / "nst_crossfade.py").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +99,36 @@ def test_it_takes_animated_settings_the_source_size_and_resumes(on_path, clip, t
     assert sorted(again) == sorted(made) and all(np.array_equal(again[n], made[n]) for n in made)
 
 
+def _nst_process(args, installed, tmp_path):
+    """``nst`` in a process of its own, the engine's distribution on its path: the CLI's options are made when
+    it starts, from the installed plugins."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(installed), os.environ.get("PYTHONPATH", "")]),
+           "COLUMNS": "100"}
+    return subprocess.run([sys.executable, "-m", "nst_plugin", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+
+
+def test_its_option_has_a_flag_on_the_command_line_in_settings_files_and_python(installed, on_path, clip, tmp_path):
+    shown = _nst_process(["video", "--help"], installed, tmp_path)
+    assert shown.returncode == 0 and "--crossfade-every" in shown.stdout, shown.stderr
+    assert "Crossfade engine: stylize every n-th frame." in " ".join(shown.stdout.split())
+    refused = _nst_process(["video", clip[0], "-s", clip[1], "-o", tmp_path / "out", "--engine", "crossfade",
+                            "--crossfade-every", "0", *TINY], installed, tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == ["error: --crossfade-every '0': must be at least 1, got 0"]
+    assert not (tmp_path / "out").exists()
+
+    from nst_plugin.api import prepare
+    from nst_plugin.settings import load_settings_file, overrides_from_settings
+
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"engine": "crossfade", "crossfade_every": 4}))
+    _, overrides = overrides_from_settings(load_settings_file(settings))
+    assert overrides["options"] == {"crossfade.every": 4}
+    config, _, _ = prepare(np.zeros((32, 32, 3), np.uint8), crossfade_every="5", engine="crossfade")
+    assert config.option("crossfade.every") == 5  # typed by the option's declaration
+
+
 def test_an_engine_without_the_trait_is_refused_animated_settings(on_path, clip, tmp_path):
     animated = tmp_path / "animated.json"
     animated.write_text(json.dumps({"2": {"strength": 0.9}}))
@@ -219,16 +185,13 @@ def _string_constants(path: Path) -> list[tuple[int, str]]:
 
 
 def test_no_engine_is_named_in_the_core_the_cli_the_cluster_or_the_addon():
-    """Engine names appear only where the engine is defined (config.py: the default of the engine setting, and
-    the settings named like an engine, the keyframe engine's ``keyframes`` field)."""
-    from nst_plugin.settings import SETTING_FIELDS
-
+    """Engine names appear only where the engine is defined (config.py: the default of the engine setting)."""
     where = [*ROOT.joinpath("nst_plugin").glob("*.py"), *ROOT.joinpath("nst_plugin", "video").glob("*.py"),
              *ROOT.joinpath("nst_plugin", "cluster").glob("*.py")]
     found = []
     for path in where:
         for line, text in _string_constants(path):
-            if text.strip() in ENGINE_NAMES and not (path.name == "config.py" and (text == "lbfgs" or text in SETTING_FIELDS)):
+            if text.strip() in ENGINE_NAMES and not (path.name == "config.py" and text == "lbfgs"):
                 found.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
     assert found == []
 
@@ -242,3 +205,48 @@ def test_the_cluster_imports_nothing_from_the_engines():
                 assert "builtin" not in module.lstrip(".").split("."), f"{path.name} imports {module}"
             elif isinstance(node, ast.Import):
                 assert not any(alias.name.startswith("nst_plugin.builtin") for alias in node.names), path.name
+
+
+# -- an option's flag is checked when it is registered ----------------------------------------------------
+
+@pytest.mark.parametrize("kind, flag, message", [
+    ("engines", "--size", "already a setting or an option of nst video"),
+    ("engines", "--overwrite", "already a setting or an option of nst video"),
+    ("engines", "--content-weight", "already a setting or an option of nst video"),
+    ("engines", "size", "must look like --some-name"),
+    ("losses", "--my-loss-eps", "only an engine's options may"),
+])
+def test_a_flag_that_would_name_something_else_is_refused(kind, flag, message):
+    from nst_plugin.errors import PluginError
+    from nst_plugin.registry import PluginOption, Registry
+
+    with pytest.raises(PluginError, match=message):
+        Registry().registrar(kind, "p")("mine", object, options=[PluginOption("x", int, 1, "x", flag=flag)])
+
+
+def test_two_engines_cannot_declare_one_flag():
+    from nst_plugin.errors import PluginError
+    from nst_plugin.registry import PluginOption, Registry
+
+    registry = Registry()
+    registry.registrar("engines", "first")("a", object, options=[PluginOption("x", int, 1, flag="--shared-flag")])
+    with pytest.raises(PluginError, match="--shared-flag is declared twice: by engine 'a' .*'first'.* engine 'b'"):
+        registry.registrar("engines", "second")("b", object, options=[PluginOption("y", int, 1, flag="--shared-flag")])
+
+
+def test_a_repeated_option_converts_each_item_and_a_per_frame_one_leaves_the_folder_fingerprint():
+    from nst_plugin.config import make_config
+    from nst_plugin.registry import PluginOption, Registry
+    from nst_plugin.validation import resolve_options
+
+    registry = Registry()
+    registry.registrar("engines", "p")("mine", object, options=[
+        PluginOption("shot", int, (), flag="--mine-shot", repeat=True, per_frame=True),
+        PluginOption("look", float, 1.0)])
+    config = resolve_options(make_config(options={"mine.shot": ["3", "5"], "mine.look": "2"}), registry)
+    assert config.options == {"mine.shot": (3, 5), "mine.look": 2.0}
+    other_shots = resolve_options(make_config(options={"mine.shot": ["4"], "mine.look": "2"}), registry)
+    other_look = resolve_options(make_config(options={"mine.shot": ["3", "5"], "mine.look": "3"}), registry)
+    assert config.output_fingerprint() == other_shots.output_fingerprint()  # the engine keys its frames by it
+    assert config.output_fingerprint() != other_look.output_fingerprint()
+    assert config.fingerprint() != other_shots.fingerprint()  # the whole settings still differ

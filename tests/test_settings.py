@@ -18,15 +18,16 @@ def test_every_user_setting_is_a_cli_option_named_after_its_field():
     from nst_plugin.cli import STYLE_OPTIONS, VIDEO_OPTIONS
 
     option_names = {name for name, _, _ in STYLE_OPTIONS + VIDEO_OPTIONS}
-    for field in fields(StyleConfig):
-        if field.name in ("loss_weights", "options"):
-            continue
-        assert field.name in option_names, f"StyleConfig.{field.name} has no CLI option"
+    for name in setting_names():
+        assert name in option_names, f"StyleConfig.{name} has no CLI option"
+    # and the engines' options with a flag are options of the video commands
+    assert {"keyframes", "keyframe_size", "keyframe_interval"} <= option_names
     flags = {decl for name, _, option in STYLE_OPTIONS + VIDEO_OPTIONS
              for decl in (option.param_decls or [f"--{name.replace('_', '-')}"])}
     # the names users already type keep working
     for flag in ("--max-evals", "--max-evaluations", "--square/--keep-aspect", "--warm-start/--cold-start",
-                 "--content-weight", "--temporal-weight", "--style-layer-weights", "--coarse-to-fine"):
+                 "--content-weight", "--temporal-weight", "--style-layer-weights", "--coarse-to-fine",
+                 "--keyframes", "--keyframe-size", "--keyframe-interval"):
         assert flag in flags
 
 

@@ -12,8 +12,31 @@ from __future__ import annotations
 
 from ...hookspecs import hookimpl
 from ...registry import EngineTraits, PluginOption, bounded
+from ...validation import MIN_SIZE
+
+
+def frame_numbers(value) -> tuple[int, ...]:
+    """``"1,48,96"`` or ``[1, 48, 96]`` -> ``(1, 48, 96)``: the frames to stylize as keyframes."""
+    parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value)
+    try:
+        numbers = tuple(int(str(p)) for p in parts)
+    except ValueError:
+        raise ValueError(f"must list frame numbers, got {value!r}") from None
+    if not numbers or any(n < 0 for n in numbers):
+        raise ValueError(f"must list frame numbers, got {value!r}")
+    return numbers
+
 
 OPTIONS = (
+    PluginOption("frames", frame_numbers, None, "Frame numbers to stylize as keyframes, e.g. 1,48,96 (default: the "
+                 "first frame of every shot, then a frame where the last keyframe's strokes reach less than "
+                 "keyframes.coverage of the picture, or --keyframe-interval frames after it).", flag="--keyframes",
+                 per_frame=True),
+    PluginOption("size", bounded(int, MIN_SIZE), None, "Longer side at which keyframes are stylized (default: 384, at "
+                 "most the output's); --size is the output's (default: the source's).", flag="--keyframe-size",
+                 per_frame=True),
+    PluginOption("interval", bounded(int, 1), 48, "A shot gets a keyframe at least every this many frames.",
+                 flag="--keyframe-interval", per_frame=True),
     PluginOption("steps", bounded(int, 1), 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
                  "reproduce the keyframes more closely but generalise worse to the other frames, and cost more)."),
     PluginOption("seconds", bounded(float, 0, above=True), None, "Training time per shot in seconds, at most (default: no limit)."),
@@ -74,10 +97,12 @@ def memory_needed(config, height: int, width: int) -> int:
     from ...validation import estimated_bytes
     from .engine import DEFAULT_KEYFRAME_SIZE
 
+    given = {o.key: config.option(f"keyframes.{o.key}") for o in OPTIONS}  # checked or not yet: converted here
+    options = {o.key: o.default if given[o.key] is None else o.convert(given[o.key]) for o in OPTIONS}
     out_h, out_w = config.working_shape(height, width)
-    key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(out_h, out_w))
+    key_side = min(options["size"] or DEFAULT_KEYFRAME_SIZE, max(out_h, out_w))
     key_h, key_w = replace(config, size=key_side).working_shape(height, width)
-    full = str(config.options.get("keyframes.full_size", False)).strip().lower() in ("1", "true", "yes", "on")
+    full = options["full_size"]
     return estimated_bytes(key_h, key_w) + (FULL_SIZE_BYTES_PER_PIXEL if full else FRAME_BYTES_PER_PIXEL) * out_h * out_w
 
 

@@ -89,7 +89,7 @@ def plan_shots(frames, config, context):
     def follow(shape):
         return Coverage(shape, decay=TRANSPORT_DECAY, recover=options["recover"])
 
-    return make_plan(frames, config.cut_threshold, config.keyframe_interval, config.keyframes, follow=follow,
+    return make_plan(frames, config.cut_threshold, options["interval"], options["frames"], follow=follow,
                      coverage=coverage)
 
 
@@ -259,7 +259,7 @@ class _Run:
         self.styles, self.context, self.store = styles, context, context.store
         self.tile, self.smooth = options["tile"], options["smooth"]
         self.out_shape = config.working_shape(*source_shape)
-        key_side = min(config.keyframe_size or DEFAULT_KEYFRAME_SIZE, max(self.out_shape))
+        key_side = min(options["size"] or DEFAULT_KEYFRAME_SIZE, max(self.out_shape))
         self.key_config = replace(config.for_image(), size=key_side)
         self.key_shape = self.key_config.working_shape(*source_shape)
         self.key_fingerprint = self.key_config.output_fingerprint()  # which keyframes were chosen is not part of it
