@@ -14,7 +14,7 @@ and the frames of the two runs are compared. The model: a unit is a shot, its co
 the warm frames (both measured here, per frame, in the one-process run), a worker's start-up (the one-process
 run's time outside its frames: TensorFlow, backbone, style targets) once; N workers take the units longest
 first (LPT); the critical path is the longest shot. For the keyframe
-engine the model uses the costs measured in keyframe_bench.py (README): keyframes are independent, but each
+engine the model uses the costs measured in keyframe_bench.py (docs/benchmarks/keyframes.md): keyframes are independent, but each
 shot's network starts from the previous shot's, so training is a chain.
 
     .venv/bin/python benchmarks/cluster_bench.py [--frames 6] [--size 128] [--workers 2]
