@@ -723,8 +723,9 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
                 if entry.traits is not None:
                     typer.echo(f"              {_traits_line(entry.traits)}")
                 for option in entry.options:
-                    typer.echo(f"              --option {name}.{option.key}=<{getattr(option.type, '__name__', 'value')}> "
-                               f"(default {option.default!r}) {option.help}")
+                    flag = f"{option.flag}, " if option.flag else ""
+                    typer.echo(f"              {flag}--option {name}.{option.key}=<{getattr(option.type, '__name__', 'value')}>"
+                               f"{' (repeatable)' if option.repeat else ''} (default {option.default!r}) {option.help}")
         work = [h for h in row["hooks"] if not h.startswith("nst_register_")]
         if work:
             typer.echo(f"    hooks     {', '.join(work)}")

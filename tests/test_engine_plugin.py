@@ -112,6 +112,8 @@ def test_its_option_has_a_flag_on_the_command_line_in_settings_files_and_python(
     shown = _nst_process(["video", "--help"], installed, tmp_path)
     assert shown.returncode == 0 and "--crossfade-every" in shown.stdout, shown.stderr
     assert "Crossfade engine: stylize every n-th frame." in " ".join(shown.stdout.split())
+    listed = _nst_process(["plugins"], installed, tmp_path)
+    assert "--crossfade-every, --option crossfade.every=<int> (default 3)" in listed.stdout, listed.stderr
     refused = _nst_process(["video", clip[0], "-s", clip[1], "-o", tmp_path / "out", "--engine", "crossfade",
                             "--crossfade-every", "0", *TINY], installed, tmp_path)
     assert refused.returncode == 2, refused.stderr
