@@ -3,7 +3,7 @@ items and their one-line hints, the checks before a run, and the engines' plugin
 words. No bpy here, and no engine's name: everything the add-on knows of an engine comes from the listing.
 
 The listing's ``engines`` table is ``{name: {"name", "plugin", "description", "options": [{"key", "type",
-"default", "help"}, ...], "traits": {"output_size": "size" | "source", "frame_settings": bool, "seekable":
+"default", "help", "flag"}, ...], "traits": {"output_size": "size" | "source", "frame_settings": bool, "seekable":
 bool, "label": str, "hint": str}}}``. ``output_size`` "source": the engine's frames are at the source's own
 resolution unless a size is given ("size": at ``--size``'s default); ``frame_settings``: it takes
 per-frame (keyframed) settings; ``seekable``: it reads its source more than once (the add-on only sends
@@ -32,6 +32,7 @@ class Option:
     kind: str = ""  # the listing's type name: int, float, bool, str, ... ("": not said)
     default: str = ""
     help: str = ""
+    flag: str = ""  # its own flag on the command line (--keyframe-size), or ""
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def from_listing(listing) -> dict[str, Engine] | None:
         for option in entry.get("options") or ():
             if isinstance(option, dict) and isinstance(option.get("key"), str) and option["key"]:
                 options.append(Option(option["key"], str(option.get("type") or ""), option_text(option.get("default")),
-                                      " ".join(str(option.get("help") or "").split())))
+                                      " ".join(str(option.get("help") or "").split()), str(option.get("flag") or "")))
         frame_settings = traits.get("frame_settings")
         found[name] = Engine(
             name=name, label=str(traits.get("label") or name),

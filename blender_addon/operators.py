@@ -1,5 +1,5 @@
 """Operators: Stylize strip (new, resume, re-run with changes), Cancel, Load settings from a result strip,
-Preview Frame and its Cancel.
+Preview Frame and its Cancel, Edit Keyframe and Use Painted Keyframe.
 
 Only the operators and their registration live here: the plan is plan.Plan, the result strip is handled by
 result_strip, the job lifecycle (start, step, finish, cancel, the one running job) by jobs, the preview's by
@@ -10,11 +10,11 @@ returning.
 """
 
 import bpy
-from bpy.props import EnumProperty
+from bpy.props import EnumProperty, StringProperty
 
-from . import jobs, preview
+from . import jobs, paint_editor, preview
 from .plan import Plan, PlanError
-from .preferences import tag_redraw
+from .preferences import get_preferences, tag_redraw
 
 
 def _redraw(context) -> None:
@@ -179,8 +179,57 @@ class SEQUENCER_OT_nst_preview_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class SEQUENCER_OT_nst_edit_keyframe(bpy.types.Operator):
+    """Write the frame under the playhead of the active strip (a result strip's keyframe or frame, or a source
+    strip's own frame) to a PNG next to the .blend and open it for painting; a painting already there is
+    reopened, never replaced"""
+
+    bl_idname = "sequencer.nst_edit_keyframe"
+    bl_label = "Edit Keyframe"
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None
+
+    def execute(self, context):
+        prefs = get_preferences(context)
+        try:
+            path, created = paint_editor.edit_keyframe(context, getattr(prefs, "painter", "") if prefs else "")
+        except PlanError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{'new painting' if created else 'your painting'}: {path}; paint it (Image Editor, "
+                              "Paint mode), save it (Image > Save), then Use Painted Keyframe")
+        return {"FINISHED"}
+
+
+class SEQUENCER_OT_nst_use_painted_keyframe(bpy.types.Operator):
+    """Use the painting of the frame under the playhead (Edit Keyframe's, or the chosen image) as the keyframe
+    of that frame of the active result strip, and resume the strip: the engine re-makes the frames it changes"""
+
+    bl_idname = "sequencer.nst_use_painted_keyframe"
+    bl_label = "Use Painted Keyframe"
+
+    filepath: StringProperty(name="Painting", subtype="FILE_PATH", default="", options={"SKIP_SAVE"},
+                             description="An image to use (default: Edit Keyframe's painting of this frame)")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and jobs.JOB is None
+
+    def execute(self, context):
+        try:
+            paint_editor.use_painted_keyframe(context, self.filepath)
+        except PlanError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        how = "EXEC_DEFAULT" if bpy.app.background or context.window is None else "INVOKE_DEFAULT"
+        return bpy.ops.sequencer.nst_stylize(how, action="RESUME")
+
+
 classes = (SEQUENCER_OT_nst_stylize, SEQUENCER_OT_nst_cancel, SEQUENCER_OT_nst_load_settings,
-           SEQUENCER_OT_nst_preview, SEQUENCER_OT_nst_preview_cancel)
+           SEQUENCER_OT_nst_preview, SEQUENCER_OT_nst_preview_cancel, SEQUENCER_OT_nst_edit_keyframe,
+           SEQUENCER_OT_nst_use_painted_keyframe)
 _LOAD_HANDLERS = (jobs.cancel_running_job, preview.cancel_running_preview)
 
 

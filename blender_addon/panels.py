@@ -60,8 +60,12 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
             row.operator("sequencer.nst_stylize", text="Resume", icon="PLAY").action = "RESUME"
             row.operator("sequencer.nst_load_settings", text="Load Settings", icon="IMPORT")
             box.operator("sequencer.nst_stylize", text="Re-run with Changes", icon="FILE_REFRESH").action = "RERUN"
+            row = box.row(align=True)
+            row.operator("sequencer.nst_edit_keyframe", icon="BRUSH_DATA")
+            row.operator("sequencer.nst_use_painted_keyframe", icon="CHECKMARK")
         elif strip is not None:
             layout.label(text=f"{strip.name} ({strip.type.lower()})", icon="SEQUENCE")
+            layout.operator("sequencer.nst_edit_keyframe", icon="BRUSH_DATA")
         else:
             layout.label(text="Select a movie or image-sequence strip", icon="INFO")
 

@@ -33,6 +33,9 @@ from . import strips as S
 PROP = "nst"  # custom property on a result strip: the plan (JSON) that made it
 LAST_RUN = "nst_last_run"  # custom property: summary of the last run into it (JSON)
 VERSION = 1  # of the stored JSON format
+# painted keyframes ["INDEX=PATH", ...] (painting.py): the setting of the engine option whose flag is
+# --keyframe-image; they belong to the result strip, so a re-run with changes keeps them
+PAINT_SETTING = "keyframe_image"
 
 
 class PlanError(Exception):
@@ -73,6 +76,8 @@ def engine_settings(settings: dict) -> dict:
     options = settings.get("option")
     if options:  # the engine's plugin options changed from their defaults: ["ENGINE.KEY=VALUE", ...]
         out["option"] = [str(text) for text in ([options] if isinstance(options, str) else options)]
+    if settings.get(PAINT_SETTING):
+        out[PAINT_SETTING] = [str(text) for text in settings[PAINT_SETTING]]
     return out
 
 
@@ -133,6 +138,14 @@ def _source_of(strip, abspath):
     return os.path.join(folder, pattern), index
 
 
+def frame_index(strip, frame: int, abspath=plain_abspath) -> int:
+    """The engine's frame index of a movie or image-sequence strip at timeline ``frame``."""
+    if not strip.frame_final_start <= frame < strip.frame_final_end:
+        raise PlanError(f"the playhead (frame {frame}) is not over strip {strip.name!r} (frames "
+                        f"{strip.frame_final_start}-{strip.frame_final_end - 1}): move it onto the strip")
+    return _source_of(strip, abspath)[1](frame)
+
+
 # -- the plan ----------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -167,9 +180,8 @@ class Plan:
         if not os.path.isfile(style):
             raise PlanError(f"style image {style} does not exist")
         source, index_of = _source_of(strip, abspath)
-        if frame is not None and not strip.frame_final_start <= frame < strip.frame_final_end:
-            raise PlanError(f"the playhead (frame {frame}) is not over strip {strip.name!r} (frames "
-                            f"{strip.frame_final_start}-{strip.frame_final_end - 1}): move it onto the strip")
+        if frame is not None:
+            frame_index(strip, frame, abspath)  # the playhead is over the strip
         try:
             first, last = (None, None) if panel.use_strip_range else (panel.frame_first, panel.frame_last)
             if frame is not None:
@@ -277,6 +289,7 @@ class Plan:
     def rerun(self, settings: dict, style: str, source_plan: Plan | None = None) -> Plan:
         """Re-run with changes: the panel's settings (and, when the source strip still exists, its frames
         as they are now: ``source_plan``) into this plan's output folder."""
+        painted = {PAINT_SETTING: self.settings[PAINT_SETTING]} if self.settings.get(PAINT_SETTING) else {}
         if source_plan is not None:
-            return replace(source_plan, output=self.output)
-        return replace(self, settings=dict(settings), style=style, frame_settings={})
+            return replace(source_plan, output=self.output, settings={**source_plan.settings, **painted})
+        return replace(self, settings={**settings, **painted}, style=style, frame_settings={})

@@ -322,6 +322,10 @@ class NST_AddonPreferences(bpy.types.AddonPreferences):
         description="The Keras backend the engine computes with (its KERAS_BACKEND). Set Up Engine and Update "
                     "install it; Check shows the device it finds")
     engine_runtime: StringProperty(name="Engine computes with", default="")
+    painter: StringProperty(
+        name="Painter", subtype="FILE_PATH", default="",
+        description="A painting program Edit Keyframe also opens the keyframe in (Krita, GIMP, ...); empty: "
+                    "Blender's Image Editor only")
     engine_listing: StringProperty(
         name="Engine listing", default="",
         description="What the last Check or Set Up Engine listed (presets, losses, engines with their traits and "
@@ -335,6 +339,7 @@ class NST_AddonPreferences(bpy.types.AddonPreferences):
         if self.last_check:
             layout.label(text=self.last_check)
         draw_backend(self, layout)
+        layout.prop(self, "painter")
         draw_setup(self, layout.box())
         layout.label(text="Or by hand: python3 -m venv nst-env && nst-env/bin/pip install nst-plugin, then set "
                           "Engine interpreter to nst-env/bin/python")

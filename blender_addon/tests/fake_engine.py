@@ -39,7 +39,9 @@ if sys.argv[1] == "-m":  # run as a fake interpreter: ``python -m nst_plugin vid
                                                 "hint": "Best quality, every frame optimised: minutes per frame"}},
             "keyframes": {"name": "keyframes", "plugin": "nst_plugin.builtin.keyframes", "description": "keyframes",
                           "options": [{"key": "steps", "type": "int", "default": 600, "help": "Training steps per shot"},
-                                      {"key": "full_size", "type": "bool", "default": False, "help": "Train at the output size"}],
+                                      {"key": "full_size", "type": "bool", "default": False, "help": "Train at the output size"},
+                                      {"key": "images", "type": "painting", "default": [], "help": "Painted keyframes",
+                                       "flag": "--keyframe-image", "repeat": True, "per_frame": True}],
                           "traits": {"output_size": "source", "frame_settings": False, "seekable": False,
                                      "label": "Keyframes",
                                      "hint": "Fast: keyframes learnt by a small network, seconds per frame"}}}

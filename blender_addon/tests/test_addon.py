@@ -425,7 +425,9 @@ def test_operators_module_holds_only_operators(addon):
     assert {name for name, value in vars(operators).items() if isinstance(value, type)
             and issubclass(value, bpy.types.Operator)} == {"SEQUENCER_OT_nst_stylize", "SEQUENCER_OT_nst_cancel",
                                                            "SEQUENCER_OT_nst_load_settings", "SEQUENCER_OT_nst_preview",
-                                                           "SEQUENCER_OT_nst_preview_cancel"}
+                                                           "SEQUENCER_OT_nst_preview_cancel",
+                                                           "SEQUENCER_OT_nst_edit_keyframe",
+                                                           "SEQUENCER_OT_nst_use_painted_keyframe"}
     for name in ("start_job", "finish_job", "Job", "JOB", "plan_new", "ensure_result_strip", "PROP"):
         assert not hasattr(operators, name), name
     assert jobs.start_job and result_strip.create and plan.Plan.from_result_strip
@@ -434,7 +436,9 @@ def test_operators_module_holds_only_operators(addon):
     import blender_addon.engine_process
     import blender_addon.engine_setup
 
-    for module in (plan, blender_addon.engine_process, blender_addon.engine_setup):
+    import blender_addon.painting
+
+    for module in (plan, blender_addon.engine_process, blender_addon.engine_setup, blender_addon.painting):
         assert "bpy" not in vars(module), module.__name__
 
 
