@@ -630,44 +630,104 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
 @style_options
 @video_options
 def webcam(
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles.", rich_help_panel=PANEL_IO),
-    camera: str = typer.Option("0", help="Camera index, or a video file to use as a stand-in camera.", rich_help_panel=PANEL_IO),
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles (keys 1-9 "
+                                     "switch between them live).", rich_help_panel=PANEL_IO),
+    camera: str = typer.Option("0", help="Camera index, or a video file to use as a stand-in camera (paced at its "
+                               "own frame rate).", rich_help_panel=PANEL_IO),
     max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames.", rich_help_panel=PANEL_IO),
     window: bool = typer.Option(True, "--window/--no-window", help="Show the live window (q or Esc quits).", rich_help_panel=PANEL_IO),
+    record: Optional[Path] = typer.Option(None, "--record", help="Write what is shown to this video (.mp4, .mkv, "
+                                          ".mov, .avi), each frame at the time it was shown.", rich_help_panel=PANEL_IO),
     style_settings: dict = None,
     video_settings: dict = None,
 ):
-    """Live preview: stylize a camera's frames, each warm-started from the previous one (--engine keyframes: the
-    first frame is learnt, then every frame goes through the network); honest fps shown."""
-    from .webcam import open_capture, run_webcam
+    """Live: a camera stylized in real time. Each style shows its palette at once, then a small network that
+    learns a keyframe of it (shown while it trains, kept in the cache folder for the next run), every frame
+    filtered along the optical flow; keys 1-9 switch styles. --engine lbfgs: every frame optimised, each
+    warm-started from the one before. The fps shown is honest."""
+    from .live import session
+    from .live.capture import open_camera
 
     for path in style:
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
     flat = flat_settings(style_settings, video_settings)
-    from .config import StyleConfig
-    from .plugins import get_registry
+    flat.setdefault("engine", "keyframes")  # the live path; --engine lbfgs (or a plugin's) frame by frame
+    live = flat["engine"] == "keyframes"
+    if live:
+        if len(style) > 9:
+            raise UserError(f"{len(style)} styles given: keys 1-9 switch between at most 9")
+        flat.setdefault("size", session.DEFAULT_SIZE)
+        flat.setdefault("iterations", session.KEYFRAME_ITERATIONS)
+    else:
+        from .plugins import get_registry
 
-    engine = flat.get("engine") or StyleConfig.engine
-    if get_registry().traits(engine).output_size == "size":  # an engine at the source's size keeps the camera's
-        flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
+        if get_registry().traits(flat["engine"]).output_size == "size":  # an engine at the source's size keeps the camera's
+            flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
+    if record is not None:
+        from .live.record import check_record_path
+
+        record = check_record_path(record)
     config, styles = prepare_run(style, flat)
-    capture = open_capture(camera)
-
-    def report(event):
-        typer.echo(f"frame {event['index']}: {event['seconds']:.2f} s, {event['fps']:.2f} fps"
-                   + (" (warm start)" if event["warm"] else ""), err=True)
+    capture, fps = open_camera(camera)
 
     def on_event(event):
+        if event.kind not in ("keyframe", "training"):
+            return
+        name = Path(style[event.shot]).name if live and event.shot < len(style) else ""
         if event.kind == "keyframe":
-            typer.echo(f"keyframe {event.index} stylized in {event.seconds:.0f} s; the network learns it", err=True)
+            typer.echo(f"keyframe {event.index} stylized in {event.seconds:.0f} s; the network learns it"
+                       + (f" (style {event.shot + 1}: {name})" if live else ""), err=True)
+        elif event.kind == "training" and event.stopped == "resumed":
+            typer.echo(f"style {event.shot + 1} ({name}): its network from the cache; live", err=True)
         elif event.kind == "training" and event.stopped:
-            typer.echo(f"network trained: {event.step} steps in {event.seconds:.0f} s ({event.stopped}); live", err=True)
+            typer.echo(f"network trained: {event.step} steps in {event.seconds:.0f} s ({event.stopped}); live"
+                       + (f" (style {event.shot + 1}: {name})" if live else ""), err=True)
 
-    summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report, on_event=on_event)
-    size = config.size or "the camera's"  # 0: the keyframe engine at the camera's resolution
-    typer.echo(f"{summary['frames']} frames in {summary['seconds']:.1f} s: {summary['fps']:.2f} fps overall "
-               f"(size {size}, set-up included)")
+    if not live:
+        from .live.sequence import run_webcam
+
+        def report(event):
+            typer.echo(f"frame {event['index']}: {event['seconds']:.2f} s, {event['fps']:.2f} fps"
+                       + (" (warm start)" if event["warm"] else ""), err=True)
+
+        summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report,
+                             on_event=on_event, fps=fps)
+        typer.echo(f"{summary['frames']} frames in {summary['seconds']:.1f} s: {summary['fps']:.2f} fps overall "
+                   f"(size {config.size or 'the camera’s'}, set-up included)")
+        return
+    import time
+
+    from .live.capture import LatestFrame
+    from .live.display import Offscreen, Window
+    from .plugins import get_host
+
+    said = {"stage": None, "second": -1, "last": None}
+
+    def line(event) -> str:
+        return f"frame {event['index']}: {event['fps']:.1f} fps, {event['stage']}, style {event['style']}, lag {event['lag']}"
+
+    def report(event):  # a line per stage change and about one a second, not one per frame
+        if event["event"] == "style":
+            typer.echo(f"style {event['style']}: {event['name']}", err=True)
+        elif event["event"] == "finishing":
+            typer.echo(f"the camera ended: style {event['style']}'s network is learnt to the end for the cache", err=True)
+        elif event["event"] == "frame":
+            second, said["last"] = int(time.perf_counter()), event
+            if event["stage"] != said["stage"] or second != said["second"]:
+                said.update(stage=event["stage"], second=second)
+                typer.echo(line(event), err=True)
+
+    run = session.run_live(LatestFrame(capture, fps).start(), [(Path(p).stem, image) for p, (image, _) in zip(style, styles)],
+                           config, get_host().run_context(on_event), Window() if window else Offscreen(),
+                           max_frames=max_frames, record=record, report=report)
+    if said["last"] is not None:  # (lines written while TensorFlow loads on the learner's thread are lost)
+        typer.echo(f"last {line(said['last'])}", err=True)
+    stages = ", ".join(f"style {n} {stage} after {seconds:.1f} s" for (n, stage), seconds in run.first_shown.items())
+    typer.echo(f"{run.frames} frames in {run.seconds:.1f} s: {run.fps:.2f} fps overall (size {config.size}, "
+               f"set-up included); {stages}")
+    if run.recorded is not None:
+        typer.echo(f"recorded {run.recorded['frames']} frames ({run.recorded['seconds']:.1f} s) to {run.recorded['path']}")
 
 
 @app.command()

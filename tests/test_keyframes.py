@@ -691,9 +691,10 @@ def test_keyframe_outside_the_range_is_one_line(tmp_path, fish_rgb, style_rgb):
     assert not list((tmp_path / "out").glob("frame_*.png"))
 
 
-def test_webcam_learns_the_first_frame_then_runs_live(samples):
-    """A one-pass source (a camera; a video file stands in): the first frame is the keyframe, then every frame
-    goes through the network as it arrives, at the camera's resolution unless --size is given."""
+def test_webcam_learns_the_first_frame_then_runs_live(samples, tmp_path, monkeypatch):
+    """A one-pass source (a camera; a video file stands in): the first frame is the keyframe, the network learns
+    it (to the end when the camera ends first), then frames go through the network as they arrive."""
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path))  # nothing learnt before: the network is trained here
     result = nst("webcam", "-s", samples / "starry_night.jpg", "--camera", samples / "street.avi", "--max-frames", "3",
                  "--no-window", "--engine", "keyframes", "--size", "64", "--keyframe-size", "32", "--iterations", "3",
                  "--weights", "hed", "--option", "keyframes.steps=10", "--option", "keyframes.patch=16")

@@ -5,6 +5,7 @@ Real runs on tiny frames (48 px, a few iterations) of samples/street.avi or fram
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -426,15 +427,20 @@ def test_bad_frame_range_and_step(tmp_path, samples):
 # -- webcam -------------------------------------------------------------------------------------------------
 
 class FakeCamera:
-    """A stand-in for cv2.VideoCapture(0): a few BGR frames, then nothing."""
+    """A stand-in for cv2.VideoCapture(0): a few BGR frames, then nothing. A camera slower than the stylizer:
+    with ``shown`` (the pictures shown so far), the next frame comes once the last one was shown."""
 
-    def __init__(self, frames):
+    def __init__(self, frames, shown=None):
         self.frames = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames]
-        self.released = False
+        self.released, self.shown, self.delivered = False, shown, 0
 
     def read(self):
+        waited = time.perf_counter()
+        while self.shown is not None and len(self.shown) < self.delivered and time.perf_counter() - waited < 30:
+            time.sleep(0.005)
         if not self.frames:
             return False, None
+        self.delivered += 1
         return True, self.frames.pop(0)
 
     def release(self):
@@ -445,14 +451,14 @@ def test_webcam_loop_shows_warm_frames_with_an_honest_fps(samples, style_rgb, mo
     import cv2
 
     from nst_plugin.api import prepare
-    from nst_plugin.webcam import run_webcam
+    from nst_plugin.live.sequence import run_webcam
 
     shown, keys = [], iter([-1, -1, ord("q")])
     monkeypatch.setattr(cv2, "imshow", lambda name, image: shown.append(image.copy()))
     monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
     monkeypatch.setattr(cv2, "getWindowProperty", lambda name, prop: 1.0)
     monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
-    camera = FakeCamera(street_frames(samples, 5, size=64))
+    camera = FakeCamera(street_frames(samples, 5, size=64), shown)
     config, styles, _ = prepare([style_rgb], size=48, iterations=3, warm_iterations=2, loss_weights={"temporal": 0.05})
     events = []
     summary = run_webcam(camera, styles, config, report=events.append)
@@ -465,7 +471,7 @@ def test_webcam_loop_shows_warm_frames_with_an_honest_fps(samples, style_rgb, mo
 
 def test_webcam_command_with_a_video_as_camera(samples):
     result = nst("webcam", "-s", samples / "starry_night.jpg", "--camera", samples / "street.avi", "--max-frames", "2",
-                 "--no-window", *TINY)
+                 "--no-window", "--engine", "lbfgs", *TINY)
     assert result.exit_code == 0, result.output
     assert "frame 2:" in result.stderr and "(warm start)" in result.stderr
     assert "2 frames in" in result.stdout and "fps overall" in result.stdout

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -87,6 +87,16 @@ def train(model, pairs, settings: TrainingSettings = TrainingSettings(), feature
     ``settings.perceptual_layers``), or None for the L1 term alone. ``on_check(step, held_loss)`` is called
     at every measurement (progress events).
     """
+    report = TrainingReport(stopped="steps")
+    for report in training_steps(model, pairs, settings, features, on_check):
+        pass
+    return report
+
+
+def training_steps(model, pairs, settings: TrainingSettings = TrainingSettings(), features: Callable | None = None,
+                   on_check: Callable[[int, float], None] | None = None) -> Iterator[TrainingReport]:
+    """:func:`train` one step at a time: yields the report after every step (``stopped`` set on the last), so
+    a caller can interleave other work between steps (the live mode shows frames) or stop early."""
     import keras
     from keras import ops
 
@@ -135,10 +145,11 @@ def train(model, pairs, settings: TrainingSettings = TrainingSettings(), feature
                 best, stale = min(best, loss), stale + 1
             if stale >= settings.patience:
                 report.stopped = "plateau"
-                break
-        if over_time:
+        if over_time and not report.stopped:
             report.stopped = "seconds"
-            break
-    report.stopped = report.stopped or "steps"
-    report.seconds = time.perf_counter() - started
-    return report
+        if n == settings.max_steps and not report.stopped:
+            report.stopped = "steps"
+        report.seconds = time.perf_counter() - started
+        yield report
+        if report.stopped:
+            return
