@@ -657,8 +657,7 @@ def webcam(
     if live:
         if len(style) > 9:
             raise UserError(f"{len(style)} styles given: keys 1-9 switch between at most 9")
-        flat.setdefault("size", session.DEFAULT_SIZE)
-        flat.setdefault("iterations", session.KEYFRAME_ITERATIONS)
+        flat = {**session.DEFAULTS, **flat}
     else:
         from .plugins import get_registry
 

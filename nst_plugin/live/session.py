@@ -19,11 +19,12 @@ from ..errors import UserError
 from ..images import resize
 from .stages import LEARNING, PALETTE, LiveSettings, StyleState, palette
 
-DEFAULT_SIZE = 360  # the shown frames' longer side unless --size is given
+# the live mode's settings where the user gives none (--size, --iterations, --coarse-to-fine): small frames and
+# a quick keyframe, one optimisation at its size (docs/benchmarks-live.md)
+DEFAULTS = {"size": 360, "iterations": 30, "coarse_to_fine": 0}
 NETWORK_SIDE = 240  # the network's longer side (its frames are enlarged to --size)
 KEYFRAME_SIDE = 160  # the keyframe's longer side unless --keyframe-size is given
-KEYFRAME_ITERATIONS = 30  # the frame engine's iterations for a keyframe unless --iterations is given
-TRAINING_STEPS = 300  # training steps at most unless --option keyframes.steps is given
+TRAINING_STEPS = 200  # training steps at most unless --option keyframes.steps is given
 CHECK_EVERY = 25  # training steps between two measurements of the held patches (the plateau test)
 FIRST_FRAME_SECONDS = 10.0  # how long to wait for the camera's first picture
 
