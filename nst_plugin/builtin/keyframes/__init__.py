@@ -27,6 +27,13 @@ def frame_numbers(value) -> tuple[int, ...]:
     return numbers
 
 
+def keyframe_image(value) -> tuple[int, str]:
+    """One ``--keyframe-image`` item, ``"17=painted.png"`` -> ``(17, path)`` (see :func:`.painted.parse_spec`)."""
+    from .painted import parse_spec
+
+    return parse_spec(value)
+
+
 OPTIONS = (
     PluginOption("frames", frame_numbers, None, "Frame numbers to stylize as keyframes, e.g. 1,48,96 (default: the "
                  "first frame of every shot, then a frame where the last keyframe's strokes reach less than "
@@ -37,6 +44,14 @@ OPTIONS = (
                  per_frame=True),
     PluginOption("interval", bounded(int, 1), 48, "A shot gets a keyframe at least every this many frames.",
                  flag="--keyframe-interval", per_frame=True),
+    PluginOption("images", keyframe_image, (), "A painted (or retouched) keyframe, FRAME=IMAGE (e.g. 17=painted.png; "
+                 "repeatable; any size of the frames' aspect ratio, scaled to them): the output frame is the painting "
+                 "(a PNG's alpha: where it applies), and its shot follows it (docs/painted-keyframes.md).",
+                 flag="--keyframe-image", repeat=True, per_frame=True),
+    PluginOption("painted_steps", bounded(int, 1), 2000, "Training steps of a shot's network on its painted "
+                 "keyframes, at the output size (measured: docs/painted-keyframes.md)."),
+    PluginOption("painted_guide", bounded(float, 0), 0.0, "Blob size, in keyframe pixels, of the guide pattern for a "
+                 "shot with painted keyframes (0: none, measured best: the network follows the content alone)."),
     PluginOption("steps", bounded(int, 1), 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
                  "reproduce the keyframes more closely but generalise worse to the other frames, and cost more)."),
     PluginOption("seconds", bounded(float, 0, above=True), None, "Training time per shot in seconds, at most (default: no limit)."),

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...context import FrameControls
+from ...errors import UserError
 from ...events import Cut, Keyframe, Training
 from ...images import load_image, luminance_rgb, resize, save_image, to_uint8
 from ...result import FrameResult, SequenceResult
@@ -138,17 +139,23 @@ class Work:
 def prepare(frames, styles, config, context) -> Work:
     """1. the plan (a first pass over the frames), each shot's keys, what a resumed run already has, and the
     keyframes' source frames and guides (a second pass, which stops at each shot's last keyframe)."""
+    from .painted import apply_to_plan, check_paintings, read_paintings
+
+    paintings = read_paintings(config.option("keyframes.images", ()))  # a file that cannot be read: before any pass
     started = time.perf_counter()
     plan = plan_shots(frames, config, context)
     planned = time.perf_counter() - started
+    if paintings or not styles:  # a painted keyframe is its shot's keyframe (refused: a frame not in the run)
+        check_paintings(paintings, plan, styles)
+        apply_to_plan(plan, paintings)
     for shot in plan.shots[1:]:
         context.emit(Cut(index=shot.frames[0], shot=shot.number))
-    run = _Run(config, styles, context, plan.shape, plan.starts)
+    run = _Run(config, styles, context, plan.shape, plan.starts, paintings)
     run.timings["plan"] = planned
     # a shot's network is known by its keyframes and how it learns them; every frame records its
     # network's key, so a finished frame is made again only when its shot's keyframes changed
-    network_keys = {shot.number: run.network_key(shot.keyframes) for shot in plan.shots}
-    frame_keys = {number: run.frames_key(key) for number, key in network_keys.items()}
+    network_keys = {shot.number: run.run_for(shot).network_key(shot.keyframes) for shot in plan.shots}
+    frame_keys = {shot.number: run.run_for(shot).frames_key(network_keys[shot.number]) for shot in plan.shots}
     shot_number = {i: shot.number for shot in plan.shots for i in shot.frames}
     done = {i for i in context.resume.frames
             if i in shot_number and context.resume.keys.get(i) == frame_keys[shot_number[i]]}
@@ -190,23 +197,35 @@ class KeyframeEngine:
         for shot in work.shots:
             for index in shot.keyframes:  # in order: a keyframe may start from the one before it
                 frame = sources[index][0]
-                stylized[index] = run.keyframe(index, shot.number, frame, len(wanted),
-                                               init=run.warm_start(index, frame, stylized))
-        # 3. one network per shot, each starting from the previous shot's
-        networks, previous = {}, None
+                if index in run.paintings:  # the frame engine's keyframe only under a painting's alpha
+                    optimised = (run.keyframe(index, shot.number, frame, len(wanted))
+                                 if run.needs_optimised(index) else None)
+                    stylized[index] = run.painted_keyframe(index, frame, optimised)
+                    if optimised is None:  # (else its event was the frame engine's keyframe's)
+                        run.keyframes_done += 1
+                        context.emit(Keyframe(index=index, shot=shot.number, seconds=0.0, done=run.keyframes_done,
+                                              total=len(wanted), resumed=False))
+                else:
+                    stylized[index] = run.keyframe(index, shot.number, frame, len(wanted),
+                                                   init=run.warm_start(index, frame, stylized))
+        # 3. one network per shot, each starting from the previous shot's made the same way (painted or not)
+        networks, previous = {}, {}
         for shot in work.shots:
             pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
-            networks[shot.number] = previous = run.network(shot.number, pairs, work.network_keys[shot.number], previous)
+            shot_run = run.run_for(shot)
+            networks[shot.number] = previous[shot_run] = shot_run.network(
+                shot.number, pairs, work.network_keys[shot.number], previous.get(shot_run))
         # 4. every frame through its shot's network (a third pass), in chunks with the margins the temporal
         # filter needs
         shot_of = {index: shot for shot in work.shots for index in shot.frames}
-        textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted}
+        textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted if k not in run.paintings}
         written = 0
         for part, emit in run.chunks(run.guided(frames, work.shots, textures=textures), shot_of,
                                      lambda i: i not in work.done):
             shot = shot_of[part[0][0]]
-            for index, result in run.frames(part, emit, networks[shot.number], shot=shot,
-                                            key=work.frame_keys[shot.number]):
+            for index, result in run.run_for(shot).frames(part, emit, networks[shot.number], shot=shot,
+                                                          key=work.frame_keys[shot.number],
+                                                          paintings=run.painted_frames(part, stylized)):
                 sink(index, result)
                 written += 1
         plan = work.plan
@@ -217,6 +236,8 @@ class KeyframeEngine:
     def _live(self, frames, styles, config, context, sink):
         """One pass (a camera): the first frame is the keyframe; the network learns it, then every following
         frame goes through it as it arrives."""
+        if config.option("keyframes.images"):
+            raise UserError("--keyframe-image needs a video file or an image sequence: a camera's frames are read once")
         started = time.perf_counter()
         first = next(frames, None)
         if first is None:
@@ -250,13 +271,17 @@ class KeyframeEngine:
 class _Run:
     """What one run of the engine shares: sizes, settings, the store, and the three steps of a shot."""
 
-    def __init__(self, config, styles, context, source_shape, starts: dict | None = None):
+    def __init__(self, config, styles, context, source_shape, starts: dict | None = None, paintings: dict | None = None):
         from .guides import CHANNELS, GuideSettings
         from .network import NetworkShape
         from .training import TrainingSettings
 
-        options = context.registry.get("engines", "keyframes").option_values(config)
+        options = self.options = context.registry.get("engines", "keyframes").option_values(config)
         self.styles, self.context, self.store = styles, context, context.store
+        # {frame: painted.Painting} (the client's; a worker is told which shots are painted): their shots are
+        # made by :meth:`painted_variant`
+        self.paintings = paintings or {}
+        self._painted = None
         self.tile, self.smooth = options["tile"], options["smooth"]
         self.out_shape = config.working_shape(*source_shape)
         key_side = min(options["size"] or DEFAULT_KEYFRAME_SIZE, max(self.out_shape))
@@ -296,7 +321,37 @@ class _Run:
         self.reports: dict[int, dict] = {}
         self.keyframes_done = 0
 
+    def run_for(self, shot) -> _Run:
+        """The run that makes ``shot``: :meth:`painted_variant` when it has a painted keyframe, else this one."""
+        return self.painted_variant() if any(k in self.paintings for k in shot.keyframes) else self
+
+    def painted_variant(self) -> _Run:
+        """This run as a shot with painted keyframes makes it (:func:`~.painted.painted_run`)."""
+        if self._painted is None:
+            from .painted import painted_run
+
+            self._painted = painted_run(self, self.options)
+            self._painted._painted = self._painted
+        self._painted.context = self.context  # (a worker's run gets each unit's context)
+        return self._painted
+
+    def needs_optimised(self, index: int) -> bool:
+        """Whether painted keyframe ``index`` needs the frame engine's keyframe: where its alpha lets the engine's
+        own look show (with a style; without, the source shows there)."""
+        return self.paintings[index].alpha is not None and bool(self.styles)
+
     def keyframe_key(self, index: int) -> str:
+        """What keyframe ``index`` is made from: its painting's content (and, under its alpha, the frame
+        engine's keyframe), or the frame engine's keyframe (:meth:`optimised_key`)."""
+        painting = self.paintings.get(index)
+        if painting is None:
+            return self.optimised_key(index)
+        h, w = self.out_shape
+        key = f"painted:{painting.digest}:{index}:{h}x{w}"
+        return key + f":over:{self.optimised_key(index)}" if self.needs_optimised(index) else key
+
+    def optimised_key(self, index: int) -> str:
+        """The key of the frame engine's keyframe ``index`` (kept in the output folder under it)."""
         h, w = self.key_shape
         key = f"{self.key_fingerprint}:{index}:{h}x{w}"
         start = self.starts.get(index)
@@ -356,8 +411,9 @@ class _Run:
         keyframe to the next (:class:`~.transport.Carried`; None without them, before a shot's first keyframe,
         or without texture transport). Every frame of a shot is needed for its guides, also one that is not
         made."""
-        track = self.guide_track()
-        carry = self.texture_track() if textures else None
+        # {the run that makes a shot (:meth:`run_for`): its guide and texture tracks}: a painted shot's differ
+        tracks = {self: (self.guide_track(), self.texture_track() if textures else None)}
+        track, carry = tracks[self]
         shot_of = {index: shot for shot in shots for index in shot.frames}
         previous = None  # the frame before, in the shot
         for index, frame in frames:
@@ -368,6 +424,10 @@ class _Run:
             guide = carried = None
             if index == shot.frames[0]:  # a new shot: the tracks start again
                 previous = None
+                run = self.run_for(shot)
+                if run not in tracks:
+                    tracks[run] = (run.guide_track(), run.texture_track() if textures else None)
+                track, carry = tracks[run]
                 for started in (track, carry):
                     if started is not None:
                         started.reset()
@@ -398,7 +458,7 @@ class _Run:
         """A keyframe stylized by the frame engine at the keyframe size (or found in the store); ``init``: its
         warm start (:meth:`warm_start`), or None for a cold frame (coarse-to-fine)."""
         t0 = time.perf_counter()
-        name, key = f"keyframe_{index:06d}.png", self.keyframe_key(index)
+        name, key = f"keyframe_{index:06d}.png", self.optimised_key(index)
         path = self.store.get(name, key) if self.store is not None else None
         if path is not None:
             image = load_image(path, "keyframe")
@@ -417,6 +477,24 @@ class _Run:
         self.context.emit(Keyframe(index=index, shot=shot, seconds=round(seconds, 3), done=self.keyframes_done,
                                    total=total, resumed=path is not None))
         return image
+
+    def painted_keyframe(self, index: int, frame: np.ndarray, optimised=None) -> np.ndarray:
+        """Painted keyframe ``index`` at the output size (float RGB 0..255) laid, by its alpha, over the frame
+        engine's keyframe ``optimised`` enlarged with the frame's (``frame``) fine detail, or without a style
+        over the source frame."""
+        from .painted import over
+
+        image, alpha = self.paintings[index].at(self.out_shape)
+        base = None
+        if alpha is not None:
+            content = resize(frame, *self.out_shape)
+            base = enlarge(optimised, content) if optimised is not None else content
+        return over(image, alpha, base)
+
+    def painted_frames(self, items, stylized: dict) -> dict:
+        """{painted keyframe: its frame} of the frames ``items`` ((index, ...) tuples) that have a painting:
+        :meth:`painted_keyframe`'s picture in ``stylized``, the output at that frame (:meth:`frames`)."""
+        return {item[0]: stylized[item[0]] for item in items if item[0] in self.paintings}
 
     def network(self, shot: int, pairs: dict, key: str, previous):
         """The shot's network trained on ``pairs`` ({index: (source frame, its guide or None, stylized
@@ -494,27 +572,34 @@ class _Run:
         return self._result(image, frame, time.perf_counter() - t0, shot=shot, key=key, cut=cut, keyframe=keyframe,
                             tracks=tracks)
 
-    def frames(self, items: list, emit, model, *, shot, key: str):
+    def frames(self, items: list, emit, model, *, shot, key: str, paintings: dict | None = None):
         """``(index, FrameResult)`` for the frames ``emit`` of a chunk (``items``: (index, frame, guide, carried) of one
         shot in order, with the temporal filter's margins; ``shot``: its :class:`~.selection.Shot` or an object
         with the same ``number``, ``frames[0]`` and ``keyframes``). The network runs on the frames ``emit``
         and their neighbours within ``smooth`` frames; each frame is then filtered (:func:`~.smoothing.smooth`)
-        and enlarged to the output size."""
+        and enlarged to the output size. ``paintings``: {painted keyframe: its frame at the network's size}
+        (:meth:`painted_frames`): the output at that frame, and the filter's input there too, so that its
+        neighbours take the painting along the flow (no jump from the painting to the network's look)."""
         from .smoothing import FlowCache, needed, smooth
 
+        paintings = paintings or {}
         need = needed(items, emit, self.smooth)
         sources, images, seconds, frames = {}, {}, {}, {}
         for index, frame, guide, carried in items:
             if index in need:
                 t0 = time.perf_counter()
                 sources[index] = resize(frame, *self.net_shape)
-                images[index] = self._network_frame(model, sources[index], guide, carried)
+                painted = paintings.get(index)
+                images[index] = (np.asarray(painted, np.float32) if painted is not None
+                                 else self._network_frame(model, sources[index], guide, carried))
                 seconds[index], frames[index] = time.perf_counter() - t0, frame
         flows = FlowCache(sources, known=self.neighbour_flows)
         share = sum(seconds.values()) / len(emit)  # the margins' network frames are shared by the chunk's frames
         for index in emit:
             t0 = time.perf_counter()
             image = smooth(index, images, sources, self.smooth, flows) if self.smooth else images[index]
+            if index in paintings:  # the painting is the truth for its frame
+                image = images[index]
             tracks = self.track_seconds.pop(index, 0.0)  # (made in this process: its guide and texture tracks)
             yield index, self._result(image, frames[index], share + time.perf_counter() - t0, tracks=tracks, shot=shot.number,
                                       key=key, cut=index == shot.frames[0] and shot.number > 0,

@@ -47,6 +47,7 @@ class TrainingUnit:
     pairs: dict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray]]
     key: str
     todo: tuple = ()
+    painted: bool = False  # the shot has painted keyframes: its network is the run's painted variant
 
 
 @dataclass
@@ -61,6 +62,10 @@ class FramesUnit:
     first: int  # the shot's first frame
     keyframes: tuple[int, ...]
     todo: list[int] = field(default_factory=list)  # the frames to make (the others: the temporal filter's margins)
+    # {painted keyframe among ``frames``: its frame (the painting over the engine's keyframe or the source by
+    # its alpha)}; a shot with any painted keyframe is made by the run's painted variant (``painted``)
+    paintings: dict = field(default_factory=dict)
+    painted: bool = False
 
 
 def check_units(config, source) -> None:
@@ -105,6 +110,13 @@ class _KeyframeCount:
             return replace(event, done=self.done, total=self.total)
         return event
 
+    def given(self, index: int, shot: int):
+        """The event of a painted keyframe (the client's own)."""
+        from ...events import Keyframe
+
+        self.done += 1
+        return Keyframe(index=index, shot=shot, seconds=0.0, done=self.done, total=self.total, resumed=False)
+
     def resumed(self, index: int, shot: int):
         """The event of a keyframe found in the store."""
         from ...events import Keyframe
@@ -138,16 +150,30 @@ class _Units:
                 raise RuntimeError(f"keyframes {[index for _, index in pending]} wait for keyframes never made")
             pending = [item for item in pending if item not in ready]
             for shot, index in ready:
-                self._keyframe(shot, index, stylized, count)
+                if index not in self.work.run.paintings or self.work.run.needs_optimised(index):
+                    self._keyframe(shot, index, stylized, count)
             self.dispatch.run(())
+        self._painted(stylized, count)
         return stylized
+
+    def _painted(self, stylized: dict, count: _KeyframeCount) -> None:
+        """The painted keyframes into ``stylized``, each over the frame engine's keyframe that its alpha lets show
+        (made by now; :meth:`~.engine._Run.painted_keyframe`)."""
+        run = self.work.run
+        for shot in self.work.shots:
+            for index in shot.keyframes:
+                if index in run.paintings:
+                    optimised = stylized.get(index) if run.needs_optimised(index) else None
+                    stylized[index] = run.painted_keyframe(index, self.work.sources[index][0], optimised)
+                    if optimised is None:  # (else its event was the frame engine's keyframe's)
+                        self.context.emit(count.given(index, shot.number))
 
     def _keyframe(self, shot, index: int, stylized: dict, count: _KeyframeCount) -> None:
         """Keyframe ``index`` into ``stylized``: from the store, or as a unit (there once it is made)."""
         from ...images import load_image, save_image
 
         run, store = self.work.run, self.context.store
-        name, key = f"keyframe_{index:06d}.png", run.keyframe_key(index)
+        name, key = f"keyframe_{index:06d}.png", run.optimised_key(index)
         path = store.get(name, key) if store is not None else None
         if path is not None:
             stylized[index] = load_image(path, "keyframe")
@@ -172,12 +198,13 @@ class _Units:
 
         work, store = self.work, self.context.store
         weights: dict[int, object] = {}
-        previous = None
+        previous = {}  # {painted or not: the last network's weights}: a shot starts from the last one made alike
         for shot in work.shots:
             name, key = f"network_shot{shot.number:03d}.weights.h5", work.network_keys[shot.number]
+            painted = work.run.run_for(shot) is not work.run
             path = store.get(name, key) if store is not None else None
             if path is not None:
-                weights[shot.number] = previous = path.read_bytes()
+                weights[shot.number] = previous[painted] = path.read_bytes()
                 self.context.emit(Training(shot=shot.number, step=0, total=work.run.settings.max_steps, loss=None,
                                            seconds=0.0, stopped="resumed"))
                 continue
@@ -187,9 +214,10 @@ class _Units:
                     store.put(name, key, lambda p: p.write_bytes(report["weights"]))
 
             pairs = {k: (*work.sources[k], stylized[k]) for k in shot.keyframes}
-            unit = TrainingUnit(next(self.numbers), shot.number, pairs, key)
-            weights[shot.number] = previous = self.dispatch.submit(
-                run_training, unit, previous, self.styles, self.config, work.plan.shape, on_done=kept, counted=False)
+            unit = TrainingUnit(next(self.numbers), shot.number, pairs, key, painted=painted)
+            weights[shot.number] = previous[painted] = self.dispatch.submit(
+                run_training, unit, previous.get(painted), self.styles, self.config, work.plan.shape, on_done=kept,
+                counted=False)
         return weights
 
     def frames(self, stylized: dict, weights: dict):
@@ -197,12 +225,13 @@ class _Units:
         (a third pass over the source; the guides and the keyframes' texture follow every frame of a shot)."""
         work, run = self.work, self.work.run
         shot_of = {index: shot for shot in work.shots for index in shot.frames}
-        textures = {k: run.target(work.sources[k][0], stylized[k]) for k in work.keyframes}
+        textures = {k: run.target(work.sources[k][0], stylized[k]) for k in work.keyframes if k not in run.paintings}
         for part, emit in run.chunks(run.guided(self.source, work.shots, textures=textures), shot_of,
                                      lambda i: i not in work.done, CHUNK):
             shot = shot_of[part[0][0]]
             unit = FramesUnit(next(self.numbers), shot.number, part, work.frame_keys[shot.number], shot.frames[0],
-                              tuple(shot.keyframes), emit)
+                              tuple(shot.keyframes), emit, paintings=run.painted_frames(part, stylized),
+                              painted=run.run_for(shot) is not run)
             yield (run_frames, unit, weights[shot.number], self.styles, self.config, work.plan.shape)
 
 
@@ -240,6 +269,7 @@ def run_training(unit, previous, styles, config, shape, queue: str, version: str
 
     with UnitRun(unit, styles, queue, version) as job:
         run = _keyframe_run(job.styles, config, job.context(), shape)
+        run = run.painted_variant() if unit.painted else run
         before = _model(run, previous)
         model = run.network(unit.shot, unit.pairs, unit.key, before)
         return job.report([], weights=_weights_bytes(model))
@@ -253,10 +283,11 @@ def run_frames(unit, weights, styles, config, shape, queue: str, version: str) -
 
     with UnitRun(unit, styles, queue, version) as job:
         run = _keyframe_run(job.styles, config, job.context(), shape)
+        run = run.painted_variant() if unit.painted else run
         model = _shot_network(run, weights)
         produced = []
         shot = Shot(unit.shot, [unit.first], list(unit.keyframes))  # what a frame's stats need of its shot
-        for index, result in run.frames(unit.frames, unit.todo, model, shot=shot, key=unit.key):
+        for index, result in run.frames(unit.frames, unit.todo, model, shot=shot, key=unit.key, paintings=unit.paintings):
             job.sink(index, result)
             produced.append(int(index))
         return job.report(produced)

@@ -1,0 +1,174 @@
+"""Painted keyframes: frames an artist painted or retouched (``--keyframe-image 17=painted.png``), each the
+truth for its frame, which the keyframe engine propagates through the shot.
+
+A shot with a painted keyframe is made differently from one whose keyframes the frame engine stylizes
+(:meth:`Painted.run_for`): its network learns the paintings at the output size (a painting holds the output's
+fine detail: nothing is added back from the source, and no keyframe strokes are carried along the flow,
+which fought a painting: issue 27), and, in the last stage, the painting itself is the output at its frame
+and feeds the temporal filter of its neighbours (the change from the painting to the network's frames does
+not show). A PNG's alpha says where the painting applies; elsewhere the frame is the engine's own look (the
+frame engine's keyframe, with ``--style``) or the source (without).
+
+Design, measurements and history: docs/design/keyframes.md#painted-keyframes; user guide:
+docs/painted-keyframes.md
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import UserError
+
+# the network of a painted shot learns at the output size, where a 48 px patch covers less of the picture
+# than at the keyframes' size: it needs more steps (measured, docs/design/keyframes.md#painted-keyframes)
+PAINTED_STEPS = 2000
+ASPECT_TOLERANCE = 0.03  # a painting whose aspect ratio differs more from the frame's is refused
+
+
+def parse_spec(value) -> tuple[int, str]:
+    """One ``--keyframe-image`` item: ``"17=painted.png"`` (or ``(17, "painted.png")``) -> ``(17, path)``; the
+    file must exist. A bad item: a one-line ``ValueError``."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        frame, path = value
+    else:
+        frame, sep, path = str(value).partition("=")
+        if not sep or not path.strip():
+            raise ValueError(f"{str(value)!r} is not FRAME=IMAGE (e.g. 17=painted.png)")
+    try:
+        frame = int(str(frame).strip())
+    except ValueError:
+        raise ValueError(f"{str(value)!r}: the frame {str(frame).strip()!r} is not a whole number") from None
+    if frame < 0:
+        raise ValueError(f"{str(value)!r}: the frame must be 0 or more")
+    path = str(Path(str(path).strip()).expanduser())
+    if not Path(path).is_file():
+        raise ValueError(f"frame {frame}: {path!r} {'is a folder, not an image' if Path(path).is_dir() else 'does not exist'}")
+    return frame, path
+
+
+@dataclass(frozen=True, eq=False)
+class Painting:
+    """A painted keyframe as read: ``image`` uint8 RGB at its own size, ``alpha`` float32 0..1 (None: opaque),
+    ``digest`` the file's content hash (the key of what it changes)."""
+
+    index: int
+    path: str
+    image: np.ndarray
+    alpha: np.ndarray | None
+    digest: str
+
+    def at(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(RGB uint8, alpha float32 (H, W, 1) or None) scaled to ``shape`` (height, width)."""
+        from ...images import resize
+
+        h, w = shape
+        if self.image.shape[:2] == (h, w):
+            image = self.image
+        else:
+            image = resize(self.image, h, w)
+        alpha = None
+        if self.alpha is not None:
+            import cv2
+
+            alpha = cv2.resize(self.alpha, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+        return image, alpha
+
+
+def read_painting(index: int, path: str) -> Painting:
+    """The painting file at ``path`` for frame ``index``; a file that cannot be read: a one-line UserError."""
+    import cv2
+
+    from ...images import to_rgb8
+
+    what = f"--keyframe-image {index}={path}"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{what}: cannot be read ({exc.strerror or exc})") from None
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if raw is None:
+        raise UserError(f"{what}: cannot be read as an image (not an image file, or damaged)")
+    alpha = None
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        top = 65535.0 if raw.dtype == np.uint16 else 255.0 if raw.dtype == np.uint8 else 1.0
+        alpha = np.clip(raw[..., 3].astype(np.float32) / top, 0.0, 1.0)
+        if alpha.min() >= 1.0:  # an opaque alpha channel: the painting applies everywhere
+            alpha = None
+        raw = raw[..., :3]
+    return Painting(index, path, to_rgb8(raw, bgr=True), alpha, hashlib.sha256(data).hexdigest()[:16])
+
+
+def read_paintings(specs) -> dict[int, Painting]:
+    """{frame: Painting} of the option's items ((frame, path) pairs); a frame given twice is refused."""
+    paintings: dict[int, Painting] = {}
+    for index, path in specs or ():
+        if index in paintings:
+            raise UserError(f"--keyframe-image: frame {index} is given twice ({paintings[index].path}, {path})")
+        paintings[index] = read_painting(index, path)
+    return paintings
+
+
+def check_paintings(paintings: dict[int, Painting], plan, styles) -> None:
+    """Refused with one line before any work: a painting of a frame this run does not make, one whose aspect
+    ratio is not the frame's, and a shot with neither a painting nor a style to stylize its keyframes."""
+    from ...video.sources import ranges_text
+
+    frames = {i for shot in plan.shots for i in shot.frames}
+    outside = sorted(k for k in paintings if k not in frames)
+    if outside:
+        every = sorted(frames)
+        raise UserError(f"--keyframe-image {','.join(map(str, outside))}: not among the frames of this run "
+                        f"({ranges_text(every)})")
+    h, w = plan.shape
+    for painting in paintings.values():
+        ph, pw = painting.image.shape[:2]
+        if abs((pw / ph) / (w / h) - 1.0) > ASPECT_TOLERANCE:
+            raise UserError(f"--keyframe-image {painting.index}={painting.path}: {pw}x{ph} is not the shape of the "
+                            f"frames ({w}x{h}); scale or crop it to their aspect ratio")
+    if not styles:
+        bare = [shot for shot in plan.shots if not any(k in paintings for k in shot.frames)]
+        if bare:
+            raise UserError(f"no --style, and frames {ranges_text(bare[0].frames)} (shot {bare[0].number}) have no "
+                            "--keyframe-image: give a style, or a painted keyframe for every shot")
+
+
+def apply_to_plan(plan, paintings: dict[int, Painting]) -> None:
+    """A shot with painted keyframes has them as its keyframes (the frame engine makes none there, and no
+    keyframe of it starts from another)."""
+    for shot in plan.shots:
+        painted = sorted(k for k in paintings if k in set(shot.frames))
+        if painted:
+            shot.keyframes = painted
+    kept = set(plan.keyframes)
+    plan.starts = {k: v for k, v in plan.starts.items() if k in kept and k not in paintings}
+
+
+def over(painting: np.ndarray, alpha: np.ndarray | None, base: np.ndarray) -> np.ndarray:
+    """``painting`` laid over ``base`` (float RGB 0..255) by its ``alpha``; opaque: the painting itself."""
+    if alpha is None:
+        return np.asarray(painting, np.float32)
+    return alpha * np.asarray(painting, np.float32) + (1.0 - alpha) * np.asarray(base, np.float32)
+
+
+def painted_run(run, options: dict):
+    """The run as a shot with painted keyframes makes it: the network at the output size, trained on the
+    paintings for ``keyframes.painted_steps`` (no plateau stop; ``keyframes.seconds`` still caps it), with the guide only if
+    ``keyframes.painted_guide``, and no texture transport. It shares the run's store, timings and reports."""
+    from .guides import CHANNELS, GuideSettings
+    from .network import NetworkShape
+
+    painted = copy.copy(run)
+    painted.net_shape = run.out_shape
+    guide = options["painted_guide"]
+    painted.guides = GuideSettings(scale=guide * max(run.out_shape) / max(run.key_shape), seed=options["seed"]) if guide else None
+    painted.shape = NetworkShape(guides=CHANNELS if painted.guides is not None else 0)
+    painted.transport = 0.0
+    # a fixed number of steps: the plateau rule stopped at 900 of them, 2 dB short (measured)
+    painted.settings = replace(run.settings, max_steps=options["painted_steps"], patience=options["painted_steps"] + 1)
+    painted.painted = None
+    return painted
