@@ -215,6 +215,29 @@ def test_live_filter_keeps_a_still_textured_scene_still_and_follows_motion(shift
     assert error(filtered) < error(raw)  # closer to the picture, not dragged behind it
 
 
+def test_strokes_follow_the_picture_and_are_not_carried_onto_another_scene():
+    """The keyframe's strokes move with a panning picture (its texture lands where the picture went); a
+    keyframe of another scene (a cached network met elsewhere) carries nothing."""
+    from nst_plugin.builtin.keyframes.transport import carry
+    from nst_plugin.live.filter import LiveFilter
+    from nst_plugin.live.strokes import StrokeTrack
+
+    frames = [_textured(shift=2 * t).astype(np.uint8) for t in range(6)]
+    strokes = _textured(seed=7)  # the keyframe's stylized picture: another texture, aligned with frame 0
+    track, live = StrokeTrack(frames[0], strokes, sigma=3.0), LiveFilter()
+    for t, frame in enumerate(frames):
+        live(frame, frame.astype(np.float32))
+        track.start(frame) if t == 0 else track.step(live.backward, live.trusted)
+    carried = carry(track.texture, track.offset)[8:-8, 8:-20]
+    moved = _textured(shift=10, seed=7)[8:-8, 8:-20]  # where the picture went in 5 frames of 2 px
+    assert np.abs(carried - moved).mean() < 0.2 * np.abs(strokes[8:-8, 8:-20] - moved).mean()
+    assert track.trust[8:-8, 8:-20].mean() > 0.9
+
+    elsewhere = StrokeTrack(_textured(seed=3).astype(np.uint8), strokes, sigma=3.0)
+    elsewhere.start(frames[0])
+    assert elsewhere.trust.mean() < 0.2
+
+
 # -- --record -----------------------------------------------------------------------------------------------
 
 def test_record_writes_the_frames_shown_at_the_times_they_were_shown(tmp_path, style_rgb):

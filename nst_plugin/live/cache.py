@@ -56,10 +56,33 @@ class NetworkCache:
     def put(self, key: str, write: Callable[[Path], None]) -> Path | None:
         """``write(path)`` to a temporary file beside the final one, then renamed; None (nothing kept) when the
         folder cannot be written: the cache is a convenience, never a reason to stop a live run."""
-        final = self.path(key)
+        return self._put(self.path(key), write)
+
+    def keyframe_path(self, key: str) -> Path:
+        return self.folder / f"keyframe_{key}.npz"
+
+    def put_keyframe(self, key: str, source: np.ndarray, texture: np.ndarray) -> Path | None:
+        """The keyframe the network learnt (its source frame and its stylized picture): its strokes are
+        carried where a later run's camera sees the same scene."""
+        def write(path: Path) -> None:
+            with open(path, "wb") as file:
+                np.savez(file, source=np.asarray(source, np.uint8), texture=np.asarray(texture, np.float32))
+
+        return self._put(self.keyframe_path(key), write)
+
+    def find_keyframe(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        path = self.keyframe_path(key)
+        try:
+            with np.load(path) as data:
+                return data["source"], data["texture"]
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def _put(self, final: Path, write: Callable[[Path], None]) -> Path | None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=".network.", suffix=".weights.h5", dir=self.folder)
+            stem, dot, suffix = final.name.partition(".")  # (Keras wants its weights named *.weights.h5)
+            fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{dot}{suffix}", dir=self.folder)
             os.close(fd)
         except OSError:
             return None

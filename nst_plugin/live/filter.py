@@ -17,8 +17,9 @@ PRESET = "fast"  # the DIS preset of the filter's flows
 
 class LiveFilter:
     """``filter(source, stylized)`` frame after frame: ``source`` the camera frame (RGB, at the size of
-    ``stylized``, float RGB 0..255); returns the filtered frame (float32). ``reset()`` forgets the past (a new
-    style)."""
+    ``stylized``, float RGB 0..255); returns the filtered frame (float32). After a call, ``backward`` (the flow
+    from this frame to the previous one) and ``trusted`` (its trust mask) are the step's, None at the first
+    frame. ``reset()`` forgets the past (a new style)."""
 
     def __init__(self, keep: float = KEEP, preset: str = PRESET):
         self.keep, self.preset = float(keep), preset
@@ -27,18 +28,20 @@ class LiveFilter:
     def reset(self) -> None:
         self.previous_source = None  # grey uint8
         self.previous_output = None  # float32 RGB
+        self.backward = self.trusted = None
 
     def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         from ..flow import flow, gray, trust_mask, warp
 
-        stylized = np.asarray(stylized, np.float32)
+        output = np.asarray(stylized, np.float32)
         grey = gray(source)
-        if self.keep <= 0 or self.previous_output is None or self.previous_output.shape != stylized.shape:
-            output = stylized
-        else:
-            backward = flow(grey, self.previous_source, self.preset)  # this frame -> the previous one
+        self.backward = self.trusted = None
+        if self.previous_output is not None and self.previous_output.shape == output.shape:
+            self.backward = flow(grey, self.previous_source, self.preset)  # this frame -> the previous one
             forward = flow(self.previous_source, grey, self.preset)
-            trusted = trust_mask(grey, self.previous_source, backward, forward)[..., None] * np.float32(self.keep)
-            output = stylized + trusted * (warp(self.previous_output, backward) - stylized)
+            self.trusted = trust_mask(grey, self.previous_source, self.backward, forward)
+            if self.keep > 0:
+                weight = self.trusted[..., None] * np.float32(self.keep)
+                output = output + weight * (warp(self.previous_output, self.backward) - output)
         self.previous_source, self.previous_output = grey, output
         return output

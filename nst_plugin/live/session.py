@@ -58,8 +58,10 @@ def live_settings(config, source_shape: tuple[int, int]) -> LiveSettings:
         patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
         max_steps=int(config.option("keyframes.steps", TRAINING_STEPS)), max_seconds=options["seconds"],
         plateau=options["plateau"], check_every=CHECK_EVERY, perceptual_weight=0.0, seed=options["seed"])
+    # the keyframe's strokes: the blur that separates them is given in keyframe pixels (keyframes.transport)
+    strokes = options["transport"] * net_side / key_side
     return LiveSettings(out_shape=tuple(out_shape), net_shape=tuple(net_shape), key_shape=tuple(key_shape),
-                        training=training, seed=options["seed"])
+                        training=training, seed=options["seed"], strokes=strokes)
 
 
 def keyframe_config(config, settings: LiveSettings):
@@ -114,6 +116,7 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
     from .filter import KEEP, LiveFilter
     from .record import Recorder
     from .stages import Learner
+    from .strokes import StrokeTrack
 
     started = time.perf_counter()
     first = camera.newest(0, timeout=FIRST_FRAME_SECONDS)
@@ -137,7 +140,17 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
                       first=(first.number, first.image)).start()
     live_filter = LiveFilter(KEEP if keep is None else keep)
     recorder = Recorder(record) if record is not None else None
-    meter, shape = FpsMeter(), NetworkShape()
+    meter, shape, tracks = FpsMeter(), NetworkShape(), {}
+
+    def strokes_of(state: StyleState, small: np.ndarray):
+        """The style's stroke track, started from its keyframe or one frame on (the live filter's flow)."""
+        track = tracks.get(state.number)
+        if track is None and state.keyframe is not None and settings.strokes > 0:
+            track = tracks[state.number] = StrokeTrack(*state.keyframe, settings.strokes)
+            track.start(small)
+        elif track is not None and live_filter.backward is not None:
+            track.step(live_filter.backward, live_filter.trusted)
+        return track
     first_shown, lags, count, quit_, last = {}, [], 0, False, 0
     try:
         frame = first
@@ -150,10 +163,13 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
             if state.network_ready():
                 small = resize(frame.image, *settings.net_shape)
                 stage = state.stage
-                image = enlarge(live_filter(small, state.stylize(small, shape)), view)
+                image = live_filter(small, state.stylize(small, shape))
+                track = strokes_of(state, small)
+                image = enlarge(track.apply(image, small) if track is not None else image, view)
             else:
                 stage, image = PALETTE, palette(view, state.colours)
                 live_filter.reset()
+                tracks.clear()
             image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
             count += 1
             fps = meter.tick()
@@ -176,6 +192,7 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
             if ord("1") <= key <= ord("9") and key - ord("1") < len(states) and key - ord("1") != shown["style"]:
                 shown["style"] = key - ord("1")
                 live_filter.reset()
+                tracks.clear()
                 report({"event": "style", "style": shown["style"] + 1, "name": states[shown["style"]].name})
             last = frame.number
             frame = camera.newest(last, timeout=None)

@@ -45,6 +45,7 @@ class LiveSettings:
     key_shape: tuple[int, int]
     training: object
     seed: int = 0
+    strokes: float = 0.0  # the blur, in network pixels, that separates the keyframe's strokes (0: not carried)
     first_shown: int = 20
     publish_every: int = 10
     learn_share: float = 1.0
@@ -82,6 +83,7 @@ class StyleState:
     step: int = 0  # training steps so far (the overlay's progress)
     total: int = 0
     trainings: int = 0  # networks trained for this style in this process (a cached one: 0)
+    keyframe: tuple | None = None  # (source frame, stylized picture) at the network's size: the strokes' origin
     colours: tuple = field(default=None)
     _weights: list | None = None
     _version: int = 0
@@ -173,6 +175,7 @@ class Learner:
             return
         model = build_network(NetworkShape())
         model.load_weights(str(path))
+        state.keyframe = self.cache.find_keyframe(state.key)
         state.publish(model.get_weights(), LIVE)
         self.emit(Training(shot=state.number - 1, step=0, total=0, loss=None, seconds=0.0, stopped="resumed"))
 
@@ -193,7 +196,8 @@ class Learner:
         settings = self.settings
         model = build_network(NetworkShape(), seed=settings.seed)
         content = resize(image, *settings.net_shape)
-        pairs = [(content, enlarge(keyframe, content))]
+        state.keyframe = (content, enlarge(keyframe, content))
+        pairs = [state.keyframe]
         state.trainings += 1
         state.total = settings.training.max_steps
         t0 = time.perf_counter()
@@ -217,6 +221,7 @@ class Learner:
                 self._stop.wait(step_seconds * (1.0 - share) / max(share, 0.05))
             resumed = time.perf_counter()
         if self.cache is not None:
+            self.cache.put_keyframe(state.key, *state.keyframe)
             self.cache.put(state.key, lambda path: model.save_weights(str(path)))
         state.publish(model.get_weights(), LIVE, report.steps)
         self.emit(Training(shot=state.number - 1, step=report.steps, total=settings.training.max_steps,
