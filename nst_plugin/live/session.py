@@ -195,6 +195,8 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
                 tracks.clear()
                 report({"event": "style", "style": shown["style"] + 1, "name": states[shown["style"]].name})
             last = frame.number
+            if stage == LEARNING:  # fewer frames while the network trains, which then has the CPU sooner
+                time.sleep(max(0.0, now + 1.0 / settings.learning_fps - time.perf_counter()))
             frame = camera.newest(last, timeout=None)
         if not quit_ and learner.busy:  # the camera ended: the network in hand is finished for the cache
             report({"event": "finishing", "style": shown["style"] + 1})

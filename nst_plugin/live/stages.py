@@ -46,6 +46,7 @@ class LiveSettings:
     training: object
     seed: int = 0
     strokes: float = 0.0  # the blur, in network pixels, that separates the keyframe's strokes (0: not carried)
+    learning_fps: float = 8.0  # frames shown per second at most while the shown style learns (the rest: training)
     first_shown: int = 20
     publish_every: int = 10
     learn_share: float = 1.0
