@@ -667,6 +667,9 @@ def webcam(
         from .live.record import check_record_path
 
         record = check_record_path(record)
+    from .live.display import Offscreen, Window
+
+    screen = Window() if window else Offscreen()  # (no display: one error line now)
     config, styles = prepare_run(style, flat)
     capture, fps = open_camera(camera)
 
@@ -698,7 +701,6 @@ def webcam(
     import time
 
     from .live.capture import LatestFrame
-    from .live.display import Offscreen, Window
     from .plugins import get_host
 
     said = {"stage": None, "second": -1, "last": None}
@@ -718,7 +720,7 @@ def webcam(
                 typer.echo(line(event), err=True)
 
     run = session.run_live(LatestFrame(capture, fps).start(), [(Path(p).stem, image) for p, (image, _) in zip(style, styles)],
-                           config, get_host().run_context(on_event), Window() if window else Offscreen(),
+                           config, get_host().run_context(on_event), screen,
                            max_frames=max_frames, record=record, report=report)
     if said["last"] is not None:  # (lines written while TensorFlow loads on the learner's thread are lost)
         typer.echo(f"last {line(said['last'])}", err=True)

@@ -279,6 +279,19 @@ def test_bad_input_is_one_error_line_before_any_long_work(samples, tmp_path, arg
     assert "frames in" not in result.stdout
 
 
+def test_no_display_is_one_error_line(samples, monkeypatch):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the display check is Linux's (DISPLAY / WAYLAND_DISPLAY)")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for engine in ("keyframes", "lbfgs"):
+        result = nst("webcam", "-s", samples / "starry_night.jpg", "--camera", samples / "street.avi", "--engine", engine)
+        assert result.exit_code != 0 and error_lines(result) == [
+            "error: no display to show the window on (DISPLAY is not set): use --no-window"], result.stderr
+
+
 def test_ten_styles_are_refused(samples):
     result = nst("webcam", *["-s", samples / "starry_night.jpg"] * 10, "--camera", samples / "street.avi", "--no-window")
     assert result.exit_code != 0 and error_lines(result) == ["error: 10 styles given: keys 1-9 switch between at most 9"]

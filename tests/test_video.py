@@ -458,6 +458,7 @@ def test_webcam_loop_shows_warm_frames_with_an_honest_fps(samples, style_rgb, mo
     monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
     monkeypatch.setattr(cv2, "getWindowProperty", lambda name, prop: 1.0)
     monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    monkeypatch.setenv("DISPLAY", ":0")  # the window is faked above
     camera = FakeCamera(street_frames(samples, 5, size=64), shown)
     config, styles, _ = prepare([style_rgb], size=48, iterations=3, warm_iterations=2, loss_weights={"temporal": 0.05})
     events = []

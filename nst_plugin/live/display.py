@@ -30,9 +30,17 @@ def draw(image: np.ndarray, text: str, scale: int = 1) -> np.ndarray:
 
 class Window:
     """An OpenCV window. ``show(picture)`` returns the key pressed (-1: none); ``closed`` after the user
-    closed the window."""
+    closed the window. Without a display (Linux: neither DISPLAY nor WAYLAND_DISPLAY set) one ``error:``
+    line, before any work: OpenCV's window toolkit would abort the process."""
 
     def __init__(self, title: str = WINDOW):
+        import os
+        import sys
+
+        from ..errors import UserError
+
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise UserError("no display to show the window on (DISPLAY is not set): use --no-window")
         self.title = title
 
     def show(self, picture: np.ndarray) -> int:

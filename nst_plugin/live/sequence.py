@@ -23,8 +23,8 @@ def run_webcam(capture, styles, config, *, show: bool = True, max_frames: int | 
     from ..plugins import get_host
     from .capture import LatestFrame
 
-    camera = LatestFrame(capture, fps).start()
     window = Window() if show else None
+    camera = LatestFrame(capture, fps).start()
     state = {"stop": False, "frames": 0, "fps": 0.0}
     meter = FpsMeter()
 
