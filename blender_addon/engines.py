@@ -3,7 +3,7 @@ items and their one-line hints, the checks before a run, and the engines' plugin
 words. No bpy here, and no engine's name: everything the add-on knows of an engine comes from the listing.
 
 The listing's ``engines`` table is ``{name: {"name", "plugin", "description", "options": [{"key", "type",
-"default", "help", "flag"}, ...], "traits": {"output_size": "size" | "source", "frame_settings": bool, "seekable":
+"default", "help", "flag", "repeat"}, ...], "traits": {"output_size": "size" | "source", "frame_settings": bool, "seekable":
 bool, "label": str, "hint": str}}}``. ``output_size`` "source": the engine's frames are at the source's own
 resolution unless a size is given ("size": at ``--size``'s default); ``frame_settings``: it takes
 per-frame (keyframed) settings; ``seekable``: it reads its source more than once (the add-on only sends
@@ -33,6 +33,7 @@ class Option:
     default: str = ""
     help: str = ""
     flag: str = ""  # its own flag on the command line (--keyframe-size), or ""
+    repeat: bool = False  # a list of values (painted keyframes): no panel field; an operator of its own sets it
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class Engine:
     output_size: str = "size"
     frame_settings: bool | None = None  # None: the listing does not say (an engine from before its traits)
     options: tuple[Option, ...] = ()
+
+    @property
+    def fields(self) -> tuple[Option, ...]:
+        """The options the panel shows as a text field each (one value each)."""
+        return tuple(option for option in self.options if not option.repeat)
 
 
 LISTED: dict[str, Engine] | None = None  # name -> Engine, in the listing's order; None: no listing known yet
@@ -73,7 +79,8 @@ def from_listing(listing) -> dict[str, Engine] | None:
         for option in entry.get("options") or ():
             if isinstance(option, dict) and isinstance(option.get("key"), str) and option["key"]:
                 options.append(Option(option["key"], str(option.get("type") or ""), option_text(option.get("default")),
-                                      " ".join(str(option.get("help") or "").split()), str(option.get("flag") or "")))
+                                      " ".join(str(option.get("help") or "").split()), str(option.get("flag") or ""),
+                                      option.get("repeat") is True))
         frame_settings = traits.get("frame_settings")
         found[name] = Engine(
             name=name, label=str(traits.get("label") or name),

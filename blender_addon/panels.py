@@ -117,7 +117,7 @@ def draw_engine_options(layout, settings) -> None:
     """The selected engine's plugin options (from the listing, or as a result strip stored them): a text
     field each, its help on the ? beside it; behind a disclosure, with how many differ from the defaults."""
     engine = engines.get(settings.engine_name)
-    listed = engine.options if engine is not None else ()
+    listed = engine.fields if engine is not None else ()
     fields = settings.option_fields()
     if not listed and not fields:
         return

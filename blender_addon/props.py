@@ -256,7 +256,7 @@ class NST_Settings(bpy.types.PropertyGroup):
         if engine is None:
             return
         fields = {item.name: item for item in self.options}
-        for option in engine.options:
+        for option in engine.fields:
             item = fields.get(f"{engine.name}.{option.key}")
             if item is None:
                 item = self.options.add()
@@ -274,7 +274,7 @@ class NST_Settings(bpy.types.PropertyGroup):
         fields = [item for item in self.options if item.engine == self.engine_name]
         if engine is None:
             return fields
-        order = {option.key: number for number, option in enumerate(engine.options)}
+        order = {option.key: number for number, option in enumerate(engine.fields)}
         return sorted((item for item in fields if item.key in order), key=lambda item: order[item.key])
 
     def option_args(self) -> list[str]:

@@ -138,3 +138,37 @@ def test_an_engine_that_takes_no_paintings_is_refused_before_anything_runs(resul
     with pytest.raises(RuntimeError, match="the Frame by frame engine takes no painted keyframes"):
         bpy.ops.sequencer.nst_use_painted_keyframe()
     assert not record.exists() and "keyframe_image" not in json.loads(result["nst"])["settings"]
+
+
+def test_a_painting_becomes_its_frame_with_the_real_engine(edit, prefs, tmp_path):
+    """The whole way with the real engine: the keyframe engine's result strip, a frame painted in Blender,
+    Use Painted Keyframe: the engine re-makes the shot and the painted frame is the painting."""
+    from conftest import ENGINE_PYTHON
+
+    prefs.python_path = str(ENGINE_PYTHON)
+    assert bpy.ops.nst.check_engine() == {"FINISHED"}
+    settings = edit.nst
+    settings.choose_engine("keyframes")
+    for item in settings.option_fields():  # a tiny run
+        if item.key in ("steps", "painted_steps"):
+            item.value = "10"
+    settings.size = 48
+    assert stylize() == {"FINISHED"}
+    result = edit.sequence_editor.strips["NST starry_night"]
+    edit.sequence_editor.active_strip = result
+    edit.frame_set(13)
+    assert bpy.ops.sequencer.nst_edit_keyframe() == {"FINISHED"}
+    painting = tmp_path / PAINTED.format(4)
+    image = next(i for i in bpy.data.images if Path(bpy.path.abspath(i.filepath)) == painting)
+    width, height = image.size
+    image.pixels[:] = [value for y in range(height) for x in range(width)  # the painter's blocks of colour
+                       for value in ((1.0, 0.2, 0.1, 1.0) if (x // 8 + y // 8) % 2 else (0.1, 0.3, 0.9, 1.0))]
+    assert bpy.ops.sequencer.nst_use_painted_keyframe() == {"FINISHED"}
+    run = json.loads(result["nst_last_run"])
+    assert (run["status"], run["written"]) == ("ok", 3), run  # the painting's shot, made again
+    output = Path(bpy.path.abspath(json.loads(result["nst"])["output"]))
+    made = bpy.data.images.load(str(output / "frame_000004.png"))
+    made.reload()
+    shown = [round(v * 255) for v in made.pixels[:]]
+    painted = [round(v * 255) for v in bpy.data.images.load(str(painting), check_existing=True).pixels[:]]
+    assert made.size[:] == image.size[:] and max(abs(a - b) for a, b in zip(shown, painted)) <= 1
