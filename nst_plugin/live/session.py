@@ -16,8 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
-from ..images import resize
-from .stages import LEARNING, PALETTE, LiveSettings, StyleState, palette
+from .stages import LEARNING, LiveSettings, StyleState
 
 # the live mode's settings where the user gives none (--size, --iterations, --coarse-to-fine): small frames and
 # a quick keyframe, one optimisation at its size (docs/benchmarks-live.md)
@@ -108,15 +107,12 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
     the window is closed, the camera ends or ``max_frames`` were shown. At a natural end (not a quit) the
     shown style's network is learnt to the end and cached first. ``keep``: the live filter's (default
     :data:`.filter.KEEP`; 0: none). ``on_frame(frame, shown RGB, stage)`` sees every shown frame (benchmarks)."""
-    from ..builtin.keyframes.engine import enlarge
-    from ..builtin.keyframes.network import NetworkShape
     from ..context import FrameControls
     from .cache import NetworkCache
     from .display import QUIT, draw
-    from .filter import KEEP, LiveFilter
+    from .painter import Painter
     from .record import Recorder
     from .stages import Learner
-    from .strokes import StrokeTrack
 
     started = time.perf_counter()
     first = camera.newest(0, timeout=FIRST_FRAME_SECONDS)
@@ -138,20 +134,8 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
 
     learner = Learner(states, settings, paint, newest, lambda: shown["style"], cache, context.emit,
                       first=(first.number, first.image)).start()
-    live_filter = LiveFilter(KEEP if keep is None else keep)
-    recorder = Recorder(record) if record is not None else None
-    meter, shape, tracks = FpsMeter(), NetworkShape(), {}
-
-    def strokes_of(state: StyleState, small: np.ndarray):
-        """The style's stroke track, started from its keyframe or one frame on (the live filter's flow)."""
-        track = tracks.get(state.number)
-        if track is None and state.keyframe is not None and settings.strokes > 0:
-            track = tracks[state.number] = StrokeTrack(*state.keyframe, settings.strokes)
-            track.start(small)
-        elif track is not None and live_filter.backward is not None:
-            track.step(live_filter.backward, live_filter.trusted)
-        return track
-    first_shown, lags, count, quit_, last = {}, [], 0, False, 0
+    painter, recorder = Painter(settings, keep), Recorder(record) if record is not None else None
+    meter, first_shown, lags, count, quit_ = FpsMeter(), {}, [], 0, False
     try:
         frame = first
         while frame is not None and (max_frames is None or count < max_frames):
@@ -159,18 +143,7 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
                 raise learner.error
             state = states[shown["style"]]
             t0 = time.perf_counter()
-            view = resize(frame.image, *settings.out_shape)
-            if state.network_ready():
-                small = resize(frame.image, *settings.net_shape)
-                stage = state.stage
-                image = live_filter(small, state.stylize(small, shape))
-                track = strokes_of(state, small)
-                image = enlarge(track.apply(image, small) if track is not None else image, view)
-            else:
-                stage, image = PALETTE, palette(view, state.colours)
-                live_filter.reset()
-                tracks.clear()
-            image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+            image, stage = painter(state, frame.image)
             count += 1
             fps = meter.tick()
             lag = camera.produced - frame.number
@@ -191,13 +164,11 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
                 break
             if ord("1") <= key <= ord("9") and key - ord("1") < len(states) and key - ord("1") != shown["style"]:
                 shown["style"] = key - ord("1")
-                live_filter.reset()
-                tracks.clear()
+                painter.reset()
                 report({"event": "style", "style": shown["style"] + 1, "name": states[shown["style"]].name})
-            last = frame.number
             if stage == LEARNING:  # fewer frames while the network trains, which then has the CPU sooner
                 time.sleep(max(0.0, now + 1.0 / settings.learning_fps - time.perf_counter()))
-            frame = camera.newest(last, timeout=None)
+            frame = camera.newest(frame.number, timeout=None)
         if not quit_ and learner.busy:  # the camera ended: the network in hand is finished for the cache
             report({"event": "finishing", "style": shown["style"] + 1})
             learner.stop(finish=True)
