@@ -282,6 +282,9 @@ class _Run:
         # made by :meth:`painted_variant`
         self.paintings = paintings or {}
         self._painted = None
+        # (low, high): the levels 0..255 the network learns its targets in, None: as they are (the painted
+        # variant's: away from the tanh's ends, :data:`~.painted.SQUEEZE`)
+        self.squeeze = None
         self.tile, self.smooth = options["tile"], options["smooth"]
         self.out_shape = config.working_shape(*source_shape)
         key_side = min(options["size"] or DEFAULT_KEYFRAME_SIZE, max(self.out_shape))
@@ -371,9 +374,10 @@ class _Run:
         return luminance_rgb(init) if self.key_config.preserve_color else init
 
     def network_key(self, keyframes) -> str:
+        squeeze = (self.squeeze,) if self.squeeze is not None else ()
         return _digest([self.keyframe_key(k) for k in keyframes], list(self.out_shape), list(self.net_shape),
                        self.settings.__dict__,
-                       self.shape.__dict__, self.guides.__dict__ if self.guides is not None else None)
+                       self.shape.__dict__, self.guides.__dict__ if self.guides is not None else None, *squeeze)
 
     def frames_key(self, network_key: str) -> str:
         """What a frame is made from: its shot's network and what is laid over the network's frames."""
@@ -402,7 +406,11 @@ class _Run:
 
     def target(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """What the network learns of a keyframe, at the network's size (``frame``: its source frame)."""
-        return enlarge(stylized, resize(frame, *self.net_shape))
+        target = enlarge(stylized, resize(frame, *self.net_shape))
+        if self.squeeze is not None:
+            low, high = self.squeeze
+            target = low + np.asarray(target, np.float32) * ((high - low) / 255.0)
+        return target
 
     def guided(self, frames, shots, until_keyframes: bool = False, textures: dict | None = None):
         """``(index, frame, guide, carried)`` for the frames of ``shots`` (in the source's order), the guide
@@ -547,7 +555,11 @@ class _Run:
         from .network import stylize_image
         from .transport import composite
 
-        image = np.clip(stylize_image(model, self._input(content, guide), tile=self.tile, shape=self.shape), 0, 255)
+        image = stylize_image(model, self._input(content, guide), tile=self.tile, shape=self.shape)
+        if self.squeeze is not None:
+            low, high = self.squeeze
+            image = (image - low) * (255.0 / (high - low))
+        image = np.clip(image, 0, 255)
         return composite(image, carried, self.transport, content)
 
     def _result(self, image: np.ndarray, frame: np.ndarray, seconds: float, *, shot: int, key: str, cut: bool,

@@ -27,6 +27,10 @@ from ...errors import UserError
 # the network of a painted shot learns at the output size, where a 48 px patch covers less of the picture
 # than at the keyframes' size: it needs more steps (measured, docs/design/keyframes.md#painted-keyframes)
 PAINTED_STEPS = 2000
+# the levels a painted shot's network learns its paintings in (0..255 squeezed into them, its frames stretched
+# back): a painting mostly at 255 (a pencil sketch on white paper) drove the tanh output to its end and every
+# ReLU before it died in 50 steps (a white frame); measured, docs/design/keyframes.md#painted-keyframes
+SQUEEZE = (64.0, 191.0)
 ASPECT_TOLERANCE = 0.03  # a painting whose aspect ratio differs more from the frame's is refused
 
 
@@ -168,6 +172,7 @@ def painted_run(run, options: dict):
     painted.guides = GuideSettings(scale=guide * max(run.out_shape) / max(run.key_shape), seed=options["seed"]) if guide else None
     painted.shape = NetworkShape(guides=CHANNELS if painted.guides is not None else 0)
     painted.transport = 0.0
+    painted.squeeze = SQUEEZE
     # a fixed number of steps: the plateau rule stopped at 900 of them, 2 dB short (measured)
     painted.settings = replace(run.settings, max_steps=options["painted_steps"], patience=options["painted_steps"] + 1)
     painted.painted = None
