@@ -652,8 +652,8 @@ def webcam(
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
     flat = flat_settings(style_settings, video_settings)
-    flat.setdefault("engine", "keyframes")  # the live path; --engine lbfgs (or a plugin's) frame by frame
-    live = flat["engine"] == "keyframes"
+    flat.setdefault("engine", session.ENGINE)  # the live path; --engine lbfgs (or a plugin's) frame by frame
+    live = flat["engine"] == session.ENGINE
     if live:
         if len(style) > 9:
             raise UserError(f"{len(style)} styles given: keys 1-9 switch between at most 9")

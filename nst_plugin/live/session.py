@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import UserError
 from .stages import LEARNING, LiveSettings, StyleState
 
+ENGINE = "keyframes"  # the engine whose network the live mode trains and shows (its options apply)
 # the live mode's settings where the user gives none (--size, --iterations, --coarse-to-fine): small frames and
 # a quick keyframe, one optimisation at its size (docs/benchmarks-live.md)
 DEFAULTS = {"size": 360, "iterations": 30, "coarse_to_fine": 0}
@@ -48,7 +49,7 @@ def live_settings(config, source_shape: tuple[int, int]) -> LiveSettings:
     from ..builtin.keyframes.training import TrainingSettings
     from ..plugins import get_registry
 
-    options = get_registry().get("engines", "keyframes").option_values(config)
+    options = get_registry().get("engines", ENGINE).option_values(config)
     out_shape = config.working_shape(*source_shape)
     key_side = min(int(options["size"] or KEYFRAME_SIDE), max(out_shape))
     net_side = min(max(NETWORK_SIDE, key_side), max(out_shape))
