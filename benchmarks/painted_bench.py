@@ -17,7 +17,8 @@ scaled to 640x360. Rows, each scored over the frames after the keyframe:
 * ``ours``: ``--keyframe-image 1=painting.png`` (``keyframes.images``).
 
 Columns: mean PSNR and SSIM against the ground truth; PSNR of the first 8 and the last 8 of those frames
-(decay); E_warp (Lai et al. 2018, ``nst_plugin.flow.warping_error``) over the source's own; seconds.
+(decay); E_warp (Lai et al. 2018, ``nst_plugin.flow.warping_error``) over the source's own; seconds (wall;
+results.json also has the process's CPU seconds).
 ``--time-style``: also today's engine on the same clip with a style image and its own keyframe (the time a
 run costs, the frame engine's keyframe included), which is what a painted run's time is compared with.
 
@@ -154,7 +155,8 @@ def carried(frames: list[np.ndarray], keyframe: np.ndarray) -> list[np.ndarray]:
 
 
 def run_engine(frames, style, options: dict, today_keyframe: np.ndarray | None = None, **settings):
-    """The keyframe engine on ``frames`` through the Python API: (outputs, seconds, its timings).
+    """The keyframe engine on ``frames`` through the Python API: (outputs, seconds, its timings); the timings
+    get ``cpu``, the process's CPU seconds (all threads): steadier than wall seconds on a shared machine.
     ``today_keyframe``: the frame engine's keyframe replaced by this picture (at the keyframe size)."""
     import nst_plugin
     from nst_plugin.builtin.keyframes import engine
@@ -168,17 +170,19 @@ def run_engine(frames, style, options: dict, today_keyframe: np.ndarray | None =
 
         engine._Run.keyframe = replaced
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = nst_plugin.stylize_sequence(list(enumerate(frames, 1)), style, lambda i, r: images.__setitem__(i, r.image),
                                              engine="keyframes", size=0, weights="hed", options=options, **settings)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     finally:
         engine._Run.keyframe = keyframe
-    return [images[i] for i in range(1, len(frames) + 1)], seconds, result.stats.get("timings", {})
+    return [images[i] for i in range(1, len(frames) + 1)], seconds, {**result.stats.get("timings", {}), "cpu": round(cpu, 1)}
 
 
-def picture(path: Path, painting, outputs, truth, frames=(12, 24, 48)) -> None:
-    """The painted keyframe, then frames 12, 24, 48: ours above, the ground truth below, labelled."""
+def picture(path: Path, painting, outputs, truth, source, frames=(12, 24, 48)) -> None:
+    """The painted keyframe above its source frame, then frames 12, 24, 48: ours above, the ground truth below,
+    labelled."""
     import cv2
 
     from nst_plugin.images import save_image
@@ -190,7 +194,7 @@ def picture(path: Path, painting, outputs, truth, frames=(12, 24, 48)) -> None:
         return image
 
     top = [label(painting, "painted keyframe (frame 1)")] + [label(outputs[f - 1], f"ours, frame {f}") for f in frames]
-    bottom = [label(np.full_like(painting, 255), "")] + [label(truth[f - 1], f"ground truth, frame {f}") for f in frames]
+    bottom = [label(source, "source, frame 1")] + [label(truth[f - 1], f"ground truth, frame {f}") for f in frames]
     save_image(path, np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0))
 
 
@@ -225,6 +229,8 @@ def main() -> None:
         painting_path = out / f"painting_{name}.png"
         save_image(painting_path, truth[0])
         scores = results["filters"][name] = {}
+        # the ground truth's own flicker: a filter applied frame by frame flickers too (a floor for E_warp)
+        results.setdefault("truth_ewarp", {})[name] = round(float(np.mean(ewarp_series(truth, frames))) / source_ewarp, 2)
         if "source" in rows:
             scores["source"] = score(frames, truth, frames, source_ewarp)
         if "carried" in rows:
@@ -238,7 +244,7 @@ def main() -> None:
             outputs, seconds, timings = run_engine(frames, truth[0], {"keyframes.images": (f"1={painting_path}",), **extra})
             scores["ours"] = {**score(outputs, truth, frames, source_ewarp), "seconds": round(seconds, 1), "timings": timings}
             if args.picture and name == args.filters.split(",")[0]:
-                picture(Path(args.picture), truth[0], outputs, truth)
+                picture(Path(args.picture), truth[0], outputs, truth, frames[0])
         for row, values in scores.items():
             print(f"{name:12s} {row:8s} PSNR {values['psnr']:6.2f}  SSIM {values['ssim']:.3f}  first 8 {values['first8']:6.2f}"
                   f"  last 8 {values['last8']:6.2f}  E_warp {values['ewarp']:.2f}x  {values.get('seconds', '')}", flush=True)
@@ -246,6 +252,9 @@ def main() -> None:
         _, seconds, timings = run_engine(frames, load_image(args.time_style), {})
         results["today_with_style"] = {"seconds": round(seconds, 1), "timings": timings}
         print(f"today's engine with its own keyframe ({args.time_style}): {seconds:.1f} s {timings}", flush=True)
+        for name, scores in results["filters"].items():
+            if "ours" in scores:
+                print(f"{name} ours: {scores['ours']['seconds']} s, CPU {scores['ours']['timings']['cpu']} s", flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     lines = [f"{results['clip']}, {results['date']}, {results['machine']}, load {results['load'][0]:.1f}", "",
              "| filter | method | PSNR | SSIM | first 8 -> last 8 | E_warp / source's | seconds |",
@@ -254,6 +263,8 @@ def main() -> None:
         for row, v in scores.items():
             lines.append(f"| {name} | {row} | {v['psnr']:.1f} dB | {v['ssim']:.2f} | {v['first8']:.1f} -> {v['last8']:.1f} dB "
                          f"| {v['ewarp']:.2f} | {v.get('seconds', '')} |")
+    lines += ["", "E_warp of the ground truth itself over the source's: " + ", ".join(
+        f"{name} {value:.2f}" for name, value in results["truth_ewarp"].items())]
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

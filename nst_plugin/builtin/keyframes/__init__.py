@@ -48,7 +48,8 @@ OPTIONS = (
                  "repeatable; any size of the frames' aspect ratio, scaled to them): the output frame is the painting "
                  "(a PNG's alpha: where it applies), and its shot follows it (docs/painted-keyframes.md).",
                  flag="--keyframe-image", repeat=True, per_frame=True),
-    PluginOption("painted_steps", bounded(int, 1), 2000, "Training steps of a shot's network on its painted "
+    # 1400: the painted run takes about the time of the engine with its frame engine's keyframe (measured)
+    PluginOption("painted_steps", bounded(int, 1), 1400, "Training steps of a shot's network on its painted "
                  "keyframes, at the output size (measured: docs/painted-keyframes.md)."),
     PluginOption("painted_guide", bounded(float, 0), 0.0, "Blob size, in keyframe pixels, of the guide pattern for a "
                  "shot with painted keyframes (0: none, measured best: the network follows the content alone)."),

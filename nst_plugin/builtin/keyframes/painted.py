@@ -24,9 +24,6 @@ import numpy as np
 
 from ...errors import UserError
 
-# the network of a painted shot learns at the output size, where a 48 px patch covers less of the picture
-# than at the keyframes' size: it needs more steps (measured, docs/design/keyframes.md#painted-keyframes)
-PAINTED_STEPS = 2000
 # the levels a painted shot's network learns its paintings in (0..255 squeezed into them, its frames stretched
 # back): a painting mostly at 255 (a pencil sketch on white paper) drove the tanh output to its end and every
 # ReLU before it died in 50 steps (a white frame); measured, docs/design/keyframes.md#painted-keyframes
