@@ -48,7 +48,13 @@ class PluginOption:
     def convert(self, value):
         if self.repeat:
             items = value if isinstance(value, (list, tuple)) else [value]
-            return tuple(self._one(item) for item in items)
+            converted = []
+            for item in items:  # a refusal names the item, not the whole list
+                try:
+                    converted.append(self._one(item))
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"{item!r}: {exc}") from None
+            return tuple(converted)
         return self._one(value)
 
     def _one(self, value):

@@ -199,7 +199,11 @@ def resolve_options(config: StyleConfig, registry) -> StyleConfig:
         try:
             typed[key] = declared[option].convert(value)
         except (TypeError, ValueError) as exc:
-            given = f"{declared[option].flag} {value!r}" if declared[option].flag else f"--option {key}={value!r}"
+            declaration = declared[option]
+            if declaration.repeat:  # the failing item is in the message
+                given = declaration.flag or f"--option {key}"
+            else:
+                given = f"{declaration.flag} {value!r}" if declaration.flag else f"--option {key}={value!r}"
             raise UserError(f"{given}: {exc}") from None
     return replace(config, options=typed, per_frame_options=per_frame)
 

@@ -197,6 +197,7 @@ def test_a_bad_keyframe_image_is_refused_in_one_line_and_nothing_is_written(tmp_
     assert result.exit_code != 0
     errors = error_lines(result)
     assert len(errors) == 1 and says in errors[0] and "--keyframe-image" in errors[0], result.stderr
+    assert "('" not in errors[0]  # the item that failed, not the whole list as a tuple
     assert not (tmp_path / "out").exists()
 
 

@@ -118,7 +118,7 @@ def memory_needed(config, height: int, width: int) -> int:
     out_h, out_w = config.working_shape(height, width)
     key_side = min(options["size"] or DEFAULT_KEYFRAME_SIZE, max(out_h, out_w))
     key_h, key_w = replace(config, size=key_side).working_shape(height, width)
-    full = options["full_size"]
+    full = options["full_size"] or bool(options["images"])  # a painted shot's network learns at the output size
     return estimated_bytes(key_h, key_w) + (FULL_SIZE_BYTES_PER_PIXEL if full else FRAME_BYTES_PER_PIXEL) * out_h * out_w
 
 
