@@ -26,8 +26,11 @@ def _as_image(value, what: str) -> np.ndarray:
     return to_rgb8(array)
 
 
-def normalize_styles(style) -> list[tuple[np.ndarray, float]]:
-    """One style (array or path), or a list of them, or a list of ``(style, blend weight)`` pairs."""
+def normalize_styles(style, required: bool = True) -> list[tuple[np.ndarray, float]]:
+    """One style (array or path), or a list of them, or a list of ``(style, blend weight)`` pairs (an empty
+    list only when not ``required``)."""
+    if style is None and not required:
+        style = []
     if isinstance(style, (str, os.PathLike)) or (isinstance(style, np.ndarray) and style.ndim >= 2):
         style = [style]
     styles = []
@@ -36,15 +39,15 @@ def normalize_styles(style) -> list[tuple[np.ndarray, float]]:
             styles.append((_as_image(item[0], "style image"), float(item[1])))
         else:
             styles.append((_as_image(item, "style image"), 1.0))
-    if not styles:
-        raise UserError("at least one style image is needed")
+    if not styles and required:
+        raise UserError("at least one style image is needed (--style)")
     return styles
 
 
 def prepare(styles, preset: str = "default", config: StyleConfig | None = None, **settings):
     """(config, styles, registry) validated for a run. ``settings``: the settings vocabulary of
     :func:`~nst_plugin.settings.overrides_from_settings` (StyleConfig fields, ``<loss>_weight``, ...)."""
-    styles = normalize_styles(styles)
+    styles = normalize_styles(styles, required=False)
     registry = get_registry()
     if config is None:
         _, settings = overrides_from_settings({k: v for k, v in settings.items() if v is not None}, "settings")
@@ -54,6 +57,10 @@ def prepare(styles, preset: str = "default", config: StyleConfig | None = None, 
         if settings.get("size") is None and registry.traits(config.engine).output_size == "source":
             config = replace(config, size=SOURCE_SIZE)  # the engine's own default: the source's resolution
     config = resolve_options(config, registry)
+    if not styles:  # an engine may take its look from elsewhere (style_optional), after the options are typed
+        optional = registry.traits(config.engine).style_optional
+        if optional is None or not optional(config):
+            raise UserError("at least one style image is needed (--style)")
     validate(config, registry, n_styles=len(styles))
     if config.init not in INIT_CHOICES:  # an --init image must decode now, not after the output was made
         load_image(config.init, "--init image")

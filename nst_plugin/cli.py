@@ -530,7 +530,9 @@ class JsonlProgress:
 def video(
     source: str = typer.Argument(..., help="Video file, image folder, glob ('shots/*.png'), '####' pattern "
                                            "('renders/####.png') or camera index."),
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several styles.", rich_help_panel=PANEL_IO),
+    style: List[Path] = typer.Option([], "--style", "-s", help="Style image; repeat for several styles (none: "
+                                     "an engine whose look comes from elsewhere, e.g. painted keyframes).",
+                                     rich_help_panel=PANEL_IO),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: frame_NNNNNN.png files and nst_manifest.json.", rich_help_panel=PANEL_IO),
     frames: Optional[str] = typer.Option(None, help="Frame range A-B, A- or N (a video's frames count from 1).", rich_help_panel=PANEL_IO),
     step: int = typer.Option(1, help="Take every STEP-th frame of the range.", rich_help_panel=PANEL_IO),

@@ -107,7 +107,9 @@ class EngineTraits:
     * ``memory``: ``memory(config, height, width) -> bytes`` its run needs at the output size (checked before
       any work, ``--size 0`` included); None: one backbone pass at the working size;
     * ``label``, ``hint``: a short name and one line for a user interface (the Blender panel); default: the
-      name and the description.
+      name and the description;
+    * ``style_optional``: ``style_optional(config) -> bool``: the run may have no style image (its look comes
+      from elsewhere, e.g. painted keyframes); None: a style image is needed (refused before any work).
     """
 
     output_size: str = "size"
@@ -116,6 +118,7 @@ class EngineTraits:
     memory: Callable[..., int] | None = None
     label: str = ""
     hint: str = ""
+    style_optional: Callable[..., bool] | None = None
 
     def as_dict(self) -> dict:
         return {"output_size": self.output_size, "frame_settings": self.frame_settings, "seekable": self.seekable,

@@ -117,6 +117,18 @@ def test_a_painting_applies_where_its_alpha_says_and_the_source_shows_elsewhere_
     assert nst_plugin  # (the package, imported for its plugins)
 
 
+def test_no_style_is_needed_when_every_shot_is_painted_and_refused_before_any_work_otherwise(tmp_path, painted_clip):
+    clip, source, painting = painted_clip
+    result = nst("video", source, "-o", tmp_path / "out", *FAST, "--frames", "1-3", "--keyframe-image",
+                 f"1={tmp_path / 'painted.png'}", "--option", "keyframes.painted_steps=5")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(load_image(tmp_path / "out" / "frame_000001.png"), painting)
+    for engine in (["--engine", "lbfgs"], FAST):  # no painting, or an engine that takes none: no style, no run
+        refused = nst("video", source, "-o", tmp_path / "bare", *engine, "--frames", "1-3")
+        assert refused.exit_code == 2 and error_lines(refused) == ["error: at least one style image is needed (--style)"]
+        assert not (tmp_path / "bare").exists()
+
+
 def test_a_changed_painting_remakes_only_its_shot(tmp_path):
     first, second = square_clip(frames=4), [np.roll(f, 20, axis=0)[:, ::-1].copy() for f in square_clip(frames=4)]
     second = [255 - f for f in second]  # a cut: another picture

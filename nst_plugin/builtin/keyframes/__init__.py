@@ -103,7 +103,13 @@ def nst_register_engines(register):
     register("keyframes", _factory, "a few keyframes per shot stylized by the frame engine, a small network "
              "learns them (Texler et al. 2020), every frame through it at the output size", options=OPTIONS,
              traits=EngineTraits(output_size="source", memory=memory_needed, label="Keyframes",
-                                 hint="Fast: keyframes learnt by a small network, seconds per frame"))
+                                 hint="Fast: keyframes learnt by a small network, seconds per frame",
+                                 style_optional=painted_only))
+
+
+def painted_only(config) -> bool:
+    """With painted keyframes the run may have no style (each shot needs a painting then: checked by the engine)."""
+    return bool(config.option("keyframes.images"))
 
 
 def memory_needed(config, height: int, width: int) -> int:
