@@ -647,24 +647,12 @@ def webcam(
     learns a keyframe of it (shown while it trains, kept in the cache folder for the next run), every frame
     filtered along the optical flow; keys 1-9 switch styles. --engine lbfgs: every frame optimised, each
     warm-started from the one before. The fps shown is honest."""
-    from .live import session
     from .live.capture import open_camera
 
     for path in style:
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
-    flat = flat_settings(style_settings, video_settings)
-    flat.setdefault("engine", session.ENGINE)  # the live path; --engine lbfgs (or a plugin's) frame by frame
-    live = flat["engine"] == session.ENGINE
-    if live:
-        if len(style) > 9:
-            raise UserError(f"{len(style)} styles given: keys 1-9 switch between at most 9")
-        flat = {**session.DEFAULTS, **flat}
-    else:
-        from .plugins import get_registry
-
-        if get_registry().traits(flat["engine"]).output_size == "size":  # an engine at the source's size keeps the camera's
-            flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
+    flat, live = _webcam_settings(len(style), flat_settings(style_settings, video_settings))
     if record is not None:
         from .live.record import check_record_path
 
@@ -674,58 +662,101 @@ def webcam(
     screen = Window() if window else Offscreen()  # (no display: one error line now)
     config, styles = prepare_run(style, flat)
     capture, fps = open_camera(camera)
+    on_event = _WebcamEvents([Path(p).name for p in style] if live else [])
+    if live:
+        _run_live(capture, fps, style, styles, config, on_event, screen, max_frames, record)
+    else:
+        _run_frame_by_frame(capture, fps, styles, config, on_event, window, max_frames)
 
-    def on_event(event):
-        if event.kind not in ("keyframe", "training"):
-            return
-        name = Path(style[event.shot]).name if live and event.shot < len(style) else ""
+
+def _webcam_settings(styles: int, flat: dict) -> tuple[dict, bool]:
+    """(the settings, whether it is the live mode): the live engine unless another is named, with the live
+    defaults; another engine frame by frame, small unless a size is given."""
+    from .live import session
+
+    flat.setdefault("engine", session.ENGINE)  # the live path; --engine lbfgs (or a plugin's) frame by frame
+    if flat["engine"] == session.ENGINE:
+        if styles > 9:
+            raise UserError(f"{styles} styles given: keys 1-9 switch between at most 9")
+        return {**session.DEFAULTS, **flat}, True
+    from .plugins import get_registry
+
+    if get_registry().traits(flat["engine"]).output_size == "size":  # an engine at the source's size keeps the camera's
+        flat.setdefault("size", 160)  # a live preview: small unless asked otherwise
+    return flat, False
+
+
+class _WebcamEvents:
+    """The engine's keyframe and training events of ``nst webcam`` as lines on stderr (``names``: the live
+    mode's styles, by number)."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+
+    def _style(self, shot: int) -> str:
+        return f" (style {shot + 1}: {self.names[shot]})" if shot < len(self.names) else ""
+
+    def __call__(self, event) -> None:
         if event.kind == "keyframe":
             typer.echo(f"keyframe {event.index} stylized in {event.seconds:.0f} s; the network learns it"
-                       + (f" (style {event.shot + 1}: {name})" if live else ""), err=True)
+                       + self._style(event.shot), err=True)
         elif event.kind == "training" and event.stopped == "resumed":
+            name = self.names[event.shot] if event.shot < len(self.names) else ""
             typer.echo(f"style {event.shot + 1} ({name}): its network from the cache; live", err=True)
         elif event.kind == "training" and event.stopped:
             typer.echo(f"network trained: {event.step} steps in {event.seconds:.0f} s ({event.stopped}); live"
-                       + (f" (style {event.shot + 1}: {name})" if live else ""), err=True)
+                       + self._style(event.shot), err=True)
 
-    if not live:
-        from .live.sequence import run_webcam
 
-        def report(event):
-            typer.echo(f"frame {event['index']}: {event['seconds']:.2f} s, {event['fps']:.2f} fps"
-                       + (" (warm start)" if event["warm"] else ""), err=True)
+def _run_frame_by_frame(capture, fps, styles, config, on_event, window: bool, max_frames) -> None:
+    from .live.sequence import run_webcam
 
-        summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report,
-                             on_event=on_event, fps=fps)
-        typer.echo(f"{summary['frames']} frames in {summary['seconds']:.1f} s: {summary['fps']:.2f} fps overall "
-                   f"(size {config.size or 'the camera’s'}, set-up included)")
-        return
-    import time
+    def report(event):
+        typer.echo(f"frame {event['index']}: {event['seconds']:.2f} s, {event['fps']:.2f} fps"
+                   + (" (warm start)" if event["warm"] else ""), err=True)
 
-    from .live.capture import LatestFrame
-    from .plugins import get_host
+    summary = run_webcam(capture, styles, config, show=window, max_frames=max_frames, report=report,
+                         on_event=on_event, fps=fps)
+    typer.echo(f"{summary['frames']} frames in {summary['seconds']:.1f} s: {summary['fps']:.2f} fps overall "
+               f"(size {config.size or 'the camera’s'}, set-up included)")
 
-    said = {"stage": None, "second": -1, "last": None}
 
+class _LiveLines:
+    """The live loop's reports as lines on stderr: one per stage change and about one a second, not one per
+    frame; the last frame's line is kept for the end."""
+
+    def __init__(self):
+        self.stage, self.second, self.last = None, -1, None
+
+    @staticmethod
     def line(event) -> str:
         return f"frame {event['index']}: {event['fps']:.1f} fps, {event['stage']}, style {event['style']}, lag {event['lag']}"
 
-    def report(event):  # a line per stage change and about one a second, not one per frame
+    def __call__(self, event) -> None:
+        import time
+
         if event["event"] == "style":
             typer.echo(f"style {event['style']}: {event['name']}", err=True)
         elif event["event"] == "finishing":
             typer.echo(f"the camera ended: style {event['style']}'s network is learnt to the end for the cache", err=True)
         elif event["event"] == "frame":
-            second, said["last"] = int(time.perf_counter()), event
-            if event["stage"] != said["stage"] or second != said["second"]:
-                said.update(stage=event["stage"], second=second)
-                typer.echo(line(event), err=True)
+            second, self.last = int(time.perf_counter()), event
+            if event["stage"] != self.stage or second != self.second:
+                self.stage, self.second = event["stage"], second
+                typer.echo(self.line(event), err=True)
 
+
+def _run_live(capture, fps, style, styles, config, on_event, screen, max_frames, record) -> None:
+    from .live import session
+    from .live.capture import LatestFrame
+    from .plugins import get_host
+
+    report = _LiveLines()
     run = session.run_live(LatestFrame(capture, fps).start(), [(Path(p).stem, image) for p, (image, _) in zip(style, styles)],
                            config, get_host().run_context(on_event), screen,
                            max_frames=max_frames, record=record, report=report)
-    if said["last"] is not None:  # (lines written while TensorFlow loads on the learner's thread are lost)
-        typer.echo(f"last {line(said['last'])}", err=True)
+    if report.last is not None:  # (lines written while TensorFlow loads on the learner's thread are lost)
+        typer.echo(f"last {report.line(report.last)}", err=True)
     stages = ", ".join(f"style {n} {stage} after {seconds:.1f} s" for (n, stage), seconds in run.first_shown.items())
     typer.echo(f"{run.frames} frames in {run.seconds:.1f} s: {run.fps:.2f} fps overall (size {config.size}, "
                f"set-up included); {stages}")
