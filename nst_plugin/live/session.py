@@ -98,6 +98,39 @@ class LiveRun:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+class _Screen:
+    """The screen side of a live run: a frame painted in the shown style's stage, drawn with its overlay,
+    shown, recorded and reported; the measurements (fps, lag, when each stage was first shown)."""
+
+    def __init__(self, camera, screen, painter, recorder, report, on_frame, started: float, styles: int, scale: int):
+        self.camera, self.screen, self.painter, self.recorder = camera, screen, painter, recorder
+        self.report, self.on_frame, self.started, self.styles, self.scale = report, on_frame, started, styles, scale
+        self.meter, self.first_shown, self.lags, self.count = FpsMeter(), {}, [], 0
+
+    def show(self, frame, state) -> tuple[int, str, float]:
+        """(the key pressed, the stage shown, when) for one camera frame."""
+        from .display import draw
+
+        t0 = time.perf_counter()
+        image, stage = self.painter(state, frame.image)
+        self.count += 1
+        fps = self.meter.tick()
+        lag = self.camera.produced - frame.number
+        self.lags.append(lag)
+        now = time.perf_counter()
+        self.first_shown.setdefault((state.number, stage), now - self.started)
+        progress = f" {state.step}/{state.total}" if stage == LEARNING else ""
+        key = self.screen.show(draw(image, f"{fps:.1f} fps  {stage}{progress}  style {state.number}/{self.styles}"
+                                           f"  lag {lag}", self.scale))
+        if self.recorder is not None:
+            self.recorder.write(image, now)
+        if self.on_frame is not None:
+            self.on_frame(frame, image, stage)
+        self.report({"event": "frame", "index": self.count, "number": frame.number, "fps": fps, "stage": stage,
+                     "style": state.number, "lag": lag, "seconds": now - t0, "at": now - self.started})
+        return key, stage, now
+
+
 def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, screen, *,
              settings: LiveSettings | None = None, cache=None, keep: float | None = None,
              max_frames: int | None = None, record: Path | None = None, scale: int = 1,
@@ -110,7 +143,7 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
     :data:`.filter.KEEP`; 0: none). ``on_frame(frame, shown RGB, stage)`` sees every shown frame (benchmarks)."""
     from ..context import FrameControls
     from .cache import NetworkCache
-    from .display import QUIT, draw
+    from .display import QUIT
     from .painter import Painter
     from .record import Recorder
     from .stages import Learner
@@ -136,30 +169,13 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
     learner = Learner(states, settings, paint, newest, lambda: shown["style"], cache, context.emit,
                       first=(first.number, first.image)).start()
     painter, recorder = Painter(settings, keep), Recorder(record) if record is not None else None
-    meter, first_shown, lags, count, quit_ = FpsMeter(), {}, [], 0, False
+    loop, quit_ = _Screen(camera, screen, painter, recorder, report, on_frame, started, len(states), scale), False
     try:
         frame = first
-        while frame is not None and (max_frames is None or count < max_frames):
+        while frame is not None and (max_frames is None or loop.count < max_frames):
             if learner.error is not None:
                 raise learner.error
-            state = states[shown["style"]]
-            t0 = time.perf_counter()
-            image, stage = painter(state, frame.image)
-            count += 1
-            fps = meter.tick()
-            lag = camera.produced - frame.number
-            lags.append(lag)
-            now = time.perf_counter()
-            first_shown.setdefault((state.number, stage), now - started)
-            progress = f" {state.step}/{state.total}" if stage == LEARNING else ""
-            key = screen.show(draw(image, f"{fps:.1f} fps  {stage}{progress}  style {state.number}/{len(states)}"
-                                          f"  lag {lag}", scale))
-            if recorder is not None:
-                recorder.write(image, now)
-            if on_frame is not None:
-                on_frame(frame, image, stage)
-            report({"event": "frame", "index": count, "number": frame.number, "fps": fps, "stage": stage,
-                    "style": state.number, "lag": lag, "seconds": now - t0, "at": now - started})
+            key, stage, now = loop.show(frame, states[shown["style"]])
             if key in QUIT or screen.closed:
                 quit_ = True
                 break
@@ -180,6 +196,6 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
         camera.stop()
         screen.close()
         recorded = recorder.close() if recorder is not None else None
-    return LiveRun(frames=count, seconds=time.perf_counter() - started, first_shown=first_shown, lags=lags,
+    return LiveRun(frames=loop.count, seconds=time.perf_counter() - started, first_shown=loop.first_shown, lags=loop.lags,
                    styles=[{"name": s.name, "stage": s.stage, "trainings": s.trainings} for s in states],
                    recorded=recorded, quit=quit_)
