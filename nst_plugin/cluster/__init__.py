@@ -19,7 +19,8 @@ A worker keeps one plugin host, its backbone and its style targets for every uni
 (:mod:`.worker`). A worker killed mid-unit: dask runs the unit again elsewhere; the client writes each
 frame once, atomically. Modules: :mod:`.spec` (``--cluster``/``--workers``, no dask import), :mod:`.client`
 (connecting, checking the workers, the ``stylize_sequence`` that sends units out), :mod:`.units` (the units
-and the messages they send back), :mod:`.worker` (what runs on a worker).
+and the messages they send back), :mod:`.worker` (what runs on a worker), :mod:`.local` (the same units run
+in one process, without dask).
 """
 
 from .spec import ClusterSpec, parse_cluster

@@ -31,22 +31,44 @@ def versions() -> dict:
 
 class _Channel:
     """The job's queue, seen from a unit: frames, forwarded events and warnings, and (once a job) what this
-    worker computes on. The unit's thread's warnings go to it while the unit runs (:func:`_unit`)."""
+    worker computes on. The unit's thread's warnings go to it while the unit runs (:func:`_unit`). The same
+    interface as :class:`~nst_plugin.cluster.local.LocalChannel` (a unit run in the client's process)."""
 
-    def __init__(self, name: str, unit: int, forward: tuple[str, ...] | None = None):
+    def __init__(self, name: str, unit, version: str):
         from distributed import Queue
 
         from .units import FORWARDED_EVENTS
 
-        self.queue, self.unit, self.forward = Queue(name), unit, forward or FORWARDED_EVENTS
+        self.name, self.version = name, version
+        self.cached = bool(CACHE)
+        self.queue, self.unit, self.forward = Queue(name), unit.number, getattr(unit, "forward", None) or FORWARDED_EVENTS
         _UNIT.channel = self
         if name not in _REPORTED:  # before any frame of this worker's: the client knows who made it
             _REPORTED.add(name)
             from .units import runtime_message
 
-            message = runtime_message(unit, _address())
+            message = runtime_message(self.unit, _address())
             if message is not None:
                 self.queue.put(message)
+
+    cache = CACHE
+
+    @property
+    def address(self) -> str:
+        return _address()
+
+    def styles(self, styles):
+        """Refuse a unit from a client of another version; the one copy of ``styles`` on this worker."""
+        return _prepare(self.version, styles)
+
+    def progress(self) -> dict | None:
+        """The client's record of this unit's frames from an earlier attempt (its worker died), or None."""
+        return _progress(self.name, self.unit)
+
+    def context(self, resume, schedule):
+        from ..plugins import get_host
+
+        return get_host().run_context(self.event, resume=resume, cache=CACHE, schedule=schedule)
 
     def warning(self, message, category, filename: str, lineno: int) -> None:
         from .units import warning_message
@@ -64,6 +86,9 @@ class _Channel:
         message = event_message(self.unit, event, self.forward)
         if message is not None:
             self.queue.put(message)
+
+    def close(self) -> None:
+        _UNIT.channel = None  # warnings after the unit: nowhere near its client
 
 
 def _prepare(version: str, styles):
@@ -106,42 +131,47 @@ def _address() -> str:
 
 
 class UnitRun:
-    """One unit on this worker, for an engine's unit function::
+    """One unit, for an engine's unit function::
 
         with UnitRun(unit, styles, queue, version) as job:
             context = job.context()          # this worker's cache; the unit's events go to the client
             ...; job.sink(index, result)     # a frame, back to the client as soon as it is made
             return job.report(produced, **more)
 
-    It refuses a unit from a client of another version, keeps one copy of the style images (``job.styles``)
-    and, while the unit runs, sends its thread's warnings to the client."""
+    On a worker (``queue``: the job's queue name) it refuses a unit from a client of another version, keeps one
+    copy of the style images (``job.styles``) and, while the unit runs, sends its thread's warnings to the
+    client. In the client's own process (``queue``: a :class:`~nst_plugin.cluster.local.LocalDispatch`) the
+    unit runs with the run's context and cache (``job.cache``)."""
 
-    def __init__(self, unit, styles, queue: str, version: str):
-        self.unit, self.queue = unit, queue
-        self.started, self.cached = time.perf_counter(), bool(CACHE)
-        self.styles = _prepare(version, styles)
-        self.channel = _Channel(queue, unit.number, getattr(unit, "forward", None))
+    def __init__(self, unit, styles, queue, version: str):
+        self.unit, self.started = unit, time.perf_counter()
+        self.channel = _Channel(queue, unit, version) if isinstance(queue, str) else queue.channel(unit)
+        self.cached, self.cache = self.channel.cached, self.channel.cache
+        self.in_process = getattr(queue, "in_process", False)  # the unit may return objects, not only data
+        self.styles = self.channel.styles(styles)
 
     def __enter__(self) -> "UnitRun":
         return self
 
     def __exit__(self, *exc) -> None:
-        _UNIT.channel = None  # warnings after the unit: nowhere near its client
+        self.channel.close()
 
     def context(self, resume=None, schedule=None):
         from ..context import Resume
-        from ..plugins import get_host
         from ..schedule import NO_SCHEDULE
 
-        return get_host().run_context(self.channel.event, resume=resume or Resume(), cache=CACHE,
-                                      schedule=schedule or NO_SCHEDULE)
+        return self.channel.context(resume or Resume(), schedule or NO_SCHEDULE)
+
+    def progress(self) -> dict | None:
+        """The frames the client received from an earlier attempt at this unit, or None."""
+        return self.channel.progress()
 
     def sink(self, index, result) -> None:
         self.channel.sink(index, result)
 
     def report(self, produced, **more) -> dict:
         return {"unit": self.unit.number, "frames": produced, "seconds": round(time.perf_counter() - self.started, 3),
-                "worker": _address(), "pid": os.getpid(), "cached": self.cached, **more}
+                "worker": self.channel.address, "pid": os.getpid(), "cached": self.cached, **more}
 
 
 def progress_name(queue: str, unit: int) -> str:
@@ -167,7 +197,7 @@ def run_sequence(unit, styles, config, queue: str, version: str) -> dict:
     with UnitRun(unit, styles, queue, version) as job:
         resume = unit.resume
         if hasattr(unit, "progress"):
-            resume = resume.after(_progress(queue, unit.number))
+            resume = resume.after(job.progress())
         context = job.context(resume=resume.to_resume(), schedule=unit.schedule)
         produced = []
 

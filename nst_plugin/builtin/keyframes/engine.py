@@ -45,7 +45,7 @@ import numpy as np
 from ...context import FrameControls
 from ...errors import UserError
 from ...events import Cut, Keyframe, Training
-from ...images import load_image, luminance_rgb, resize, save_image, to_uint8
+from ...images import luminance_rgb, resize, to_uint8
 from ...result import FrameResult, SequenceResult
 from ..pyramid import Pyramid
 from .selection import make_plan
@@ -184,54 +184,15 @@ class KeyframeEngine:
         return stylize_units(dispatch, frames, styles, config, context)
 
     def stylize_sequence(self, frames, styles, config, context, sink):
+        """One process: the same units a cluster ships (:mod:`.units`), run here in order."""
         from ...backends import import_keras
+        from ...cluster.local import LocalDispatch
+        from .units import stylize_units
 
         import_keras()
         if iter(frames) is frames:
             return self._live(frames, styles, config, context, sink)
-        started = time.perf_counter()
-        work = prepare(frames, styles, config, context)
-        run, sources, wanted = work.run, work.sources, work.keyframes
-        # 2. keyframes, by the frame engine
-        stylized = {}
-        for shot in work.shots:
-            for index in shot.keyframes:  # in order: a keyframe may start from the one before it
-                frame = sources[index][0]
-                if index in run.paintings:  # the frame engine's keyframe only under a painting's alpha
-                    optimised = (run.keyframe(index, shot.number, frame, len(wanted))
-                                 if run.needs_optimised(index) else None)
-                    stylized[index] = run.painted_keyframe(index, frame, optimised)
-                    if optimised is None:  # (else its event was the frame engine's keyframe's)
-                        run.keyframes_done += 1
-                        context.emit(Keyframe(index=index, shot=shot.number, seconds=0.0, done=run.keyframes_done,
-                                              total=len(wanted), resumed=False))
-                else:
-                    stylized[index] = run.keyframe(index, shot.number, frame, len(wanted),
-                                                   init=run.warm_start(index, frame, stylized))
-        # 3. one network per shot, each starting from the previous shot's made the same way (painted or not)
-        networks, previous = {}, {}
-        for shot in work.shots:
-            pairs = {k: (*sources[k], stylized[k]) for k in shot.keyframes}
-            shot_run = run.run_for(shot)
-            networks[shot.number] = previous[shot_run] = shot_run.network(
-                shot.number, pairs, work.network_keys[shot.number], previous.get(shot_run))
-        # 4. every frame through its shot's network (a third pass), in chunks with the margins the temporal
-        # filter needs
-        shot_of = {index: shot for shot in work.shots for index in shot.frames}
-        textures = {k: run.target(sources[k][0], stylized[k]) for k in wanted if k not in run.paintings}
-        written = 0
-        for part, emit in run.chunks(run.guided(frames, work.shots, textures=textures), shot_of,
-                                     lambda i: i not in work.done):
-            shot = shot_of[part[0][0]]
-            for index, result in run.run_for(shot).frames(part, emit, networks[shot.number], shot=shot,
-                                                          key=work.frame_keys[shot.number],
-                                                          paintings=run.painted_frames(part, stylized)):
-                sink(index, result)
-                written += 1
-        plan = work.plan
-        return SequenceResult(frames=written, seconds=time.perf_counter() - started, stats={
-            "skipped": sum(len(s.frames) for s in plan.shots) - written, "cuts": [s.frames[0] for s in plan.shots[1:]],
-            "shots": len(plan.shots), "keyframes": plan.keyframes, **run.summary()})
+        return stylize_units(LocalDispatch(context, sink), frames, styles, config, context)
 
     def _live(self, frames, styles, config, context, sink):
         """One pass (a camera): the first frame is the keyframe; the network learns it, then every following
@@ -248,7 +209,7 @@ class KeyframeEngine:
         guide = track.next(frame) if track is not None else None
         stylized = run.keyframe(index, 0, frame, 1)
         key = run.network_key([index])
-        model = run.network(0, {index: (frame, guide, stylized)}, key, None)
+        model = run.network(0, {index: (frame, guide, stylized)}, None)
         key = run.frames_key(key)
         if carry is not None:
             carry.start(run.target(frame, stylized))
@@ -269,7 +230,7 @@ class KeyframeEngine:
 
 
 class _Run:
-    """What one run of the engine shares: sizes, settings, the store, and the three steps of a shot."""
+    """What one run of the engine shares: sizes, settings, and the three steps of a shot."""
 
     def __init__(self, config, styles, context, source_shape, starts: dict | None = None, paintings: dict | None = None):
         from .guides import CHANNELS, GuideSettings
@@ -277,7 +238,7 @@ class _Run:
         from .training import TrainingSettings
 
         options = self.options = context.registry.get("engines", "keyframes").option_values(config)
-        self.styles, self.context, self.store = styles, context, context.store
+        self.styles, self.context = styles, context
         # {frame: painted.Painting} (the client's; a worker is told which shots are painted): their shots are
         # made by :meth:`painted_variant`
         self.paintings = paintings or {}
@@ -463,27 +424,20 @@ class _Run:
             del flows[pair]
 
     def keyframe(self, index: int, shot: int, frame: np.ndarray, total: int, init=None) -> np.ndarray:
-        """A keyframe stylized by the frame engine at the keyframe size (or found in the store); ``init``: its
-        warm start (:meth:`warm_start`), or None for a cold frame (coarse-to-fine)."""
+        """A keyframe stylized by the frame engine at the keyframe size; ``init``: its warm start
+        (:meth:`warm_start`), or None for a cold frame (coarse-to-fine)."""
         t0 = time.perf_counter()
-        name, key = f"keyframe_{index:06d}.png", self.optimised_key(index)
-        path = self.store.get(name, key) if self.store is not None else None
-        if path is not None:
-            image = load_image(path, "keyframe")
-        else:
-            controls = FrameControls(shot=shot)
-            if init is not None:
-                controls = replace(controls, init=init, max_iterations=self.warm_iterations, rounds=1,
-                                   tolerance=WARM_TOLERANCE)
-            image = self.context.stylize_frame(resize(frame, *self.key_shape), self.styles, self.key_config, index,
-                                               controls).image
-            if self.store is not None:
-                self.store.put(name, key, lambda p: save_image(p, image))
+        controls = FrameControls(shot=shot)
+        if init is not None:
+            controls = replace(controls, init=init, max_iterations=self.warm_iterations, rounds=1,
+                               tolerance=WARM_TOLERANCE)
+        image = self.context.stylize_frame(resize(frame, *self.key_shape), self.styles, self.key_config, index,
+                                           controls).image
         seconds = time.perf_counter() - t0
         self.timings["keyframes"] += seconds
         self.keyframes_done += 1
         self.context.emit(Keyframe(index=index, shot=shot, seconds=round(seconds, 3), done=self.keyframes_done,
-                                   total=total, resumed=path is not None))
+                                   total=total, resumed=False))
         return image
 
     def painted_keyframe(self, index: int, frame: np.ndarray, optimised=None) -> np.ndarray:
@@ -504,41 +458,30 @@ class _Run:
         :meth:`painted_keyframe`'s picture in ``stylized``, the output at that frame (:meth:`frames`)."""
         return {item[0]: stylized[item[0]] for item in items if item[0] in self.paintings}
 
-    def network(self, shot: int, pairs: dict, key: str, previous):
+    def network(self, shot: int, pairs: dict, previous):
         """The shot's network trained on ``pairs`` ({index: (source frame, its guide or None, stylized
-        keyframe)}), or loaded from the store; ``previous``: the network to start from (the previous shot's),
-        or None."""
+        keyframe)}); ``previous``: the network to start from (the previous shot's), or None."""
         from .network import build_network
         from .training import train
 
         t0 = time.perf_counter()
         settings = self.settings
         model = build_network(self.shape, seed=settings.seed)
-        name = f"network_shot{shot:03d}.weights.h5"
-        path = self.store.get(name, key) if self.store is not None else None
-        if path is not None:
-            model.load_weights(str(path))
-            self.reports[shot] = {"stopped": "resumed"}
-            self.context.emit(Training(shot=shot, step=0, total=settings.max_steps, loss=None, seconds=0.0,
-                                       stopped="resumed"))
-        else:
-            if previous is not None:  # the previous shot's network is a better start than random weights
-                model.set_weights(previous.get_weights())
-            examples = [(self._input(resize(frame, *self.net_shape), guide), self.target(frame, image))
-                        for k, (frame, guide, image) in pairs.items()]
+        if previous is not None:  # the previous shot's network is a better start than random weights
+            model.set_weights(previous.get_weights())
+        examples = [(self._input(resize(frame, *self.net_shape), guide), self.target(frame, image))
+                    for k, (frame, guide, image) in pairs.items()]
 
-            def on_check(step, loss):
-                self.context.emit(Training(shot=shot, step=step, total=settings.max_steps, loss=round(loss, 5),
-                                           seconds=round(time.perf_counter() - t0, 2)))
+        def on_check(step, loss):
+            self.context.emit(Training(shot=shot, step=step, total=settings.max_steps, loss=round(loss, 5),
+                                       seconds=round(time.perf_counter() - t0, 2)))
 
-            report = train(model, examples, settings, self.features, on_check)
-            self.reports[shot] = {"steps": report.steps, "seconds": round(report.seconds, 2), "loss": report.loss,
-                                  "stopped": report.stopped}
-            self.context.emit(Training(shot=shot, step=report.steps, total=settings.max_steps,
-                                       loss=round(report.loss, 5), seconds=round(report.seconds, 2),
-                                       stopped=report.stopped))
-            if self.store is not None:
-                self.store.put(name, key, lambda p: model.save_weights(str(p)))
+        report = train(model, examples, settings, self.features, on_check)
+        self.reports[shot] = {"steps": report.steps, "seconds": round(report.seconds, 2), "loss": report.loss,
+                              "stopped": report.stopped}
+        self.context.emit(Training(shot=shot, step=report.steps, total=settings.max_steps,
+                                   loss=round(report.loss, 5), seconds=round(report.seconds, 2),
+                                   stopped=report.stopped))
         self.timings["training"] += time.perf_counter() - t0
         return model
 

@@ -136,14 +136,7 @@ def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int,
     if not shots:
         raise UserError("the source gave no frames to stylize")
     if requested:
-        known = set(thumbs)
-        missing = [k for k in requested if k not in known]
-        if missing:
-            every = sorted(known)
-            raise UserError(f"--keyframes {','.join(map(str, missing))}: not among the frames of this run "
-                            f"({every[0]}-{every[-1]}{', every ' + str(every[1] - every[0]) if len(every) > 1 and every[1] - every[0] > 1 else ''})")
-        for shot in shots:
-            shot.keyframes = sorted(k for k in set(requested) if k in shot.frames) or [shot.frames[0]]
+        _requested_keyframes(shots, requested, set(thumbs))
     elif follower is not None:
         for shot in shots:
             shot.keyframes = _trimmed(shot, min(MIN_GAP, max(1, interval)))
@@ -153,3 +146,16 @@ def make_plan(frames, cut_threshold: float, interval: int, requested: tuple[int,
         for shot in shots:
             shot.keyframes = choose_keyframes(shot.frames, thumbs, max(1, interval))
     return Plan(shots, tuple(shape), reach, starts)
+
+
+def _requested_keyframes(shots: list[Shot], requested: tuple[int, ...], known: set[int]) -> None:
+    """The user's keyframes (``--keyframes``) into ``shots``; one that is not a frame of the run (``known``) is
+    a one-line :class:`UserError`; a shot given none gets its first frame."""
+    missing = [k for k in requested if k not in known]
+    if missing:
+        every = sorted(known)
+        step = every[1] - every[0] if len(every) > 1 else 1
+        raise UserError(f"--keyframes {','.join(map(str, missing))}: not among the frames of this run "
+                        f"({every[0]}-{every[-1]}{', every ' + str(step) if step > 1 else ''})")
+    for shot in shots:
+        shot.keyframes = sorted(k for k in set(requested) if k in shot.frames) or [shot.frames[0]]

@@ -1,8 +1,9 @@
-"""The keyframe engine on a dask cluster: its work as units (:meth:`KeyframeEngine.stylize_units`), run by the
-cluster's generic dispatch (:class:`nst_plugin.cluster.client.Dispatch`) with the worker kit
-(:mod:`nst_plugin.cluster.worker`). Keyframes are made all at once, one network per shot is trained from the
+"""The keyframe engine's work as units (:meth:`KeyframeEngine.stylize_units`): one process runs them in order on
+a :class:`nst_plugin.cluster.local.LocalDispatch`, a cluster ships them with its generic dispatch
+(:class:`nst_plugin.cluster.client.Dispatch`) to the worker kit (:mod:`nst_plugin.cluster.worker`), so the
+frames are the same by construction. Keyframes are made all at once, one network per shot is trained from the
 previous shot's (a chain of futures), and every frame goes through its shot's network in chunks; the plan,
-keys and resume rules are the engine's own, so the frames are the ones a single process makes.
+keys, resume rules and the output folder's files are this client side's.
 
 Design: docs/design/keyframes.md#on-a-cluster
 """
@@ -76,21 +77,31 @@ def check_units(config, source) -> None:
 
 
 def stylize_units(dispatch, frames, styles, config, context):
-    """The keyframe engine's four steps as units (see the module's docstring)."""
+    """The keyframe engine's four steps as units (see the module's docstring), on a cluster's dispatch or, in
+    one process, on a :class:`~nst_plugin.cluster.local.LocalDispatch` (the units share the run's memory)."""
     from ...result import SequenceResult
+    from .engine import CHUNK as PROCESS_CHUNK
     from .engine import prepare
 
     started = time.perf_counter()
     work = prepare(frames, styles, config, context)  # the keys, and what a resumed run finds in the store
-    work.run.neighbour_flows = None  # the workers make the frames (and their filter's flows)
-    units = _Units(dispatch, work, frames, styles, config, context)
+    in_process = getattr(dispatch, "in_process", False)
+    if in_process:  # the units find this run (its flows, timings, painted variant) in the run's cache
+        context.cache[_run_key(config, work.plan.shape)] = work.run
+    else:
+        work.run.neighbour_flows = None  # the workers make the frames (and their filter's flows)
+    units = _Units(dispatch, work, frames, styles, config, context, chunk=PROCESS_CHUNK if in_process else CHUNK)
     stylized = units.keyframes()
     dispatch.run(units.frames(stylized, units.networks(stylized)))
     plan = work.plan
     return SequenceResult(frames=len(dispatch.written), seconds=time.perf_counter() - started, stats={
         "skipped": sum(len(s.frames) for s in plan.shots) - len(dispatch.written),
         "cuts": [s.frames[0] for s in plan.shots[1:]], "shots": len(plan.shots), "keyframes": plan.keyframes,
-        "units": len(dispatch.reports)})
+        "units": len(dispatch.reports), **(work.run.summary() if in_process else {})})
+
+
+def _run_key(config, shape) -> tuple:
+    return ("nst_plugin.builtin.keyframes.units", config.fingerprint(), tuple(shape))
 
 
 @dataclass
@@ -135,6 +146,7 @@ class _Units:
     styles: list
     config: object
     context: object
+    chunk: int = CHUNK  # frames per unit of the last step
     numbers: Iterator[int] = field(default_factory=itertools.count)  # the units' numbers
 
     def keyframes(self) -> dict:
@@ -205,13 +217,14 @@ class _Units:
             path = store.get(name, key) if store is not None else None
             if path is not None:
                 weights[shot.number] = previous[painted] = path.read_bytes()
+                work.run.reports[shot.number] = {"stopped": "resumed"}
                 self.context.emit(Training(shot=shot.number, step=0, total=work.run.settings.max_steps, loss=None,
                                            seconds=0.0, stopped="resumed"))
                 continue
 
             def kept(report, name=name, key=key):
                 if store is not None:
-                    store.put(name, key, lambda p: p.write_bytes(report["weights"]))
+                    store.put(name, key, lambda p: _save_weights(report, p))
 
             pairs = {k: (*work.sources[k], stylized[k]) for k in shot.keyframes}
             unit = TrainingUnit(next(self.numbers), shot.number, pairs, key, painted=painted)
@@ -227,7 +240,7 @@ class _Units:
         shot_of = {index: shot for shot in work.shots for index in shot.frames}
         textures = {k: run.target(work.sources[k][0], stylized[k]) for k in work.keyframes if k not in run.paintings}
         for part, emit in run.chunks(run.guided(self.source, work.shots, textures=textures), shot_of,
-                                     lambda i: i not in work.done, CHUNK):
+                                     lambda i: i not in work.done, self.chunk):
             shot = shot_of[part[0][0]]
             unit = FramesUnit(next(self.numbers), shot.number, part, work.frame_keys[shot.number], shot.frames[0],
                               tuple(shot.keyframes), emit, paintings=run.painted_frames(part, stylized),
@@ -237,16 +250,16 @@ class _Units:
 
 # -- on a worker ---------------------------------------------------------------------------------------------
 
-def _keyframe_run(styles, config, context, shape):
+def _keyframe_run(job, config, shape):
+    """The unit's engine run: the client's own in one process; on a worker, one kept per job."""
     from ...backends import import_keras
-    from ...cluster.worker import CACHE
     from .engine import _Run
 
     import_keras()
-    key = ("nst_plugin.builtin.keyframes.units", config.fingerprint(), tuple(shape))
-    run = CACHE.get(key)
+    key, styles, context = _run_key(config, shape), job.styles, job.context()
+    run = job.cache.get(key)
     if run is None or run.styles is not styles:
-        run = CACHE[key] = _Run(config, styles, context, shape)
+        run = job.cache[key] = _Run(config, styles, context, shape)
     run.context = context
     return run
 
@@ -256,7 +269,7 @@ def run_keyframe(unit, styles, config, shape, queue: str, version: str) -> dict:
     from ...cluster.worker import UnitRun
 
     with UnitRun(unit, styles, queue, version) as job:
-        run = _keyframe_run(job.styles, config, job.context(), shape)
+        run = _keyframe_run(job, config, shape)
         run.keyframes_done = 0
         image = run.keyframe(unit.index, unit.shot, unit.frame, unit.total, init=unit.init)
         return job.report([], image=image)
@@ -268,10 +281,12 @@ def run_training(unit, previous, styles, config, shape, queue: str, version: str
     from ...cluster.worker import UnitRun
 
     with UnitRun(unit, styles, queue, version) as job:
-        run = _keyframe_run(job.styles, config, job.context(), shape)
+        run = _keyframe_run(job, config, shape)
         run = run.painted_variant() if unit.painted else run
         before = _model(run, previous)
-        model = run.network(unit.shot, unit.pairs, unit.key, before)
+        model = run.network(unit.shot, unit.pairs, before)
+        if job.in_process:  # the network itself: the frames' units and the output folder take it from here
+            return job.report([], model=model)
         return job.report([], weights=_weights_bytes(model))
 
 
@@ -282,9 +297,9 @@ def run_frames(unit, weights, styles, config, shape, queue: str, version: str) -
     from .selection import Shot
 
     with UnitRun(unit, styles, queue, version) as job:
-        run = _keyframe_run(job.styles, config, job.context(), shape)
+        run = _keyframe_run(job, config, shape)
         run = run.painted_variant() if unit.painted else run
-        model = _shot_network(run, weights)
+        model = _shot_network(run, weights, job.cache)
         produced = []
         shot = Shot(unit.shot, [unit.first], list(unit.keyframes))  # what a frame's stats need of its shot
         for index, result in run.frames(unit.frames, unit.todo, model, shot=shot, key=unit.key, paintings=unit.paintings):
@@ -297,6 +312,8 @@ def _model(run, weights):
     """The network with these weights (a weights file's bytes, or the report of the training unit that made
     them), or None."""
     if isinstance(weights, dict):
+        if "model" in weights:  # trained in this process
+            return weights["model"]
         weights = weights["weights"]
     if weights is None:
         return None
@@ -310,20 +327,28 @@ def _model(run, weights):
     return model
 
 
-def _shot_network(run, weights):
+def _shot_network(run, weights, cache: dict):
     """The network of a frames unit, kept for this worker's next unit while the weights stay the same (a
     shot's chunks mostly come one after the other): not rebuilt, and its compiled inference not traced again,
     per chunk. Only the last one is kept (a film has thousands of shots)."""
     import hashlib
 
-    from ...cluster.worker import CACHE
-
+    if isinstance(weights, dict) and "model" in weights:  # trained in this process
+        return weights["model"]
     data = weights["weights"] if isinstance(weights, dict) else weights
     digest = (repr(run.shape), hashlib.sha256(data).hexdigest() if data is not None else None)
-    kept = CACHE.get("nst_plugin.builtin.keyframes.network")
+    kept = cache.get("nst_plugin.builtin.keyframes.network")
     if kept is None or kept[0] != digest:
-        kept = CACHE["nst_plugin.builtin.keyframes.network"] = (digest, _model(run, weights))
+        kept = cache["nst_plugin.builtin.keyframes.network"] = (digest, _model(run, weights))
     return kept[1]
+
+
+def _save_weights(report: dict, path: Path) -> None:
+    """A training unit's network (``report``) into the weights file ``path``."""
+    if "model" in report:
+        report["model"].save_weights(str(path))
+    else:
+        path.write_bytes(report["weights"])
 
 
 def _weights_bytes(model) -> bytes:
