@@ -130,6 +130,27 @@ class _Screen:
                      "style": state.number, "lag": lag, "seconds": now - t0, "at": now - self.started})
         return key, stage, now
 
+    def run(self, first, learner, states: list, shown: dict, learning_fps: float, max_frames: int | None) -> bool:
+        """Show the camera's newest frames, from ``first``, in the style ``shown["style"]`` (keys 1-9 switch it)
+        until the camera ends or ``max_frames`` were shown (False), or the user quits (True)."""
+        from .display import QUIT
+
+        frame = first
+        while frame is not None and (max_frames is None or self.count < max_frames):
+            if learner.error is not None:
+                raise learner.error
+            key, stage, now = self.show(frame, states[shown["style"]])
+            if key in QUIT or self.screen.closed:
+                return True
+            if ord("1") <= key <= ord("9") and key - ord("1") < len(states) and key - ord("1") != shown["style"]:
+                shown["style"] = key - ord("1")
+                self.painter.reset()
+                self.report({"event": "style", "style": shown["style"] + 1, "name": states[shown["style"]].name})
+            if stage == LEARNING:  # fewer frames while the network trains, which then has the CPU sooner
+                time.sleep(max(0.0, now + 1.0 / learning_fps - time.perf_counter()))
+            frame = self.camera.newest(frame.number, timeout=None)
+        return False
+
 
 def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, screen, *,
              settings: LiveSettings | None = None, cache=None, keep: float | None = None,
@@ -143,7 +164,6 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
     :data:`.filter.KEEP`; 0: none). ``on_frame(frame, shown RGB, stage)`` sees every shown frame (benchmarks)."""
     from ..context import FrameControls
     from .cache import NetworkCache
-    from .display import QUIT
     from .painter import Painter
     from .record import Recorder
     from .stages import Learner
@@ -171,21 +191,7 @@ def run_live(camera, styles: list[tuple[str, np.ndarray]], config, context, scre
     painter, recorder = Painter(settings, keep), Recorder(record) if record is not None else None
     loop, quit_ = _Screen(camera, screen, painter, recorder, report, on_frame, started, len(states), scale), False
     try:
-        frame = first
-        while frame is not None and (max_frames is None or loop.count < max_frames):
-            if learner.error is not None:
-                raise learner.error
-            key, stage, now = loop.show(frame, states[shown["style"]])
-            if key in QUIT or screen.closed:
-                quit_ = True
-                break
-            if ord("1") <= key <= ord("9") and key - ord("1") < len(states) and key - ord("1") != shown["style"]:
-                shown["style"] = key - ord("1")
-                painter.reset()
-                report({"event": "style", "style": shown["style"] + 1, "name": states[shown["style"]].name})
-            if stage == LEARNING:  # fewer frames while the network trains, which then has the CPU sooner
-                time.sleep(max(0.0, now + 1.0 / settings.learning_fps - time.perf_counter()))
-            frame = camera.newest(frame.number, timeout=None)
+        quit_ = loop.run(first, learner, states, shown, settings.learning_fps, max_frames)
         if not quit_ and learner.busy:  # the camera ended: the network in hand is finished for the cache
             report({"event": "finishing", "style": shown["style"] + 1})
             learner.stop(finish=True)

@@ -322,8 +322,6 @@ def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 
                 on_warning: Callable[[dict], None] = _ignore) -> FrameSource:
     """A :class:`FrameSource` for a video file, a folder of images, a glob, a ``####`` pattern or a camera
     index ("0"). Raises :class:`UserError` with a clear message for a missing or unreadable source."""
-    import cv2
-
     first, last = parse_range(frames)
     if not isinstance(step, int) or step < 1:
         raise UserError(f"--step must be a whole number >= 1, got {step!r}")
@@ -332,42 +330,8 @@ def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 
     text = str(spec)
     common = dict(first=first, last=last, step=step, on_warning=on_warning)
     if text.isdigit() and not Path(text).exists():
-        camera = int(text)
-        capture = quiet_capture(camera)
-        if not capture.isOpened():
-            raise UserError(f"camera {camera} cannot be opened (no such camera, or it is in use)")
-        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        camera_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-        capture.release()
-        return FrameSource(text, "camera", fps or camera_fps, width, height, None,
-                           capture_factory=lambda: quiet_capture(camera), **common)
-    path = Path(text).expanduser()
-    files: list[tuple[int, Path]] | None = None
-    if "#" in path.name:
-        run = re.search(r"#+", path.name)
-        pattern = re.compile("^" + re.escape(path.name[:run.start()]) + r"(\d{%d,})" % len(run.group(0))
-                             + re.escape(path.name[run.end():]) + "$")
-        folder = path.parent
-        if not folder.is_dir():
-            raise UserError(f"image sequence {text!r}: folder {str(folder)!r} does not exist")
-        matched = [(int(m.group(1)), folder / m.group(0)) for m in map(pattern.match, os.listdir(folder)) if m]
-        files = sorted(matched)
-        if not files:
-            raise UserError(f"image sequence {text!r} matches no files")
-    elif any(ch in text for ch in "*?["):
-        found = _image_files(Path(p) for p in globlib.glob(os.path.expanduser(text)))
-        if not found:
-            raise UserError(f"{text!r} matches no image files ({', '.join(IMAGE_SUFFIXES)})")
-        files = list(enumerate(found, start=1))
-    elif path.is_dir():
-        found = _image_files(path.iterdir())
-        if not found:
-            raise UserError(f"folder {text!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-        files = list(enumerate(found, start=1))
-    elif not path.exists():
-        raise UserError(f"source {text!r} does not exist")
-    elif path.suffix.lower() in IMAGE_SUFFIXES:
-        files = [(1, path)]
+        return _open_camera(text, fps, common)
+    files = _sequence_files(text)
     if files is not None:
         width = height = 0
         for _, file in files[:3]:
@@ -377,6 +341,57 @@ def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 
         if not width:
             raise UserError(f"image sequence {text!r}: its first files cannot be read as images")
         return FrameSource(text, "images", fps or DEFAULT_SEQUENCE_FPS, width, height, len(files), files=files, **common)
+    return _open_video(text, fps, common)
+
+
+def _open_camera(text: str, fps: float | None, common: dict) -> FrameSource:
+    import cv2
+
+    camera = int(text)
+    capture = quiet_capture(camera)
+    if not capture.isOpened():
+        raise UserError(f"camera {camera} cannot be opened (no such camera, or it is in use)")
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    camera_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    capture.release()
+    return FrameSource(text, "camera", fps or camera_fps, width, height, None,
+                       capture_factory=lambda: quiet_capture(camera), **common)
+
+
+def _sequence_files(text: str) -> list[tuple[int, Path]] | None:
+    """The numbered image files ``text`` names (a ``####`` pattern, a glob, a folder or one image), or None
+    for anything else (a video file); a missing source or one that names no image is a :class:`UserError`."""
+    path = Path(text).expanduser()
+    if "#" in path.name:
+        run = re.search(r"#+", path.name)
+        pattern = re.compile("^" + re.escape(path.name[:run.start()]) + r"(\d{%d,})" % len(run.group(0))
+                             + re.escape(path.name[run.end():]) + "$")
+        folder = path.parent
+        if not folder.is_dir():
+            raise UserError(f"image sequence {text!r}: folder {str(folder)!r} does not exist")
+        files = sorted((int(m.group(1)), folder / m.group(0)) for m in map(pattern.match, os.listdir(folder)) if m)
+        if not files:
+            raise UserError(f"image sequence {text!r} matches no files")
+        return files
+    if any(ch in text for ch in "*?["):
+        found = _image_files(Path(p) for p in globlib.glob(os.path.expanduser(text)))
+        if not found:
+            raise UserError(f"{text!r} matches no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return list(enumerate(found, start=1))
+    if path.is_dir():
+        found = _image_files(path.iterdir())
+        if not found:
+            raise UserError(f"folder {text!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return list(enumerate(found, start=1))
+    if not path.exists():
+        raise UserError(f"source {text!r} does not exist")
+    return [(1, path)] if path.suffix.lower() in IMAGE_SUFFIXES else None
+
+
+def _open_video(text: str, fps: float | None, common: dict) -> FrameSource:
+    import cv2
+
+    path = Path(text).expanduser()
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise UserError(f"video {text!r} cannot be opened (not a video file, or damaged)")
@@ -389,9 +404,9 @@ def open_source(spec: str | os.PathLike, frames: str | None = None, step: int = 
         raise UserError(f"video {text!r} has no frames (empty, or its frames cannot be decoded)")
     if video_fps <= 0 or not np.isfinite(video_fps):
         video_fps = DEFAULT_SEQUENCE_FPS
-    source = FrameSource(text, "video", fps or video_fps, width, height, count,
-                         capture_factory=lambda: cv2.VideoCapture(str(path)),
-                         damage_scan=lambda: damaged_frames(path), **common)
+    first = common["first"]
     if first is not None and first > count:
         raise UserError(f"--frames starts at {first} but {text!r} has {count} frames")
-    return source
+    return FrameSource(text, "video", fps or video_fps, width, height, count,
+                       capture_factory=lambda: cv2.VideoCapture(str(path)),
+                       damage_scan=lambda: damaged_frames(path), **common)
