@@ -9,7 +9,7 @@ differences between Blender versions) do not import bpy and are tested without B
 Blender types.
 """
 
-_MODULES = ("props", "preferences", "operators", "panels")
+_MODULES = ("props", "preferences", "operators", "preview_live", "panels")
 
 
 def _modules():

@@ -12,7 +12,7 @@ import tempfile
 
 import bpy
 
-from . import engine_process, engines, props, runner
+from . import engine_process, engines, mask_strip, props, runner
 from . import result_strip as R
 from . import strips as S
 from .plan import Plan, PlanError
@@ -118,8 +118,10 @@ def plan_for(context, action: str):
         except ValueError as exc:
             raise PlanError(str(exc)) from None
         stored, plan = plan, plan.rerun(settings, R.abspath(scene.nst.style_image), fresh)
-        # only keyframed values changed: the engine keeps the frames whose values did not (no --overwrite)
-        animation_only = plan.same_run(stored) and plan.frame_settings != stored.frame_settings
+        # only keyframed values (or the mask) changed: the engine keeps the frames whose values (or mask) did
+        # not (no --overwrite)
+        animation_only = plan.same_run(stored) and (plan.frame_settings != stored.frame_settings
+                                                    or bool(plan.mask_strip or stored.mask_strip))
         return plan, strip.name, not animation_only
     return plan, strip.name, False
 
@@ -171,10 +173,11 @@ def start_job(context, action: str) -> Job:
         result_name = R.find_by_output(scene, plan.output)
     info = working_engine(context)
     output = output_folder(plan)
+    plan = mask_strip.resolve(scene, plan)  # a mask strip: rendered now, as it is now
     settings_file = write_settings(info, plan.engine_settings(), settings_folder())
-    if settings_file is None and plan.frame_settings:
-        raise PlanError(f"keyframed settings need an engine that takes a settings file; {info.describe()} does not: "
-                        "update it (Update in the add-on's preferences)")
+    if settings_file is None and (plan.frame_settings or plan.mask):
+        raise PlanError(f"keyframed settings and masks need an engine that takes a settings file; {info.describe()} "
+                        "does not: update it (Update in the add-on's preferences)")
     argv = engine_command(plan, info.python, output, overwrite, settings_file)
     process = launch(info, argv, output, settings_file)
     result = R.find(scene, result_name)

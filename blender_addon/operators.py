@@ -133,6 +133,7 @@ class SEQUENCER_OT_nst_load_settings(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         context.scene.nst.load(plan.settings, plan.style)
+        context.scene.nst.mask_strip = plan.mask_strip
         return {"FINISHED"}
 
 

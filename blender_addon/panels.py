@@ -3,7 +3,7 @@
 import bpy
 from bpy.props import StringProperty
 
-from . import engines, jobs, preview, props
+from . import engines, jobs, preview, preview_live, props
 from . import result_strip as R
 from .plan import PROP, Plan, PlanError
 
@@ -106,6 +106,11 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
         row.prop(settings, "frame_first")
         row.prop(settings, "frame_last")
         col.prop(settings, "output_dir")
+        if editor is not None:  # the mask: any strip of the sequencer (a Mask strip, a movie or an image)
+            col.prop_search(settings, "mask_strip", editor, "strips" if hasattr(editor, "strips") else "sequences",
+                            icon="MOD_MASK")
+        else:
+            col.prop(settings, "mask_strip", icon="MOD_MASK")
         run = layout.row()
         run.scale_y = 1.4
         run.enabled = job is None
@@ -169,6 +174,10 @@ def draw_preview(box) -> None:
         row.operator("sequencer.nst_preview_cancel", text="", icon="CANCEL")
     else:
         row.operator("sequencer.nst_preview", text="Preview Frame", icon="HIDE_OFF")
+    row.prop(bpy.context.scene.nst, "live_preview", toggle=True, icon="PLAY")
+    live = preview_live.status()
+    if live:
+        box.label(text=f"Live: {live}", icon="ERROR" if preview_live.failed() else "TIME")
     last = preview.LAST
     if last and last.get("status") != "INFO":
         box.label(text=last.get("message", ""), icon="ERROR" if last.get("status") == "ERROR" else "INFO")

@@ -15,6 +15,9 @@ The stored JSON format, version 1 (the only one so far; written by every release
 
 ``frame_settings`` (only when a setting is keyframed) holds the animated settings' values per engine frame
 index: the engine's ``frame_settings`` (nst_plugin.schedule), sent in the ``--settings`` file.
+``mask_strip`` and ``mask`` (only with a mask): the strip picked as the mask in the panel, and the engine's
+``--mask`` made of it (a still image strip's file, or the frames the add-on rendered of any other strip,
+mask_strip.render), sent as the ``mask`` key of the ``--settings`` file.
 ``settings`` uses the panel's names (see props.NST_Settings.engine_settings); :func:`engine_settings` turns
 them into the engine's setting names, the keys of an ``nst video --settings`` file. Its ``engine`` is the
 engine's name as the listing gave it (none: the engine's default) and ``option`` the engine's plugin options
@@ -146,6 +149,32 @@ def frame_index(strip, frame: int, abspath=plain_abspath) -> int:
     return _source_of(strip, abspath)[1](frame)
 
 
+# -- the mask ----------------------------------------------------------------------------------------------------
+
+MASK_TYPES = ("MASK", "MOVIE", "IMAGE")
+
+
+def check_mask_strip(strip, name: str, timeline: tuple[int, int]) -> None:
+    """PlanError unless ``strip`` (the panel's mask, found by ``name``; None: not there) can be the mask of
+    the timeline frames ``timeline`` (first, last): a mask, movie or image strip that covers them."""
+    if strip is None:
+        raise PlanError(f"the mask strip {name!r} is not in the sequencer: pick another mask in the Style Transfer "
+                        "panel, or none")
+    if strip.type not in MASK_TYPES:
+        raise PlanError(f"strip {name!r} ({strip.type.lower()}) cannot be a mask: pick a mask, movie or image strip")
+    lo, hi = timeline
+    if not (strip.frame_final_start <= lo and hi < strip.frame_final_end):
+        raise PlanError(f"the mask strip {name!r} (frames {strip.frame_final_start}-{strip.frame_final_end - 1}) "
+                        f"does not cover the frames to stylize ({lo}-{hi})")
+
+
+def still_mask(strip, abspath=plain_abspath) -> str | None:
+    """The file of an image strip that shows one picture (it holds for every frame), else None."""
+    if strip.type != "IMAGE" or len(strip.elements) != 1:
+        return None
+    return abspath(os.path.join(strip.directory, strip.elements[0].filename))
+
+
 # -- the plan ----------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -161,6 +190,8 @@ class Plan:
     output: str = ""  # as the user gave it: may be relative to the .blend (``//nst/...``)
     version: int = VERSION
     frame_settings: dict = field(default_factory=dict)  # engine index (text) -> the animated settings' values
+    mask_strip: str = ""  # the strip picked as the mask ("": none)
+    mask: str = ""  # the engine's --mask made of it (mask_strip.resolve: at the start of each run)
 
     # -- building ------------------------------------------------------------------------------------------------
 
@@ -201,9 +232,12 @@ class Plan:
         if refusal:
             raise PlanError(refusal)
         schedule = frame_schedule(indices, panel.animation(range(lo, hi + 1))) if animated else {}
+        mask_strip = str(getattr(panel, "mask_strip", "") or "") if frame is None else ""
+        if mask_strip:
+            check_mask_strip(panel.find_strip(mask_strip), mask_strip, (lo, hi))
         return cls(source_strip=strip.name, source=source, source_type=strip.type,
                    source_channel=int(strip.channel), style=style, settings=settings,
-                   timeline=(lo, hi), indices=indices, output=output, frame_settings=schedule)
+                   timeline=(lo, hi), indices=indices, output=output, frame_settings=schedule, mask_strip=mask_strip)
 
     @classmethod
     def from_result_strip(cls, strip) -> Plan:
@@ -237,13 +271,16 @@ class Plan:
             indices = [int(i) for i in data["indices"]]
             settings = data.get("settings") or {}
             frame_settings = data.get("frame_settings") or {}
+            mask_strip, mask = data.get("mask_strip") or "", data.get("mask") or ""
             if (not isinstance(settings, dict) or not isinstance(frame_settings, dict)
-                    or not isinstance(data["source"], str) or not indices):
+                    or not isinstance(data["source"], str) or not indices
+                    or not isinstance(mask_strip, str) or not isinstance(mask, str)):
                 raise TypeError
             return cls(source_strip=str(data.get("source_strip") or ""), source=data["source"],
                        source_type=str(data.get("source_type") or ""), source_channel=int(data.get("source_channel") or 0),
                        style=str(data.get("style") or ""), settings=settings, timeline=(lo, hi), indices=indices,
-                       output=str(data.get("output") or ""), version=VERSION, frame_settings=frame_settings)
+                       output=str(data.get("output") or ""), version=VERSION, frame_settings=frame_settings,
+                       mask_strip=mask_strip, mask=mask)
         except (KeyError, TypeError, ValueError):
             raise damaged from None
 
@@ -252,6 +289,9 @@ class Plan:
         data["timeline"] = list(self.timeline)
         if not self.frame_settings:  # nothing keyframed: the format as it always was
             del data["frame_settings"]
+        for key in ("mask_strip", "mask"):  # no mask: the format as it always was
+            if not data[key]:
+                del data[key]
         return data
 
     def to_json(self) -> str:
@@ -278,11 +318,13 @@ class Plan:
         values = engine_settings(self.settings)
         if self.frame_settings:
             values["frame_settings"] = dict(self.frame_settings)
+        if self.mask:
+            values["mask"] = self.mask
         return values
 
     def same_run(self, other: Plan) -> bool:
-        """Whether ``other`` makes the same frames as this plan but for keyframed values (``frame_settings``):
-        the same source, frames, style, settings and folder."""
+        """Whether ``other`` makes the same frames as this plan but for keyframed values (``frame_settings``)
+        and the mask: the same source, frames, style, settings and folder."""
         return (self.source, self.indices, self.style, self.settings, self.output) == (
             other.source, other.indices, other.style, other.settings, other.output)
 

@@ -26,6 +26,12 @@ _KEPT_TEXT = {}  # every string handed to Blender in the engine items: Blender d
 ANIMATABLE = {False: ("strength",), True: ("style_weight", "temporal_weight")}
 
 
+def _live_preview_changed(self, context):
+    from . import preview_live
+
+    preview_live.on_toggle(self, context)
+
+
 def preset_items(self, context):
     _PRESET_ITEMS[:] = [(name, name, f"the engine's {name} preset") for name in PRESETS]
     return _PRESET_ITEMS
@@ -170,6 +176,14 @@ class NST_Settings(bpy.types.PropertyGroup):
     frame_last: IntProperty(name="Last", default=250)
     output_dir: StringProperty(name="Output folder", subtype="DIR_PATH", default="",
                                description="Where the frames go; empty: //nst/<strip>_<style>/ next to the .blend")
+    mask_strip: StringProperty(name="Mask", default="",
+                               description="A strip whose picture says where the style goes (white: styled, black: "
+                                           "the source, grey: in between): a Mask strip, a movie or an image strip "
+                                           "over the frames to stylize; empty: everywhere")
+    live_preview: BoolProperty(name="Live Preview", default=False, update=_live_preview_changed,
+                               description="Show the frame under the playhead styled as it moves: the live mode's "
+                                           "network, learnt from the first frame (seconds), then a fraction of a "
+                                           "second a frame")
 
     def animated(self) -> list:
         """The settings a run uses that have an F-curve (keyframes on the timeline): the strength, or with
@@ -189,6 +203,11 @@ class NST_Settings(bpy.types.PropertyGroup):
 
     def _fcurve(self, name):
         return compat.fcurve(self.id_data, f"{self.path_from_id()}.{name}")
+
+    def find_strip(self, name: str):
+        """The strip ``name`` of this scene's sequencer (the mask's), or None."""
+        editor = self.id_data.sequence_editor
+        return compat.strips_of(editor).get(name) if editor is not None and name else None
 
     def engine_settings(self, leave_out=(), strip_size=None) -> dict:
         """The panel's settings for a run (plan.engine_settings turns them into the engine's names);

@@ -68,10 +68,12 @@ class Process:
 
     ``signals`` are what a cancel sends, in order, ``grace`` seconds apart; ``merge_stderr`` puts stderr into
     stdout (one stream, in the order the process wrote it); ``error_line`` picks the reason of a failure from
-    the last lines of the error stream (stderr, or the merged stream); ``clock`` times the escalation."""
+    the last lines of the error stream (stderr, or the merged stream); ``clock`` times the escalation;
+    ``keep_stdin``: a pipe to the process's stdin (``popen.stdin``; else it reads nothing)."""
 
     def __init__(self, argv, cwd=None, env: dict | None = None, *, signals=ENGINE_SIGNALS, grace: float = 10.0,
-                 merge_stderr: bool = False, error_line=last_error_line, clock=time.monotonic):
+                 merge_stderr: bool = False, error_line=last_error_line, clock=time.monotonic,
+                 keep_stdin: bool = False):
         self.argv = [str(a) for a in argv]
         self.cwd = None if cwd is None else str(cwd)
         self.env = env
@@ -80,6 +82,7 @@ class Process:
         self.merge_stderr = merge_stderr
         self.error_line = error_line
         self.clock = clock
+        self.keep_stdin = keep_stdin
         self.tail: deque = deque(maxlen=TAIL)  # the error stream's last lines (filled by tick)
         self.cancelled = False
         self.popen: subprocess.Popen | None = None
@@ -97,7 +100,8 @@ class Process:
         if os.name == "nt":  # its own process group, so that CTRL_BREAK_EVENT reaches it alone
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
         self.popen = subprocess.Popen(
-            self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.PIPE if self.keep_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if self.merge_stderr else subprocess.PIPE, text=True, encoding="utf-8",
             errors="replace", bufsize=1, **kwargs)
         streams = [(self.popen.stdout, OUT)] + ([] if self.merge_stderr else [(self.popen.stderr, ERR)])

@@ -68,23 +68,47 @@ def prepare(styles, preset: str = "default", config: StyleConfig | None = None, 
 
 
 def stylize_frame(content, style, *, preset: str = "default", config: StyleConfig | None = None,
-                  on_event: Callable[[object], None] | None = None, **settings) -> FrameResult:
+                  on_event: Callable[[object], None] | None = None, style_masks=None, mask=None,
+                  **settings) -> FrameResult:
     """Stylize one image. ``content``: RGB array (or path); ``style``: see :func:`normalize_styles`;
     ``settings``: any :class:`~nst_plugin.config.StyleConfig` field, overriding the preset; ``on_event``
-    receives :class:`~nst_plugin.events.FrameProgress` events while it runs.
+    receives :class:`~nst_plugin.events.FrameProgress` events while it runs. ``style_masks``: one entry per
+    style, a mask (path, or (H, W) array: uint8 0..255 or float 0..1, the content's aspect ratio) or ``None``,
+    each style matched over its region; a style without a mask gets what no mask covers
+    (:mod:`nst_plugin.style_masks`). ``mask``: where the result shows the styled picture (path or array,
+    white: styled, black: the content; :func:`nst_plugin.masks.image_mask`).
     Returns a :class:`~nst_plugin.result.FrameResult` (``.image`` uint8 RGB, ``.stats``)."""
+    from .context import FrameControls
+    from .masks import image_mask, masked_result
+    from .style_masks import from_user
+
     config, styles, _ = prepare(style, preset, config, **settings)
     config = config.for_image()
     content = _as_image(content, "content image")
+    masks = from_user(style_masks, len(styles), content.shape[:2])
+    plane = image_mask(mask, content.shape[:2]) if mask is not None else None  # a bad mask: before any work
     host = get_host()
-    return host.stylize_frame(content, styles, config, host.run_context(on_event))
+    result = host.stylize_frame(content, styles, config,
+                                host.run_context(on_event, controls=FrameControls(style_masks=masks)))
+    return masked_result(result, content, plane)
 
 
 def stylize_sequence(frames: Iterable[tuple[int, np.ndarray]], style, sink: Callable[[int, FrameResult], None], *,
                      preset: str = "default", config: StyleConfig | None = None,
-                     on_event: Callable[[object], None] | None = None, **settings) -> SequenceResult:
+                     on_event: Callable[[object], None] | None = None, style_masks=None,
+                     **settings) -> SequenceResult:
     """Stylize ``(index, rgb)`` frames in order; ``sink(index, result)`` gets each finished frame. The same
-    frames as ``nst video`` for the same settings (the preset owns every default, the temporal weight too)."""
+    frames as ``nst video`` for the same settings (the preset owns every default, the temporal weight too).
+    ``style_masks``: as in :func:`stylize_frame`, one still mask per style for every frame (the ``lbfgs``
+    engine)."""
+    from .context import FrameControls
+    from .style_masks import check_frames, check_sequence_engine, from_user
+
     config, styles, _ = prepare(style, preset, config, **settings)
+    masks = from_user(style_masks, len(styles), None)
+    if masks is not None:
+        check_sequence_engine(config.engine)
+        frames = check_frames(frames, masks)
     host = get_host()
-    return host.stylize_sequence(frames, styles, config, host.run_context(on_event), sink)
+    context = host.run_context(on_event, controls=FrameControls(style_masks=masks))
+    return host.stylize_sequence(frames, styles, config, context, sink)

@@ -331,18 +331,33 @@ def image(
     loss_plot: Optional[Path] = typer.Option(None, help="Write the loss curves to this PNG.", rich_help_panel=PANEL_IO),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file.", rich_help_panel=PANEL_IO),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=PANEL_IO),
+    style_mask: List[str] = typer.Option([], "--style-mask", metavar="N=IMAGE", help="Style N (1: the first "
+                                         "--style) only where IMAGE is white (Gatys et al. 2017 spatial control); "
+                                         "a style without a mask gets what no mask covers. Repeatable.",
+                                         rich_help_panel=PANEL_LOOK),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Where the style goes: an image (white: styled, black: "
+                                        "the content, grey: in between).", rich_help_panel=PANEL_LOOK),
     style_settings: dict = None,
 ):
     """Stylize one image."""
     from .images import load_image
+    from .masks import image_mask
     from .report import plot_losses, write_metadata
     from .safety import image_plan
+    from .style_masks import from_user, parse_specs
 
     flat = flat_settings(style_settings)
+    mask = mask if mask is not None else flat.pop("mask", None)  # the option wins over a --settings file's
+    mask_paths = parse_specs(style_mask, len(style))
     plan = image_plan(content, style, output, loss_plot, flat.get("init"), overwrite, style_settings.get("settings"))
+    for path in mask_paths.values():
+        plan.read(path, "--style-mask image")
+    plan.read(mask, "--mask image")
     plan.check()
     out = output.expanduser()
     content_rgb = load_image(content, "content image")
+    masks = from_user(mask_paths, len(style), content_rgb.shape[:2])
+    where = image_mask(mask, content_rgb.shape[:2]) if mask is not None else None  # a bad mask: before any work
     config, styles = prepare_run(style, flat)
     config = config.for_image()
     check_memory(config, *content_rgb.shape[:2], "content image", image=True)  # --size 0: the content's own size
@@ -353,10 +368,15 @@ def image(
     with FileLock(out, f"output {str(output)!r}"):  # one run writes this picture at a time
         plan.check()  # again, under the lock: a run that finished meanwhile made the file exist
         with ProgressBar(content.name, enabled=not quiet) as bar:
-            result = stylize_frame(content_rgb, styles, config=config, on_event=bar)
+            result = stylize_frame(content_rgb, styles, config=config, on_event=bar, style_masks=masks, mask=where)
             bar.finish()
         save_image(out, result.image)
-        meta = write_metadata(out, config, result.stats, {"content": str(content), "styles": [str(s) for s in style]})
+        inputs = {"content": str(content), "styles": [str(s) for s in style]}
+        if mask_paths:
+            inputs["style_masks"] = {str(i + 1): str(p) for i, p in sorted(mask_paths.items())}
+        if mask is not None:
+            inputs["mask"] = str(mask)
+        meta = write_metadata(out, config, result.stats, inputs)
         if loss_plot is not None:
             plot_losses(result.stats.get("history", []), loss_plot, title=f"{content.name}: loss per term (weighted)")
     stats = result.stats
@@ -545,6 +565,14 @@ def video(
     frame_settings: Optional[Path] = typer.Option(None, "--frame-settings", help="JSON file of per-frame values "
                                                   "(animated settings): {\"12\": {\"strength\": 0.3}}; keys strength, "
                                                   "style_weight, temporal_weight. A re-run re-makes the frames whose values changed.", rich_help_panel=PANEL_LOOK),
+    mask: Optional[str] = typer.Option(None, "--mask", help="Where the style goes: a video, an image sequence or one "
+                                       "image (white: styled, black: the source, grey: in between), one frame per "
+                                       "frame. A re-run with another mask re-makes only the frames it changes.",
+                                       rich_help_panel=PANEL_LOOK),
+    style_mask: List[str] = typer.Option([], "--style-mask", metavar="N=IMAGE", help="Style N (1: the first "
+                                         "--style) only where IMAGE is white, one still mask for every frame "
+                                         "(--engine lbfgs); a style without a mask gets what no mask covers.",
+                                         rich_help_panel=PANEL_LOOK),
     cluster: Optional[str] = typer.Option(None, help="Run the units (shots, keyframes, chunks of frames) on a dask "
                                                      "cluster: 'local' (a LocalCluster here) or a scheduler's address "
                                                      "(tcp://HOST:8786). Frames are shipped to and from the workers.", rich_help_panel=PANEL_SCALE_OUT),
@@ -562,7 +590,7 @@ def video(
     try:
         cluster = parse_cluster(cluster, workers)  # before any work: one line for a bad --cluster/--workers
         _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
-                   frame_settings, cluster)
+                   frame_settings, cluster, mask, style_mask=style_mask)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the finished frames and the manifest are kept
         if progress == "jsonl":
             reporter(events.Done(status="interrupted", output=str(output)))
@@ -587,22 +615,29 @@ def video(
 
 
 def _run_video(reporter, source, style, output, frames, step, fps, encode, overwrite, style_settings, video_settings,
-               frame_settings=None, cluster=None):
+               frame_settings=None, cluster=None, mask=None, style_mask=()):
     import contextlib
 
+    from .masks import open_mask
     from .safety import video_plan
     from .schedule import check_engine, load_frame_schedule
+    from .style_masks import parse_specs, video_style_masks
     from .video import open_source, stylize_video
 
     for path in style:
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
+    mask_paths = parse_specs(style_mask, len(style))
     frame_source = open_source(source, frames=frames, step=step, fps=fps)
     flat = flat_settings(style_settings, video_settings)
     schedule = load_frame_schedule(flat, frame_settings)
-    video_plan(frame_source, style, output, encode, flat.get("init"), overwrite, style_settings.get("settings")).check()
+    mask = mask if mask is not None else flat.pop("mask", None)  # the option wins over a --settings file's
+    mask = open_mask(mask, frame_source) if mask is not None else None  # checked before any work
+    video_plan(frame_source, style, output, encode, flat.get("init"), overwrite, style_settings.get("settings"),
+               mask.frames if mask is not None else None).check()
     encode = encode.expanduser() if encode is not None else None
     config, styles = prepare_run(style, flat)
+    style_masks = video_style_masks(mask_paths, len(style), frame_source, config.engine, cluster)
     check_memory(config, frame_source.height, frame_source.width)  # --size 0: the source's own size, known now
     check_engine(schedule, config.engine)  # before a cluster is reached
     from .cluster import connect
@@ -610,7 +645,8 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
     connection = connect(cluster) if cluster is not None else None  # reached and checked before any write
     with reporter, (connection or contextlib.nullcontext()):
         job = stylize_video(frame_source, styles, config, output, overwrite=overwrite, encode=encode,
-                            on_event=reporter, schedule=schedule, cluster=connection)
+                            on_event=reporter, schedule=schedule, cluster=connection, mask=mask,
+                            style_masks=style_masks)
     if isinstance(reporter, VideoProgress):
         written = len(job.written)
         resumed = len(job.output.finished_paths()) - written  # finished before: not the frames marked unreadable
@@ -762,6 +798,27 @@ def _run_live(capture, fps, style, styles, config, on_event, screen, max_frames,
                f"set-up included); {stages}")
     if run.recorded is not None:
         typer.echo(f"recorded {run.recorded['frames']} frames ({run.recorded['seconds']:.1f} s) to {run.recorded['path']}")
+
+
+@app.command("preview-server", cls=_Command)
+@user_errors
+@style_options
+@video_options
+def preview_server(
+    source: str = typer.Argument(..., help="Video file or image sequence (folder, glob, '####' pattern)."),
+    style: Path = typer.Option(..., "--style", "-s", help="Style image.", rich_help_panel=PANEL_IO),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the answered frames (preview_NNNNNN.png).",
+                                rich_help_panel=PANEL_IO),
+    style_settings: dict = None,
+    video_settings: dict = None,
+):
+    """For tools (the Blender add-on's Live Preview): reads {"frame": N} lines on stdin and answers each on
+    stdout with that frame through the live mode's network (learnt from the first frame asked, or from the
+    cache), as a PNG in OUTPUT; the newest of waiting requests wins; exits when stdin closes. See
+    docs/blender.md."""
+    from .live.preview import run_server
+
+    run_server(source, style, output, flat_settings(style_settings, video_settings), prepare_run)
 
 
 @app.command()

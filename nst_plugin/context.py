@@ -40,7 +40,10 @@ class FrameControls:
       down to its value (a start that already meets the targets is not optimised at all);
     * ``working_shape``: ``(height, width)`` to optimise at (the coarse pass of coarse-to-fine);
     * ``shot``: 0-based shot number within the sequence;
-    * ``previous``: the warped previous output and its trust mask (the ``temporal`` loss reads it).
+    * ``previous``: the warped previous output and its trust mask (the ``temporal`` loss reads it);
+    * ``style_masks``: one entry per style image, a float (H, W) 0..1 array at any size with the frame's
+      aspect ratio, or ``None`` for that style everywhere; given, each style's Gram matrices are matched over
+      its region (Gatys et al. 2017 spatial control) instead of blending them over the whole frame.
     """
 
     init: Any = None
@@ -54,6 +57,7 @@ class FrameControls:
     working_shape: tuple[int, int] | None = None
     shot: int = 0
     previous: PreviousFrame | None = None
+    style_masks: tuple[Any, ...] | None = None  # tuple[np.ndarray | None, ...]: numpy is not imported here
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,33 @@ def moving_content(image: np.ndarray, content: np.ndarray, previous_content: np.
     fi, fc = _features(image, weights)[MOVING_LAYER], _features(content, weights)[MOVING_LAYER]
     weight = cv2.resize(mask.astype(np.float32), (fc.shape[1], fc.shape[0]), interpolation=cv2.INTER_AREA)
     return _relative(fi, fc, weight)
+
+
+def region_style(image: np.ndarray, style: np.ndarray, mask: np.ndarray, weights: str = "auto") -> dict[str, float]:
+    """{"style": ..., "style_other": ...} of :func:`scores`, measured over a region of ``image``: its
+    features weighted by ``mask`` ((H, W) 0..1 at any size, area-averaged onto each feature map) and their
+    Gram normalised by the mask's sum of squares, against the whole ``style`` image's Gram (two styles by
+    mask: is each region close to its own style?). Lower is closer; ``nan`` for an empty region."""
+    import cv2
+
+    h, w = image.shape[:2]
+    sh, sw = style.shape[:2]
+    scale = max(h, w) / max(sh, sw)
+    style = resize(style, max(16, round(sh * scale)), max(16, round(sw * scale)))
+    fi, fs = _features(image, weights), _features(style, weights)
+    mask = np.asarray(mask, np.float32)
+
+    def distance(layers) -> float:
+        terms = []
+        for layer in layers:
+            f = fi[layer].astype(np.float64)
+            m = cv2.resize(mask, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float64)
+            area = float((m * m).sum())
+            if area <= 1e-6:
+                return float("nan")
+            flat = (f * m[..., None]).reshape(-1, f.shape[-1])
+            norm = float(np.mean(fs[layer])) ** 2 + 1e-8
+            terms.append(np.mean((flat.T @ flat / area - _gram(fs[layer])) ** 2) / norm**2)
+        return float(np.mean(terms))
+
+    return {"style": distance(VGG_STYLE_LAYERS), "style_other": distance(OTHER_STYLE_LAYERS)}

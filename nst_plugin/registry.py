@@ -109,7 +109,10 @@ class EngineTraits:
     * ``label``, ``hint``: a short name and one line for a user interface (the Blender panel); default: the
       name and the description;
     * ``style_optional``: ``style_optional(config) -> bool``: the run may have no style image (its look comes
-      from elsewhere, e.g. painted keyframes); None: a style image is needed (refused before any work).
+      from elsewhere, e.g. painted keyframes); None: a style image is needed (refused before any work);
+    * ``style_masks``: its frames honour the run's style masks (``--style-mask``: every ``context.stylize_frame``
+      call it makes passes ``context.controls.style_masks`` on); otherwise ``--style-mask`` is refused before
+      any work.
     """
 
     output_size: str = "size"
@@ -119,10 +122,11 @@ class EngineTraits:
     label: str = ""
     hint: str = ""
     style_optional: Callable[..., bool] | None = None
+    style_masks: bool = False
 
     def as_dict(self) -> dict:
         return {"output_size": self.output_size, "frame_settings": self.frame_settings, "seekable": self.seekable,
-                "label": self.label, "hint": self.hint}
+                "style_masks": self.style_masks, "label": self.label, "hint": self.hint}
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,8 @@ class Entry:
 
 # names an engine option's flag may not take: the settings and the video commands' own options
 COMMAND_OPTIONS = ("style", "output", "frames", "step", "fps", "encode", "progress", "overwrite", "quiet",
-                   "frame_settings", "cluster", "workers", "settings", "option", "loss", "camera", "record", "help")
+                   "frame_settings", "cluster", "workers", "settings", "option", "loss", "camera", "record", "help",
+                   "mask")
 
 
 def _check_flags(plugin: str, kind: str, name: str, options, taken: dict) -> None:

@@ -96,7 +96,7 @@ def check_manifest(data: dict) -> str | None:
             return f"frame {key} names the file {file!r}, not {FRAME_NAME.format(int(key))!r}"
         if not isinstance(entry.get("status"), str):
             return f"frame {key}: no status"
-        for field_name, kinds in (("key", str), ("shot", int), ("settings", dict)):
+        for field_name, kinds in (("key", str), ("shot", int), ("settings", dict), ("mask", str)):
             value = entry.get(field_name)
             if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
                 return f"frame {key}: {field_name} {value!r:.40}"
@@ -363,13 +363,15 @@ def image_plan(content, styles: Iterable, output, loss_plot=None, init=None, ove
 
 
 def video_plan(source, styles: Iterable, output, encode=None, init=None, overwrite: bool = False,
-               settings_file=None) -> WritePlan:
+               settings_file=None, mask=None) -> WritePlan:
     """``nst video`` / :func:`nst_plugin.video.stylize_video`: reads the source (a video file, or every file
-    of an image sequence and its folders), the styles, an ``--init`` image and a ``--settings`` file; writes
-    the output folder (its frames and manifest) and the ``--encode`` video."""
+    of an image sequence and its folders), the styles, an ``--init`` image, a ``--settings`` file and a
+    ``--mask`` (its FrameSource); writes the output folder (its frames and manifest) and the ``--encode`` video."""
     plan = WritePlan(overwrite=overwrite)
     plan.read(settings_file, "settings file")
     _read_source(plan, source)
+    if mask is not None:
+        _read_source(plan, mask)
     for style in styles:
         plan.read(style, "style image")
     plan.read(_init_path(init), "--init image")

@@ -142,6 +142,13 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
         raise UserError("every loss weight is 0: nothing to optimise")
     registry.get("optimizers", config.optimizer)
     registry.get("engines", config.engine)
+    _validate_optimisation(config, n_styles)
+    if config.size != SOURCE_SIZE:  # 0: the source's resolution, with any engine (check_memory, once known)
+        check_size(config.size, config)
+
+
+def _validate_optimisation(config: StyleConfig, n_styles: int) -> None:
+    """The optimiser's and the video chain's numbers and choices."""
     for value, what in ((config.rounds, "rounds"), (config.iterations, "iterations")):
         if not isinstance(value, int) or value < 1:
             raise UserError(f"{what} must be a whole number >= 1, got {value!r}")
@@ -176,8 +183,6 @@ def validate(config: StyleConfig, registry, n_styles: int = 1) -> None:
         raise UserError(f"--occluded-init must be {' or '.join(OCCLUDED_INIT_CHOICES)}, got {config.occluded_init!r}")
     if config.coarse_to_fine is not None and not (0 <= config.coarse_to_fine < 1):
         raise UserError(f"--coarse-to-fine must be a fraction between 0 and 1 (0: off), got {config.coarse_to_fine!r}")
-    if config.size != SOURCE_SIZE:  # 0: the source's resolution, with any engine (check_memory, once known)
-        check_size(config.size, config)
 
 
 def resolve_options(config: StyleConfig, registry) -> StyleConfig:

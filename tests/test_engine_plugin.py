@@ -58,7 +58,7 @@ def test_it_is_listed_with_its_traits_and_options(on_path):
     listing = json.loads(nst("plugins", "--json").stdout)
     engine = listing["engines"]["crossfade"]
     assert engine["plugin"] == "crossfade" and engine["options"][0]["key"] == "every"
-    assert engine["traits"] == {"output_size": "source", "frame_settings": True, "seekable": False,
+    assert engine["traits"] == {"output_size": "source", "frame_settings": True, "seekable": False, "style_masks": False,
                                 "label": "Crossfade", "hint": "Fast and rough: a few frames stylized, the rest blended"}
     assert listing["engines"]["lbfgs"]["traits"]["frame_settings"] is True
     assert listing["engines"]["keyframes"]["traits"]["output_size"] == "source"

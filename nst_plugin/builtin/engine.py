@@ -47,7 +47,7 @@ def nst_register_engines(register):
     from ..registry import EngineTraits
 
     register("lbfgs", LbfgsChain, "the Gatys/Ruder frame-by-frame L-BFGS chain (warm starts moved by optical flow)",
-             traits=EngineTraits(frame_settings=True, label="Frame by frame",
+             traits=EngineTraits(frame_settings=True, style_masks=True, label="Frame by frame",
                                  hint="Best quality, every frame optimised: minutes per frame"))
 
 
@@ -159,7 +159,8 @@ def _chain_frame(index: int, work, cut: bool, key, styles, config, context, carr
     schedule = context.schedule
     frame_config = schedule.config_at(config, index)
     temporal = frame_config.loss_weights.get("temporal", 0) != 0
-    controls, warm = FrameControls(shot=carried.shot), False
+    # the run's style masks (context.controls: what the job gave every frame) go with each frame, warm or cold
+    controls, warm = FrameControls(shot=carried.shot, style_masks=context.controls.style_masks), False
     previous, anchor = carried.previous, carried.anchor
     if previous is not None and not cut and previous.work.shape == work.shape and (config.warm_start or temporal):
         targets = _warm_targets(config, previous.objective if previous.key == key else None,

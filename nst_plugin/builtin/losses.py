@@ -19,7 +19,8 @@ from ..losses import FrameInputs, LossSettings, LossTerm
 @hookimpl
 def nst_register_losses(register):
     register("content", ContentLoss, "feature reconstruction at --content-layer (Gatys et al.)")
-    register("style", StyleLoss, "Gram-matrix match at --style-layers, blended over style images (Gatys et al.)")
+    register("style", StyleLoss, "Gram-matrix match at --style-layers, blended over style images or each over its "
+             "--style-mask region (Gatys et al.)")
     register("tv", TotalVariationLoss, "total variation of the pixels: smooths high-frequency noise")
     register("temporal", TemporalLoss, "video: pulls non-occluded pixels toward the warped previous output (Ruder et al.)")
 
@@ -41,6 +42,33 @@ def gram(features, article: bool):
     if article:
         n = n * channels
     return g / n
+
+
+def masked_gram(features, mask, article: bool):
+    """Gram matrix of a (1, h, w, c) activation over a region (Gatys et al. 2017): the features times the
+    region's (1, h, w, 1) mask at this layer's size, normalised by the region's area (the sum of the squared
+    mask: the same as :func:`gram` for an all-ones mask)."""
+    from keras import ops
+
+    channels = features.shape[-1]
+    flat = ops.reshape(features * mask, (-1, channels))
+    g = ops.matmul(ops.transpose(flat), flat)
+    n = ops.maximum(ops.sum(ops.square(mask)), 1e-6)
+    if article:
+        n = n * channels
+    return g / n
+
+
+def layer_mask(mask, height: int, width: int):
+    """A float 0..1 (H, W) mask (None: everywhere) area-averaged onto a (height, width) feature map, as a
+    (1, height, width, 1) float32 array."""
+    import numpy as np
+
+    from ..masks import resize_plane
+
+    if mask is None:
+        return np.ones((1, height, width, 1), np.float32)
+    return resize_plane(np.asarray(mask, np.float32), height, width).reshape(1, height, width, 1)
 
 
 class ContentLoss(LossTerm):
@@ -80,7 +108,12 @@ class ContentLoss(LossTerm):
 
 
 class StyleLoss(LossTerm):
-    """Blended Gram targets are computed once per run in :meth:`prepare_styles` and reused for every frame."""
+    """Blended Gram targets are computed once per run in :meth:`prepare_styles` and reused for every frame.
+
+    With ``controls.style_masks`` (spatial control, Gatys et al. 2017) each style is matched over its own
+    region instead: its Gram targets against :func:`masked_gram` of the image with the style's mask at each
+    layer's size, the regions' losses summed with the blend weights (a region empty at a layer adds nothing).
+    """
 
     def __init__(self, settings: LossSettings):
         config = settings.config
@@ -93,28 +126,64 @@ class StyleLoss(LossTerm):
         self.relative = config.loss_normalization == "relative"
         self.targets: dict[str, object] = {}
         self.scales: dict[str, float] = {layer: 1.0 for layer in self.layers}
+        self.per_style: list[tuple[dict, float, dict]] = []  # (Grams, blend weight, scales) of each style
 
     def prepare_styles(self, styles):
-        from keras import ops
-
         self.targets = {
             layer: sum(weight * gram(features[layer], self.article) for features, weight in styles)
             for layer in self.layers
         }
         if self.relative:
-            self.scales = {layer: 1.0 / (float(ops.convert_to_numpy(ops.mean(ops.square(g)))) + 1e-12)
-                           for layer, g in self.targets.items()}
+            self.scales = _relative_scales(self.targets)
+        self.per_style = []
+        for features, weight in styles:
+            grams = {layer: gram(features[layer], self.article) for layer in self.layers}
+            self.per_style.append((grams, weight, _relative_scales(grams) if self.relative else self.scales))
 
     def frame_targets(self, frame):
-        return {layer: self.targets[layer] for layer in self.layers}
+        masks = frame.controls.style_masks
+        if masks is None:
+            return {layer: self.targets[layer] for layer in self.layers}
+        if len(masks) != len(self.per_style):
+            raise ValueError(f"{len(masks)} style masks for {len(self.per_style)} style images: give one per style")
+        targets = {}
+        for i, (mask, (grams, weight, scales)) in enumerate(zip(masks, self.per_style)):
+            for layer in self.layers:
+                _, height, width, _ = frame.content_features[layer].shape
+                region = layer_mask(mask, height, width)
+                present = float(region.sum()) > 1e-6  # an empty region: no Gram to match there
+                targets[f"{i}:{layer}:gram"] = grams[layer]
+                targets[f"{i}:{layer}:mask"] = region
+                targets[f"{i}:{layer}:factor"] = (weight * scales[layer]) if present else 0.0
+        return targets
 
     def loss(self, image, features, targets):
         from keras import ops
 
+        if self.layers and self.layers[0] not in targets:
+            return self._masked_loss(features, targets)
         return sum(
             weight * self.scales[layer] * _reduce(ops.square(gram(features[layer], self.article) - targets[layer]), self.article)
             for layer, weight in zip(self.layers, self.layer_weights)
         )
+
+    def _masked_loss(self, features, targets):
+        from keras import ops
+
+        return sum(
+            weight * targets[f"{i}:{layer}:factor"] * _reduce(ops.square(
+                masked_gram(features[layer], targets[f"{i}:{layer}:mask"], self.article) - targets[f"{i}:{layer}:gram"]),
+                self.article)
+            for i in range(len(self.per_style))
+            for layer, weight in zip(self.layers, self.layer_weights)
+        )
+
+
+def _relative_scales(grams: dict) -> dict:
+    """{layer: 1 / mean square of its Gram}: the ``relative`` normalisation's per-layer scale."""
+    from keras import ops
+
+    return {layer: 1.0 / (float(ops.convert_to_numpy(ops.mean(ops.square(g)))) + 1e-12) for layer, g in grams.items()}
 
 
 class TotalVariationLoss(LossTerm):

@@ -6,6 +6,7 @@ and the ``stylize_video`` job that ties them to ``nst_stylize_sequence``.
 | ``selection`` | ``--frames`` ranges |
 | ``sources`` | video files, image sequences, cameras as ``(index, rgb)`` frames (``SourceFrames``: read again) |
 | ``output`` | the output folder and its manifest (resume, refusal of other settings, the engine's artifacts) |
+| ``masking`` | a job's ``--mask`` between the engine and the folder (the engine's own frames kept, the composite) |
 | ``encode`` | frames to a video file with the source's audio |
 | ``job`` | ``stylize_video``: all of the above around the sequence engine |
 

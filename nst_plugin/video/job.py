@@ -27,7 +27,8 @@ class VideoJob:
 def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike, *, overwrite: bool = False,
                   encode: str | os.PathLike | None = None,
                   on_event: Callable[[events.Event], None] = _ignore,
-                  emit: Callable[[dict], None] | None = None, schedule=None, cluster=None) -> VideoJob:
+                  emit: Callable[[dict], None] | None = None, schedule=None, cluster=None, mask=None,
+                  style_masks=None) -> VideoJob:
     """Stylize ``source`` into the folder ``output`` through ``nst_stylize_sequence``, resuming after the
     frames a previous run with the same settings finished; the folder is the engine's artifact store
     (``context.store``). ``on_event`` receives every event of the job and of the engine
@@ -36,7 +37,11 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     (:class:`~nst_plugin.schedule.FrameSchedule`); a finished frame whose values changed is made again.
     ``cluster``: a :class:`~nst_plugin.cluster.client.Connection` (``nst_plugin.cluster.connect``) whose workers
     stylize the units (shots, keyframes, chunks of frames) in place of this process; the frames, the folder
-    and the events are the same."""
+    and the events are the same. ``mask``: a mask source (path; :mod:`nst_plugin.masks`): each frame is
+    ``mask * styled + (1 - mask) * source``; a finished frame whose mask changed is composited again
+    (:mod:`.masking`). ``style_masks``: one still mask per style for every frame (resolved:
+    :mod:`nst_plugin.style_masks`; the ``lbfgs`` engine in this process), recorded in the manifest."""
+    from ..masks import MaskSource, open_mask
     from ..plugins import get_host
     from ..safety import video_plan
     from ..schedule import NO_SCHEDULE, check_engine
@@ -51,29 +56,42 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
             typed(event)
             emit(events.as_dict(event))
 
-    video_plan(source, [], output, encode, getattr(config, "init", None), overwrite).check()  # before any work
+    if mask is not None and not isinstance(mask, MaskSource):
+        mask = open_mask(mask, source)  # a bad mask: refused before the folder is touched
+    video_plan(source, [], output, encode, getattr(config, "init", None), overwrite,
+               mask=mask.frames if mask is not None else None).check()  # before any work
     traits = get_host().registry.traits(config.engine)  # an unknown engine: refused before the folder is touched
     if traits.seekable and source.kind == "camera":
         raise UserError(f"the {config.engine} engine reads its source more than once: give it a video file or an "
                         "image sequence, not a camera")
     if cluster is not None:
         cluster.check_job(config, source, schedule)  # what the cluster refuses, before the folder is touched
-    folder = OutputFolder(output, config, source, styles, overwrite=overwrite)  # locked until the job ends
+    extra = {"mask": mask.identity()} if mask is not None else None
+    if style_masks is not None:
+        from ..style_masks import check_sequence_engine
+        from .output import image_digest
+
+        check_sequence_engine(config.engine, cluster)
+        extra = dict(extra or {}, style_masks=[image_digest(m) for m in style_masks])
+    folder = OutputFolder(output, config, source, styles, overwrite=overwrite, extra=extra)  # locked until the end
     try:
-        return _run(folder, source, styles, config, encode, on_event, schedule, cluster, traits)
+        return _run(folder, source, styles, config, encode, on_event, schedule, cluster, traits, mask, style_masks)
     finally:
         folder.close()
 
 
 def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_event, schedule, cluster,
-         traits) -> VideoJob:
+         traits, mask=None, style_masks=None) -> VideoJob:
     from ..plugins import get_host
+    from .masking import MaskedOutput
 
     host = get_host()
     job = VideoJob(folder, source)
     wanted = source.indices
     wanted_set = None if wanted is None else set(wanted)
-    resumed = sorted(i for i in folder.frames if wanted_set is None or i in wanted_set)
+    masking = MaskedOutput(folder, source, mask) if MaskedOutput.needed(folder, mask) else None
+    resume = masking.resume() if masking is not None else folder.resume()  # the engine's own frames
+    resumed = sorted(i for i in resume.frames if wanted_set is None or i in wanted_set)
     if traits.frame_settings:  # frames whose animated values changed are made again
         resumed = [i for i in resumed if folder.frames[i].key == schedule.key(config, i)]
     total = len(wanted) if wanted is not None else None
@@ -85,7 +103,36 @@ def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_e
         on_event(events.Warning(ignored))
     started = time.perf_counter()
     finished = set(resumed)  # an engine may make a finished frame again (the keyframe engine, new keyframes)
+    sink = _folder_sink(folder, job, cluster, finished, total, on_event)
 
+    frames = source.frames(on_event)
+    if masking is not None:  # finished frames whose mask changed: composited again, the engine not asked
+        for index in masking.changed(resumed):
+            sink(index, masking.again(index, resume.frames[index]))
+        frames, sink = masking.lookup.watch(frames), masking.wrap(sink)
+    from ..context import FrameControls
+
+    context = host.run_context(on_event, resume=resume, store=folder, schedule=schedule,
+                               controls=FrameControls(style_masks=style_masks))  # what every frame starts from
+    # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
+    run = host.stylize_sequence if cluster is None else cluster.stylize_sequence
+    result = run(frames, styles, config, context, sink)
+    job.sequence_stats = dict(result.stats)
+    for index in source.unreadable:
+        if index not in folder.frames:
+            folder.mark(index, "unreadable", f"frame {index} could not be read")
+    if encode is not None:
+        job.encoded = _encode(folder, source, wanted_set, encode, on_event)
+    on_event(events.Done(
+        status="ok" if not source.unreadable else "incomplete", output=str(folder.path), written=len(job.written),
+        resumed=len(set(resumed) - set(job.written)), total=total, unreadable=list(source.unreadable),
+        seconds=round(time.perf_counter() - started, 3), encoded=job.encoded["path"] if job.encoded else None,
+        cuts=job.sequence_stats.get("cuts", [])))
+    return job
+
+
+def _folder_sink(folder: OutputFolder, job: VideoJob, cluster, finished: set, total, on_event):
+    """The engine's ``sink``: each frame into the folder (atomically, with its record) and a ``FrameDone``."""
     def sink(index, result):
         # the backend and device that made this run's frames (on a cluster the workers did: not this process;
         # each worker reports before its first frame, so the record grows with the frames)
@@ -106,27 +153,18 @@ def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_e
         if stats.get("status") == "nan":
             on_event(events.Warning(f"frame {index}: the loss turned non-finite; kept the best image so far", index))
 
-    context = host.run_context(on_event, resume=folder.resume(),
-                               store=folder, schedule=schedule)
-    # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
-    run = host.stylize_sequence if cluster is None else cluster.stylize_sequence
-    result = run(source.frames(on_event), styles, config, context, sink)
-    job.sequence_stats = dict(result.stats)
-    for index in source.unreadable:
-        if index not in folder.frames:
-            folder.mark(index, "unreadable", f"frame {index} could not be read")
-    if encode is not None:
-        finished = [(i, p) for i, p in folder.finished_paths() if wanted_set is None or i in wanted_set]
-        window = None
-        if source.kind == "video" and finished:
-            window = ((finished[0][0] - 1) / source.fps, (finished[-1][0] - 1 + source.step) / source.fps)
-        job.encoded = encode_video([p for _, p in finished], encode, source.fps / source.step,
-                                   audio_from=source.spec if source.kind == "video" else None, audio_window=window,
-                                   warn=lambda message: on_event(events.Warning(message)))
-        folder.record_encoded(job.encoded["path"])
-    on_event(events.Done(
-        status="ok" if not source.unreadable else "incomplete", output=str(folder.path), written=len(job.written),
-        resumed=len(set(resumed) - set(job.written)), total=total, unreadable=list(source.unreadable),
-        seconds=round(time.perf_counter() - started, 3), encoded=job.encoded["path"] if job.encoded else None,
-        cuts=job.sequence_stats.get("cuts", [])))
-    return job
+    return sink
+
+
+def _encode(folder: OutputFolder, source: FrameSource, wanted_set, encode, on_event) -> dict:
+    """The finished frames of this run encoded to ``encode`` at the source's rate, with the source's audio over
+    the same span; the video recorded in the folder's manifest."""
+    finished = [(i, p) for i, p in folder.finished_paths() if wanted_set is None or i in wanted_set]
+    window = None
+    if source.kind == "video" and finished:
+        window = ((finished[0][0] - 1) / source.fps, (finished[-1][0] - 1 + source.step) / source.fps)
+    encoded = encode_video([p for _, p in finished], encode, source.fps / source.step,
+                           audio_from=source.spec if source.kind == "video" else None, audio_window=window,
+                           warn=lambda message: on_event(events.Warning(message)))
+    folder.record_encoded(encoded["path"])
+    return encoded

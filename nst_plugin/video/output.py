@@ -43,8 +43,9 @@ class FrameRecord:
     """A frame as the output folder keeps it (its manifest entry). From a finished frame's ``stats`` the folder
     reads ``seconds``, ``loss``, ``evaluations``, ``shot``, ``warm``, ``status`` (``ok``, or ``nan``: the loss
     turned non-finite), ``key`` (what its engine made it from: a frame whose key would differ is made again),
-    ``frame_settings`` (the animated values it was made with) and ``state``: the engine's own, any JSON, which
-    a resumed run hands back to the engine alone (``context.resume.states``). Nothing else is kept."""
+    ``frame_settings`` (the animated values it was made with), ``state``: the engine's own, any JSON, which
+    a resumed run hands back to the engine alone (``context.resume.states``), and ``mask``: the digest of the
+    mask frame it was composited with (``--mask``, :mod:`.masking`). Nothing else is kept."""
 
     file: str | None
     status: str = "done"  # "done", "writing" (listed before it is written), "unreadable"
@@ -58,13 +59,14 @@ class FrameRecord:
     settings: dict | None = None
     state: Any = None
     message: str | None = None
+    mask: str | None = None
 
     @classmethod
     def finished(cls, file: str, stats: dict) -> "FrameRecord":
         return cls(file=file, seconds=round(float(stats.get("seconds", 0.0)), 4), loss=_finite(stats.get("loss")),
                    evaluations=stats.get("evaluations"), key=stats.get("key"), shot=stats.get("shot"),
                    warm=bool(stats.get("warm")), result=stats.get("status", "ok"), settings=stats.get("frame_settings"),
-                   state=_plain_json(stats.get("state")))
+                   state=_plain_json(stats.get("state")), mask=stats.get("mask"))
 
     @classmethod
     def read(cls, entry: dict) -> "FrameRecord":
@@ -81,6 +83,8 @@ class FrameRecord:
                 data["settings"] = self.settings
             if self.state is not None:
                 data["state"] = self.state
+            if self.mask is not None:
+                data["mask"] = self.mask
         if self.message is not None:
             data["message"] = self.message
         return data
@@ -178,6 +182,8 @@ class OutputFolder:
                 reasons.append(f"source {(old.get('source') or {}).get('path')!r} -> {self.header['source']['path']!r}")
             if old.get("step") != self.header["step"]:
                 reasons.append(f"step {old.get('step')} -> {self.header['step']}")
+            if old.get("style_masks") != self.header.get("style_masks"):
+                reasons.append("style masks")
             if reasons:
                 shown = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "")
                 raise UserError(f"output folder {str(path)!r} holds frames made with other settings ({shown}): "

@@ -104,7 +104,7 @@ def nst_register_engines(register):
              "learns them (Texler et al. 2020), every frame through it at the output size", options=OPTIONS,
              traits=EngineTraits(output_size="source", memory=memory_needed, label="Keyframes",
                                  hint="Fast: keyframes learnt by a small network, seconds per frame",
-                                 style_optional=painted_only))
+                                 style_optional=painted_only, style_masks=True))
 
 
 def painted_only(config) -> bool:

@@ -1,0 +1,308 @@
+"""Two styles by mask (Gatys et al. 2017 spatial control): the masked Gram, the rule for a style without a
+mask, the frame engine moving each region toward its own style, the video chain passing the masks to every
+frame, and one clear line for every bad ``--style-mask``."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import nst_plugin
+from nst_plugin import plugins
+from nst_plugin.cli import app
+from nst_plugin.config import make_config
+from nst_plugin.context import FrameControls
+from nst_plugin.errors import UserError
+from nst_plugin.hookspecs import hookimpl
+from nst_plugin.images import load_image, save_image
+from nst_plugin.losses import FrameInputs, LossSettings
+from nst_plugin.style_masks import from_user, resolve
+from test_engines import negative_engine  # noqa: F401  (a fixture: a plugin engine without the style_masks trait)
+
+runner = CliRunner()
+
+TINY = ["--size", "40", "--iterations", "4", "--quiet"]
+LAYERS = ("block1_conv1", "block2_conv1")
+
+
+def _features(seed: int, shapes=((8, 10, 4), (4, 5, 6))) -> dict:
+    rng = np.random.default_rng(seed)
+    return {layer: rng.uniform(0, 3, (1, *shape)).astype(np.float32) for layer, shape in zip(LAYERS, shapes)}
+
+
+def _style_loss(normalization: str):
+    from nst_plugin.builtin.losses import StyleLoss
+
+    config = make_config("default", style_layers=LAYERS, loss_normalization=normalization)
+    return StyleLoss(LossSettings(name="style", weight=1.0, config=config, backbone_layers=LAYERS))
+
+
+def _loss_value(term, image_features, masks) -> float:
+    from keras import ops
+
+    frame = FrameInputs(content=np.zeros((16, 20, 3), np.float32), content_features=image_features,
+                        controls=FrameControls(style_masks=masks))
+    return float(ops.convert_to_numpy(term.loss(None, image_features, term.frame_targets(frame))))
+
+
+def _numpy_gram(features: np.ndarray, article: bool) -> np.ndarray:
+    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    return flat.T @ flat / (flat.shape[0] * (flat.shape[1] if article else 1))
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("article", [False, True])
+def test_masked_gram_is_the_gram_of_the_region(article):
+    from keras import ops
+
+    from nst_plugin.builtin.losses import gram, masked_gram
+
+    features = _features(0)[LAYERS[0]]
+    ones = np.ones((1, 8, 10, 1), np.float32)
+    plain = ops.convert_to_numpy(gram(features, article))
+    np.testing.assert_allclose(ops.convert_to_numpy(masked_gram(features, ones, article)), plain, rtol=1e-6)
+    left = np.zeros_like(ones)
+    left[:, :, :4] = 1.0  # a 0/1 mask: the Gram of the positions inside it, normalised by their number
+    region = ops.convert_to_numpy(masked_gram(features, left, article))
+    np.testing.assert_allclose(region, _numpy_gram(features[:, :, :4], article), rtol=1e-5)
+    assert not np.allclose(region, plain, rtol=1e-2)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("normalization", ["mean", "relative", "article"])
+def test_without_masks_the_style_loss_is_the_blended_gram_loss(normalization):
+    """The default path: Gram targets blended over the styles, the whole frame (a NumPy reference of the
+    formula); one style with an all-ones mask gives the same value through the masked path."""
+    article = normalization == "article"
+    styles, image = [_features(1), _features(2)], _features(3)
+    term = _style_loss(normalization)
+    term.prepare_styles([(styles[0], 0.25), (styles[1], 0.75)])
+    expected = 0.0
+    for layer, layer_weight in zip(LAYERS, term.layer_weights):
+        target = 0.25 * _numpy_gram(styles[0][layer], article) + 0.75 * _numpy_gram(styles[1][layer], article)
+        scale = 1.0 / (np.mean(target ** 2) + 1e-12) if normalization == "relative" else 1.0
+        error = (_numpy_gram(image[layer], article) - target) ** 2
+        expected += layer_weight * scale * (error.sum() if article else error.mean())
+    assert _loss_value(term, image, None) == pytest.approx(expected, rel=1e-4)
+    single = _style_loss(normalization)
+    single.prepare_styles([(styles[0], 1.0)])
+    assert _loss_value(single, image, (np.ones((3, 5), np.float32),)) == pytest.approx(
+        _loss_value(single, image, None), rel=1e-5)
+
+
+@pytest.mark.backends
+def test_each_style_is_matched_over_its_region_only():
+    """Style 1's Grams taken from the image's left half: an image whose left half is style 1's picture has
+    (nearly) no loss for style 1 whatever its right half is; an empty region adds nothing."""
+    from nst_plugin.builtin.losses import layer_mask
+
+    term = _style_loss("mean")
+    style = _features(4, shapes=((8, 6, 4), (4, 3, 6)))  # the left half's size at each layer
+    term.prepare_styles([(style, 1.0)])
+    image = _features(5, shapes=((8, 12, 4), (4, 6, 6)))
+    for layer in LAYERS:
+        image[layer][:, :, : image[layer].shape[2] // 2] = style[layer]
+    left = np.zeros((16, 24), np.float32)
+    left[:, :12] = 1.0
+    assert _loss_value(term, image, (left,)) < 1e-6
+    assert _loss_value(term, image, (1.0 - left,)) > 1e-3
+    assert _loss_value(term, image, (np.zeros((16, 24), np.float32),)) == 0.0
+    soft = layer_mask(left[:, 2:22], 4, 5)[0, :, :, 0]  # 10 of 20 columns, area-averaged onto the layer
+    assert soft.tolist() == [[1, 1, 0.5, 0, 0]] * 4
+
+
+def test_a_style_without_a_mask_gets_what_no_mask_covers():
+    ramp = np.tile(np.linspace(0, 1, 9, dtype=np.float32), (3, 1))
+    first, second, third = resolve({0: ramp, 2: np.full((3, 9), 0.25, np.float32)}, 3)
+    assert np.array_equal(first, ramp)
+    np.testing.assert_allclose(second, np.clip(0.75 - ramp, 0, 1))
+    assert resolve({}, 2) is None
+    with pytest.raises(UserError, match="style 2 has no region: the other masks cover the whole frame"):
+        resolve({0: np.ones((3, 9), np.float32)}, 2)
+    with pytest.raises(UserError, match="style 1 has no region: its mask is black"):
+        from_user([np.zeros((3, 9), np.uint8), None], 2, (30, 90))
+    with pytest.raises(UserError, match="a mask needs its picture.s aspect ratio"):
+        from_user([ramp, None], 2, (30, 30))
+    with pytest.raises(UserError, match="2 entries for 3 style images"):
+        from_user([ramp, None], 3, (3, 9))
+
+
+def _texture(channel: int, seed: int) -> np.ndarray:
+    """A noisy texture whose colour is dominated by one RGB channel."""
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(0, 80, (64, 64, 3))
+    image[..., channel] += 150 + rng.uniform(0, 25, (64, 64))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _red_minus_blue(image: np.ndarray) -> tuple[float, float]:
+    """Mean red minus mean blue of the left and the right half."""
+    half = image.shape[1] // 2
+    rgb = image.astype(np.float64)
+    return tuple(float(part[..., 0].mean() - part[..., 2].mean()) for part in (rgb[:, :half], rgb[:, half:]))
+
+
+@pytest.mark.slow
+def test_two_styles_by_mask_colour_each_half_with_its_own_style(fast):
+    """Red texture on the left, blue on the right: with the masks each half takes its own style's colours
+    (coarse-to-fine, so the masks are also resized for the coarse pass); blended, both halves get the same."""
+    rng = np.random.default_rng(0)
+    content = np.clip(128 + rng.normal(0, 12, (48, 64, 3)), 0, 255).astype(np.uint8)  # grey: red - blue ~ 0
+    red, blue = _texture(0, 1), _texture(2, 2)
+    left = np.zeros((48, 64), np.float32)
+    left[:, :32] = 1.0
+    settings = dict(fast, iterations=20, strength=1.0, coarse_to_fine=0.5)
+    masked = nst_plugin.stylize_frame(content, [red, blue], style_masks=[left, None], **settings)
+    blended = nst_plugin.stylize_frame(content, [red, blue], **settings)
+    assert "coarse" in masked.stats
+    m_left, m_right = _red_minus_blue(masked.image)
+    b_left, b_right = _red_minus_blue(blended.image)
+    assert m_left > 30 and m_right < -30, (m_left, m_right)
+    assert m_left - m_right > (b_left - b_right) + 80, (m_left, m_right, b_left, b_right)
+
+
+class RecordControls:
+    """A frame plugin that records the controls each frame got and gives the content back."""
+
+    def __init__(self):
+        self.seen = {}
+
+    @hookimpl
+    def nst_stylize_frame(self, content, styles, config, context):
+        self.seen[context.frame_index] = context.controls
+        return nst_plugin.FrameResult(image=content, stats={})
+
+
+def test_the_chain_gives_every_frame_the_style_masks(content_rgb, style_rgb, fish_rgb, fast):
+    recorder = RecordControls()
+    plugins.register_plugin(recorder, name="record-controls")
+    mask = np.zeros(content_rgb.shape[:2], np.uint8)
+    mask[:, : mask.shape[1] // 2] = 255
+    frames = [(i, np.roll(content_rgb, i, axis=1)) for i in range(3)]
+    nst_plugin.stylize_sequence(frames, [style_rgb, fish_rgb], lambda i, r: None, style_masks=[mask, None],
+                                warm_start=True, **fast)
+    assert sorted(recorder.seen) == [0, 1, 2]
+    assert recorder.seen[1].init is not None  # a warm frame keeps its masks too
+    _assert_half_masks(recorder.seen.values(), mask)
+    with pytest.raises(UserError, match="aspect ratio"):
+        nst_plugin.stylize_sequence([(0, content_rgb[:, :20])], [style_rgb, fish_rgb], lambda i, r: None,
+                                    style_masks=[mask, None], **fast)
+
+
+def test_the_keyframe_engine_gives_its_keyframes_the_style_masks(content_rgb, style_rgb, fish_rgb, fast):
+    recorder = RecordControls()
+    plugins.register_plugin(recorder, name="record-controls")
+    mask = np.zeros(content_rgb.shape[:2], np.uint8)
+    mask[:, : mask.shape[1] // 2] = 255
+    frames = [(i, np.roll(content_rgb, i, axis=1)) for i in range(3)]
+    made = {}
+    nst_plugin.stylize_sequence(frames, [style_rgb, fish_rgb], made.__setitem__, style_masks=[mask, None],
+                                engine="keyframes", options={"keyframes.steps": 4, "keyframes.patch": 16}, **fast)
+    assert sorted(made) == [0, 1, 2] and recorder.seen  # the keyframes went through the frame engine
+    _assert_half_masks(recorder.seen.values(), mask)
+
+
+def _assert_half_masks(seen, mask):
+    """Every frame's controls carry the given mask for style 1 and what it leaves for style 2."""
+    for controls in seen:
+        first, second = controls.style_masks
+        np.testing.assert_array_equal(first, mask / 255.0)
+        np.testing.assert_array_equal(second, 1.0 - mask / 255.0)
+
+
+def nst(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.slow
+def test_image_with_a_style_mask_writes_the_result_and_names_the_mask(tmp_path, samples):
+    mask = np.zeros((30, 40), np.uint8)
+    mask[:12] = 255  # the sky
+    save_image(tmp_path / "sky.png", np.repeat(mask[..., None], 3, axis=2))
+    out = tmp_path / "o.png"
+    result = nst("image", samples / "street.jpg", "-s", samples / "starry_night.jpg", "-s", samples / "HappyFish.jpg",
+                 "--style-mask", f"1={tmp_path / 'sky.png'}", "-o", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert load_image(out).shape == (30, 40, 3)
+    meta = json.loads((tmp_path / "o.nst.json").read_text())
+    assert meta["inputs"]["style_masks"] == {"1": str(tmp_path / "sky.png")}
+
+
+def _bad_cases(tmp_path, samples) -> dict:
+    save_image(tmp_path / "square.png", np.zeros((40, 40, 3), np.uint8))
+    save_image(tmp_path / "wide.png", np.full((30, 40, 3), 255, np.uint8))
+    (tmp_path / "notes.png").write_text("not a picture")
+    return {
+        "out of range": (["3=" + str(tmp_path / "wide.png")], "style 3 does not exist"),
+        "zero": (["0=" + str(tmp_path / "wide.png")], "style 0 does not exist"),
+        "no number": ([str(tmp_path / "wide.png")], "expected N=IMAGE"),
+        "twice": (["1=" + str(tmp_path / "wide.png"), "1=" + str(tmp_path / "wide.png")], "style 1 has two masks"),
+        "missing": (["2=" + str(tmp_path / "gone.png")], "does not exist"),
+        "unreadable": (["2=" + str(tmp_path / "notes.png")], "cannot be read as an image"),
+        "aspect": (["2=" + str(tmp_path / "square.png")], "a mask needs its picture's aspect ratio"),
+        "covers all": (["1=" + str(tmp_path / "wide.png")], "style 2 has no region"),
+    }
+
+
+@pytest.mark.parametrize("case", ["out of range", "zero", "no number", "twice", "missing", "unreadable", "aspect",
+                                  "covers all"])
+def test_a_bad_style_mask_gets_one_clear_line(case, tmp_path, samples):
+    specs, expected = _bad_cases(tmp_path, samples)[case]
+    masks = [a for spec in specs for a in ("--style-mask", spec)]
+    result = nst("image", samples / "street.jpg", "-s", samples / "starry_night.jpg", "-s", samples / "HappyFish.jpg",
+                 *masks, "-o", tmp_path / "o.png", *TINY)
+    assert result.exit_code not in (0, None), result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.slow
+def test_video_with_a_style_mask_resumes_only_with_the_same_masks(tmp_path, samples):
+    top = np.zeros((30, 40, 3), np.uint8)
+    top[:12] = 255
+    save_image(tmp_path / "top.png", top)
+    save_image(tmp_path / "bottom.png", 255 - top)
+    out = tmp_path / "out"
+    args = ["video", samples / "street.avi", "-s", samples / "starry_night.jpg", "-s", samples / "HappyFish.jpg",
+            "--frames", "1-2", "-o", out, *TINY]
+    result = nst(*args, "--style-mask", f"1={tmp_path / 'top.png'}")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "nst_manifest.json").read_text())
+    assert len(manifest["style_masks"]) == 2 and sorted(manifest["frames"]) == ["1", "2"]
+    again = nst(*args, "--style-mask", f"1={tmp_path / 'top.png'}")
+    assert again.exit_code == 0 and "2 already there" in again.output, again.output
+    other = nst(*args, "--style-mask", f"1={tmp_path / 'bottom.png'}")
+    assert other.exit_code != 0 and "style masks" in other.output, other.output
+
+
+@pytest.mark.parametrize("case", ["engine without the trait", "cluster", "aspect"])
+def test_video_refuses_style_masks_it_would_ignore(case, tmp_path, samples, negative_engine):
+    save_image(tmp_path / "m.png", np.full((30, 40 if case != "aspect" else 30, 3), 255, np.uint8))
+    extra = {"engine without the trait": ["--engine", "negative"], "cluster": ["--cluster", "local"], "aspect": []}[case]
+    expected = {"engine without the trait": "the negative engine does not take style masks",
+                "cluster": "leave out --cluster", "aspect": "a mask needs its picture's aspect ratio"}[case]
+    result = nst("video", samples / "street.avi", "-s", samples / "starry_night.jpg", "-s", samples / "HappyFish.jpg",
+                 "--style-mask", f"2={tmp_path / 'm.png'}", "--frames", "1-2", "-o", tmp_path / "out", *extra, *TINY)
+    assert result.exit_code not in (0, None), result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_region_style_score_over_the_whole_frame_is_the_style_score(content_rgb, style_rgb, fish_rgb):
+    from nst_plugin.metrics import region_style, scores
+
+    whole = region_style(content_rgb, style_rgb, np.ones(content_rgb.shape[:2], np.float32))
+    plain = scores(content_rgb, content_rgb, style_rgb)
+    assert whole["style"] == pytest.approx(plain["style"], rel=1e-4)
+    assert whole["style_other"] == pytest.approx(plain["style_other"], rel=1e-4)
+    # a picture of the fish on its left half: that half is closer to the fish than the right half is
+    half = content_rgb.shape[1] // 2
+    left = np.zeros(content_rgb.shape[:2], np.float32)
+    left[:, :half] = 1.0
+    mixed = content_rgb.copy()
+    mixed[:, :half] = fish_rgb[:, :half]  # both 48x64
+    assert region_style(mixed, fish_rgb, left)["style_other"] < region_style(mixed, fish_rgb, 1.0 - left)["style_other"]
+    assert np.isnan(region_style(mixed, fish_rgb, np.zeros_like(left))["style"])
