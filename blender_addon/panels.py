@@ -22,100 +22,111 @@ class SEQUENCER_PT_nst(bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        settings = context.scene.nst
         job = jobs.JOB
-        if job is not None:
-            box = layout.box()
-            text = job.progress.summary()
-            if hasattr(box, "progress"):
-                box.progress(factor=job.progress.fraction, type="BAR", text=text)
-            else:
-                box.label(text=text)
-            box.operator("sequencer.nst_cancel", icon="CANCEL")
-        elif jobs.LAST:
-            last = jobs.LAST
-            layout.label(text=f"Last run: {last.get('status')}, {last.get('done')}/{last.get('total')} frames",
-                         icon="INFO")
-
+        draw_job(layout, job)
         editor = context.scene.sequence_editor
-        strip = editor.active_strip if editor is not None else None
-        if strip is not None and strip.get(PROP):
-            box = layout.box()
-            try:
-                plan = Plan.from_result_strip(strip)
-                box.label(text=f"Result of {plan.source_strip}, frames {plan.timeline[0]}-{plan.timeline[1]}",
-                          icon="SEQ_SEQUENCER")
-                props.ensure_listing(context)
-                missing = engines.missing(plan.settings.get("engine"))
-                if missing:  # Resume and Re-run would be refused: say so before
-                    box.label(text=missing, icon="ERROR")
-            except PlanError as exc:
-                box.label(text="Result strip (settings from a newer add-on)" if "newer" in str(exc)
-                          else "Result strip (settings damaged)",
-                          icon="ERROR")
-            run = R.last_run(strip)
-            if run is not None:
-                box.label(text=f"Last run: {run.get('status')}, {run.get('done')}/{run.get('total')} frames")
-            row = box.row(align=True)
-            row.operator("sequencer.nst_stylize", text="Resume", icon="PLAY").action = "RESUME"
-            row.operator("sequencer.nst_load_settings", text="Load Settings", icon="IMPORT")
-            box.operator("sequencer.nst_stylize", text="Re-run with Changes", icon="FILE_REFRESH").action = "RERUN"
-            row = box.row(align=True)
-            row.operator("sequencer.nst_edit_keyframe", icon="BRUSH_DATA")
-            row.operator("sequencer.nst_use_painted_keyframe", icon="CHECKMARK")
-        elif strip is not None:
-            layout.label(text=f"{strip.name} ({strip.type.lower()})", icon="SEQUENCE")
-            layout.operator("sequencer.nst_edit_keyframe", icon="BRUSH_DATA")
-        else:
-            layout.label(text="Select a movie or image-sequence strip", icon="INFO")
-
-        col = layout.column()
-        col.prop(settings, "style_image")
-        col.prop(settings, "preset")
-        col.prop(settings, "engine")
-        props.ensure_listing(context)
-        hint, problem = engines.hint(settings.engine_name)
-        col.label(text=hint, icon="ERROR" if problem else "INFO")
-        draw_engine_options(col, settings)
-        col.prop(settings, "resolution")
-        row = col.row()
-        row.enabled = settings.resolution == "SIZE"
-        row.prop(settings, "size")
-        row = col.row()
-        row.enabled = not settings.custom_weights
-        row.prop(settings, "strength", slider=True)
-        col.prop(settings, "iterations")
-        col.prop(settings, "preserve_color")
-        col.prop(settings, "custom_weights")
-        sub = col.column(align=True)
-        sub.enabled = settings.custom_weights
-        sub.prop(settings, "content_weight")
-        sub.prop(settings, "style_weight")
-        sub.prop(settings, "temporal_weight")
-        animated = settings.animated()
-        if animated:  # keyframed: the engine gets each frame's value
-            col.label(text=f"Keyframed, per frame: {', '.join(n.replace('_', ' ') for n in animated)}", icon="KEYFRAME")
-        row = col.row(align=True)
-        row.prop(settings, "extra_loss")
-        sub = row.row(align=True)
-        sub.enabled = settings.extra_loss != "NONE"
-        sub.prop(settings, "extra_loss_weight")
-        col.prop(settings, "use_strip_range")
-        row = col.row(align=True)
-        row.enabled = not settings.use_strip_range
-        row.prop(settings, "frame_first")
-        row.prop(settings, "frame_last")
-        col.prop(settings, "output_dir")
-        if editor is not None:  # the mask: any strip of the sequencer (a Mask strip, a movie or an image)
-            col.prop_search(settings, "mask_strip", editor, "strips" if hasattr(editor, "strips") else "sequences",
-                            icon="MOD_MASK")
-        else:
-            col.prop(settings, "mask_strip", icon="MOD_MASK")
+        draw_strip(layout, context, editor.active_strip if editor is not None else None)
+        draw_settings(layout.column(), context, editor)
         run = layout.row()
         run.scale_y = 1.4
         run.enabled = job is None
         run.operator("sequencer.nst_stylize", text="Stylize Strip", icon="BRUSH_DATA").action = "NEW"
         draw_preview(layout.box())
+
+
+def draw_job(layout, job) -> None:
+    """The running job's progress and Cancel, or how the last one ended."""
+    if job is not None:
+        box = layout.box()
+        text = job.progress.summary()
+        if hasattr(box, "progress"):
+            box.progress(factor=job.progress.fraction, type="BAR", text=text)
+        else:
+            box.label(text=text)
+        box.operator("sequencer.nst_cancel", icon="CANCEL")
+    elif jobs.LAST:
+        last = jobs.LAST
+        layout.label(text=f"Last run: {last.get('status')}, {last.get('done')}/{last.get('total')} frames",
+                     icon="INFO")
+
+
+def draw_strip(layout, context, strip) -> None:
+    """The active strip: a result strip's source, last run and actions, or a source strip's name."""
+    if strip is not None and strip.get(PROP):
+        box = layout.box()
+        try:
+            plan = Plan.from_result_strip(strip)
+            box.label(text=f"Result of {plan.source_strip}, frames {plan.timeline[0]}-{plan.timeline[1]}",
+                      icon="SEQ_SEQUENCER")
+            props.ensure_listing(context)
+            missing = engines.missing(plan.settings.get("engine"))
+            if missing:  # Resume and Re-run would be refused: say so before
+                box.label(text=missing, icon="ERROR")
+        except PlanError as exc:
+            box.label(text="Result strip (settings from a newer add-on)" if "newer" in str(exc)
+                      else "Result strip (settings damaged)",
+                      icon="ERROR")
+        run = R.last_run(strip)
+        if run is not None:
+            box.label(text=f"Last run: {run.get('status')}, {run.get('done')}/{run.get('total')} frames")
+        row = box.row(align=True)
+        row.operator("sequencer.nst_stylize", text="Resume", icon="PLAY").action = "RESUME"
+        row.operator("sequencer.nst_load_settings", text="Load Settings", icon="IMPORT")
+        box.operator("sequencer.nst_stylize", text="Re-run with Changes", icon="FILE_REFRESH").action = "RERUN"
+        row = box.row(align=True)
+        row.operator("sequencer.nst_edit_keyframe", icon="BRUSH_DATA")
+        row.operator("sequencer.nst_use_painted_keyframe", icon="CHECKMARK")
+    elif strip is not None:
+        layout.label(text=f"{strip.name} ({strip.type.lower()})", icon="SEQUENCE")
+        layout.operator("sequencer.nst_edit_keyframe", icon="BRUSH_DATA")
+    else:
+        layout.label(text="Select a movie or image-sequence strip", icon="INFO")
+
+
+def draw_settings(col, context, editor) -> None:
+    """The run's settings: style, preset, engine and its options, size, weights, frames, output, mask."""
+    settings = context.scene.nst
+    col.prop(settings, "style_image")
+    col.prop(settings, "preset")
+    col.prop(settings, "engine")
+    props.ensure_listing(context)
+    hint, problem = engines.hint(settings.engine_name)
+    col.label(text=hint, icon="ERROR" if problem else "INFO")
+    draw_engine_options(col, settings)
+    col.prop(settings, "resolution")
+    row = col.row()
+    row.enabled = settings.resolution == "SIZE"
+    row.prop(settings, "size")
+    row = col.row()
+    row.enabled = not settings.custom_weights
+    row.prop(settings, "strength", slider=True)
+    col.prop(settings, "iterations")
+    col.prop(settings, "preserve_color")
+    col.prop(settings, "custom_weights")
+    sub = col.column(align=True)
+    sub.enabled = settings.custom_weights
+    sub.prop(settings, "content_weight")
+    sub.prop(settings, "style_weight")
+    sub.prop(settings, "temporal_weight")
+    animated = settings.animated()
+    if animated:  # keyframed: the engine gets each frame's value
+        col.label(text=f"Keyframed, per frame: {', '.join(n.replace('_', ' ') for n in animated)}", icon="KEYFRAME")
+    row = col.row(align=True)
+    row.prop(settings, "extra_loss")
+    sub = row.row(align=True)
+    sub.enabled = settings.extra_loss != "NONE"
+    sub.prop(settings, "extra_loss_weight")
+    col.prop(settings, "use_strip_range")
+    row = col.row(align=True)
+    row.enabled = not settings.use_strip_range
+    row.prop(settings, "frame_first")
+    row.prop(settings, "frame_last")
+    col.prop(settings, "output_dir")
+    if editor is not None:  # the mask: any strip of the sequencer (a Mask strip, a movie or an image)
+        col.prop_search(settings, "mask_strip", editor, "strips" if hasattr(editor, "strips") else "sequences",
+                        icon="MOD_MASK")
+    else:
+        col.prop(settings, "mask_strip", icon="MOD_MASK")
 
 
 def draw_engine_options(layout, settings) -> None:
