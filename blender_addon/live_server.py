@@ -16,18 +16,14 @@ from . import runner
 
 LIVE_SIZE = 360  # the preview's longer side at most (the live mode's size: the network is ~0.04 s a frame there)
 LIVE_ITERATIONS = 30  # the keyframe's optimizer iterations at most (the live mode's)
-ENGINE = "keyframes"  # the engine whose network the server shows
 STOP_WAIT = 1.0  # seconds a stop waits for the server to leave on its own (stdin closed) before signals
 
 
 def live_settings(settings: dict) -> dict:
-    """The panel's settings (its names) for Live Preview: the keyframes engine's network (its options kept
-    when the panel names that engine; another engine's left out), at most :data:`LIVE_SIZE` pixels and
-    :data:`LIVE_ITERATIONS` iterations for the keyframe; the look (preset, strength, weights, colour) as set."""
+    """The panel's settings (its names) for Live Preview: the server shows the live mode's network (and leaves
+    out another engine and its options itself), at most :data:`LIVE_SIZE` pixels and :data:`LIVE_ITERATIONS`
+    iterations for the keyframe; the look (preset, strength, weights, colour) as set."""
     out = dict(settings)
-    if out.get("engine") != ENGINE:
-        out.pop("engine", None)
-        out.pop("option", None)
     out["size"] = min(int(settings.get("size") or LIVE_SIZE), LIVE_SIZE)
     if settings.get("iterations"):
         out["iterations"] = min(int(settings["iterations"]), LIVE_ITERATIONS)

@@ -226,3 +226,13 @@ def test_frames_are_read_by_index_in_any_order_as_reading_in_order_gives_them(sa
         with pytest.raises(UserError, match=r"frame 41 is not in .* \(frames (1-40|7-18)\)"):
             seeker.read(41)
         seeker.close()
+
+
+def test_settings_made_for_another_engine_are_served_by_the_live_engine():
+    from nst_plugin.live.preview import live_flat
+    from nst_plugin.live.session import ENGINE
+
+    flat = live_flat({"engine": "lbfgs", "option": ["lbfgs.warm=2", "w2.eps=1e-5"], "strength": 0.4})
+    assert flat["engine"] == ENGINE and flat["option"] == ["w2.eps=1e-5"] and flat["strength"] == 0.4
+    mine = live_flat({"engine": ENGINE, "option": [f"{ENGINE}.steps=50"]})
+    assert mine["option"] == [f"{ENGINE}.steps=50"]

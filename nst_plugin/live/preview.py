@@ -253,15 +253,24 @@ def check_folder(folder: Path) -> Path:
 
 
 def live_flat(flat: dict) -> dict:
-    """A preview's settings: the live mode's defaults under the given ones, the keyframes engine's network."""
+    """A preview's settings: the live mode's defaults under the given ones, the live mode's engine's network.
+    Settings made for another engine's full run (the Blender panel's) are served too: that engine and its
+    options are left out, the look (preset, strength, weights, colour) kept."""
     from .session import DEFAULTS, ENGINE
 
     flat = {**DEFAULTS, **flat}
-    flat.setdefault("engine", ENGINE)
-    if flat["engine"] != ENGINE:
-        raise UserError(f"the preview server shows the {ENGINE} engine's network: --engine {flat['engine']} is "
-                        f"not served (leave --engine out)")
+    other = flat.get("engine") or ENGINE
+    if other != ENGINE:
+        mine = [text for text in _as_list(flat.get("option")) if not str(text).startswith(f"{other}.")]
+        flat = {**{k: v for k, v in flat.items() if k != "option"}, **({"option": mine} if mine else {})}
+        if isinstance(flat.get("options"), dict):
+            flat["options"] = {k: v for k, v in flat["options"].items() if not str(k).startswith(f"{other}.")}
+    flat["engine"] = ENGINE
     return flat
+
+
+def _as_list(value) -> list:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
 def run_server(source: str, style: Path, output: Path, flat: dict, prepare: Callable, stdin=None,
