@@ -95,20 +95,48 @@ def stylize_frame(content, style, *, preset: str = "default", config: StyleConfi
 
 def stylize_sequence(frames: Iterable[tuple[int, np.ndarray]], style, sink: Callable[[int, FrameResult], None], *,
                      preset: str = "default", config: StyleConfig | None = None,
-                     on_event: Callable[[object], None] | None = None, style_masks=None,
+                     on_event: Callable[[object], None] | None = None, style_masks=None, mask=None,
                      **settings) -> SequenceResult:
     """Stylize ``(index, rgb)`` frames in order; ``sink(index, result)`` gets each finished frame. The same
     frames as ``nst video`` for the same settings (the preset owns every default, the temporal weight too).
-    ``style_masks``: as in :func:`stylize_frame`, one still mask per style for every frame (the ``lbfgs``
-    engine)."""
+    ``style_masks``: as in :func:`stylize_frame`, one still mask per style for every frame (an engine with the
+    ``style_masks`` trait). ``mask``: as in :func:`stylize_frame`, one still mask for every frame (path or
+    array with the frames' aspect ratio): each result is ``mask * styled + (1 - mask) * frame``."""
     from .context import FrameControls
-    from .style_masks import check_frames, check_sequence_engine, from_user
+    from .style_masks import check_frames, check_sequence_engine, from_user, load_mask
 
     config, styles, _ = prepare(style, preset, config, **settings)
     masks = from_user(style_masks, len(styles), None)
     if masks is not None:
         check_sequence_engine(config.engine)
         frames = check_frames(frames, masks)
+    if mask is not None:  # a bad mask: before any work (its aspect ratio: against the first frame)
+        masked = _Masked(frames, load_mask(mask, "mask"), sink)
+        one_pass = iter(frames) is frames  # (an engine reads a list more than once, a generator once)
+        frames, sink = iter(masked) if one_pass else masked, masked.sink
     host = get_host()
     context = host.run_context(on_event, controls=FrameControls(style_masks=masks))
     return host.stylize_sequence(frames, styles, config, context, sink)
+
+
+class _Masked:
+    """The frames of a masked :func:`stylize_sequence` (read as often as the given ones can be): each frame is
+    kept (a reference) until its result comes, and the result composited over it
+    (:func:`nst_plugin.masks.masked_result`) before the caller's ``sink`` gets it."""
+
+    def __init__(self, frames, plane, sink):
+        self.frames, self.plane, self.given, self.seen = frames, plane, sink, {}
+
+    def __iter__(self):
+        from .style_masks import check_aspect
+
+        for number, (index, frame) in enumerate(self.frames):
+            if number == 0:
+                check_aspect(self.plane.shape, np.shape(frame)[:2], "mask")
+            self.seen[index] = frame
+            yield index, frame
+
+    def sink(self, index, result) -> None:
+        from .masks import masked_result
+
+        self.given(index, masked_result(result, np.asarray(self.seen.pop(index)), self.plane))

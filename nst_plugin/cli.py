@@ -344,11 +344,11 @@ def image(
     from .masks import image_mask
     from .report import plot_losses, write_metadata
     from .safety import image_plan
-    from .style_masks import from_user, parse_specs
+    from .style_masks import from_user, parse_specs, settings_specs
 
     flat = flat_settings(style_settings)
     mask = mask if mask is not None else flat.pop("mask", None)  # the option wins over a --settings file's
-    mask_paths = parse_specs(style_mask, len(style))
+    mask_paths = parse_specs(settings_specs(style_mask, flat.pop("style_masks", None)), len(style))
     plan = image_plan(content, style, output, loss_plot, flat.get("init"), overwrite, style_settings.get("settings"))
     for path in mask_paths.values():
         plan.read(path, "--style-mask image")
@@ -569,9 +569,10 @@ def video(
                                        "image (white: styled, black: the source, grey: in between), one frame per "
                                        "frame. A re-run with another mask re-makes only the frames it changes.",
                                        rich_help_panel=PANEL_LOOK),
-    style_mask: List[str] = typer.Option([], "--style-mask", metavar="N=IMAGE", help="Style N (1: the first "
-                                         "--style) only where IMAGE is white, one still mask for every frame "
-                                         "(--engine lbfgs); a style without a mask gets what no mask covers.",
+    style_mask: List[str] = typer.Option([], "--style-mask", metavar="N=SOURCE", help="Style N (1: the first "
+                                         "--style) only where SOURCE is white: one image for every frame, or a "
+                                         "video or an image sequence, one frame per frame; a style without a mask "
+                                         "gets what no mask covers. Repeatable.",
                                          rich_help_panel=PANEL_LOOK),
     cluster: Optional[str] = typer.Option(None, help="Run the units (shots, keyframes, chunks of frames) on a dask "
                                                      "cluster: 'local' (a LocalCluster here) or a scheduler's address "
@@ -621,15 +622,15 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
     from .masks import open_mask
     from .safety import video_plan
     from .schedule import check_engine, load_frame_schedule
-    from .style_masks import parse_specs, video_style_masks
+    from .style_masks import parse_specs, settings_specs, video_style_masks
     from .video import open_source, stylize_video
 
     for path in style:
         if not Path(path).expanduser().is_file():
             raise UserError(f"style image {str(path)!r} does not exist")
-    mask_paths = parse_specs(style_mask, len(style))
     frame_source = open_source(source, frames=frames, step=step, fps=fps)
     flat = flat_settings(style_settings, video_settings)
+    mask_paths = parse_specs(settings_specs(style_mask, flat.pop("style_masks", None)), len(style))
     schedule = load_frame_schedule(flat, frame_settings)
     mask = mask if mask is not None else flat.pop("mask", None)  # the option wins over a --settings file's
     mask = open_mask(mask, frame_source) if mask is not None else None  # checked before any work
@@ -637,7 +638,7 @@ def _run_video(reporter, source, style, output, frames, step, fps, encode, overw
                mask.frames if mask is not None else None).check()
     encode = encode.expanduser() if encode is not None else None
     config, styles = prepare_run(style, flat)
-    style_masks = video_style_masks(mask_paths, len(style), frame_source, config.engine, cluster)
+    style_masks = video_style_masks(mask_paths, len(style), frame_source, config.engine)
     check_memory(config, frame_source.height, frame_source.width)  # --size 0: the source's own size, known now
     check_engine(schedule, config.engine)  # before a cluster is reached
     from .cluster import connect

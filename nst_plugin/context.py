@@ -60,6 +60,16 @@ class FrameControls:
     style_masks: tuple[Any, ...] | None = None  # tuple[np.ndarray | None, ...]: numpy is not imported here
 
 
+@runtime_checkable
+class StyleMaskSource(Protocol):
+    """Style masks that may change from frame to frame (a moving ``--style-mask``): ``at(index)`` gives frame
+    ``index``'s, one float (H, W) 0..1 array per style image (what :attr:`FrameControls.style_masks` takes),
+    or ``None`` for no mask. :mod:`nst_plugin.style_masks` makes them; a sequence engine asks
+    :meth:`RunContext.style_masks_at` for each frame it optimises."""
+
+    def at(self, index: int | None) -> tuple[Any, ...] | None: ...
+
+
 @dataclass(frozen=True)
 class Resume:
     """Frames an earlier run of the same job finished: not stylized again, but they still seed the next
@@ -106,7 +116,9 @@ class RunContext:
     ``store``: an :class:`ArtifactStore` for files a sequence engine keeps with the results (the video's
     output folder), or ``None`` where there is none (the Python API, the webcam). ``schedule``: per-frame
     values of the animated settings (:class:`~nst_plugin.schedule.FrameSchedule`; empty: none), which a
-    sequence engine applies with ``schedule.config_at(config, index)``.
+    sequence engine applies with ``schedule.config_at(config, index)``. ``style_masks``: the run's per-frame
+    style masks (a :class:`StyleMaskSource`), or ``None``: then every frame starts from ``controls.style_masks``
+    (see :meth:`style_masks_at`).
     """
 
     host: Any
@@ -117,6 +129,7 @@ class RunContext:
     resume: Resume = field(default_factory=Resume)
     store: ArtifactStore | None = None
     schedule: FrameSchedule = NO_SCHEDULE
+    style_masks: StyleMaskSource | None = None
 
     @property
     def registry(self):
@@ -128,6 +141,13 @@ class RunContext:
 
     def emit(self, event) -> None:
         self.on_event(event)
+
+    def style_masks_at(self, index: int | None) -> tuple[Any, ...] | None:
+        """The style masks of frame ``index`` (what a sequence engine puts in that frame's
+        :class:`FrameControls`): the run's per-frame ones, else the run's controls' (the same for every frame)."""
+        if self.style_masks is not None:
+            return self.style_masks.at(index)
+        return self.controls.style_masks
 
     def for_frame(self, index: int | None, controls: FrameControls | None = None) -> "RunContext":
         """A context for one frame of a sequence: same cache and events, its own controls."""

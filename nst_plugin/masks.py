@@ -76,6 +76,7 @@ class MaskSource:
     spec: str
     frames: "FrameSource"  # the mask's own frames
     order: dict[int, int] | None = None
+    what: str = "--mask"  # how its messages name it (``--style-mask 2``)
     _kept: dict = field(default_factory=dict, repr=False)  # mask frame number -> (its plane's digest, plane)
     _reader: Iterator | None = field(default=None, repr=False)
     _position: int = field(default=0, repr=False)
@@ -92,7 +93,7 @@ class MaskSource:
         if self.order is None:
             return self.frames.files[0][0]
         if index not in self.order:
-            raise UserError(f"--mask {self.spec!r} has no frame for source frame {index}")
+            raise UserError(f"{self.what} {self.spec!r} has no frame for source frame {index}")
         return self.order[index]
 
     def plane(self, index: int) -> np.ndarray:
@@ -102,6 +103,10 @@ class MaskSource:
     def digest(self, index: int) -> str:
         """What the frame's record keeps of its mask: a frame whose mask digest changed is composited again."""
         return self._read(self.number(index))[0]
+
+    def frame_digest(self, number: int) -> str:
+        """The digest of the mask's own frame ``number``."""
+        return self._read(number)[0]
 
     def at(self, index: int, height: int, width: int) -> np.ndarray:
         """The mask of source frame ``index`` at ``height`` x ``width``."""
@@ -124,7 +129,7 @@ class MaskSource:
             data = np.fromfile(str(path), dtype=np.uint8)
             image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
             if image is None:
-                raise UserError(f"--mask: {str(path)!r} cannot be read as an image")
+                raise UserError(f"{self.what}: {str(path)!r} cannot be read as an image")
             return mask_plane(image)
         # a video: read forward in order (as the run's frames are), from the start again to go back
         if self._reader is None or number <= self._position:
@@ -136,7 +141,7 @@ class MaskSource:
             if found > number:
                 break
         self._reader = None
-        raise UserError(f"--mask {self.spec!r}: frame {number} cannot be decoded")
+        raise UserError(f"{self.what} {self.spec!r}: frame {number} cannot be decoded")
 
 
 def check_aspect(what: str, mask_size: tuple[int, int], size: tuple[int, int], of: str) -> None:
@@ -188,34 +193,51 @@ def _all_numbers(source) -> list[int]:
     return list(range(1, (source.count or 0) + 1))
 
 
-def open_mask(spec: str | os.PathLike, source: "FrameSource") -> MaskSource:
+def open_mask(spec: str | os.PathLike, source: "FrameSource", what: str = "--mask") -> MaskSource:
     """The mask ``spec`` checked against ``source`` (a :class:`~nst_plugin.video.sources.FrameSource`): a
-    file that is missing or cannot be read, a frame count that is neither one, the source's, nor the run's,
-    and an aspect ratio more than 1% off the source's are each one :class:`UserError` line."""
+    file that is missing or cannot be read (every file of an image sequence), a frame count that is neither
+    one, the source's, nor the run's, and an aspect ratio more than 1% off the source's are each one
+    :class:`UserError` line (``what``: how it names the mask)."""
     from .video.sources import open_source
 
     if not isinstance(spec, (str, os.PathLike)) or not str(spec).strip():
-        raise UserError(f"--mask must name a video, an image sequence or an image, got {spec!r}")
+        raise UserError(f"{what} must name a video, an image sequence or an image, got {spec!r}")
     text = str(spec)
     if text.isdigit() and not Path(text).exists():
-        raise UserError(f"--mask {text!r} does not exist (a mask is a video file, an image sequence or an image)")
+        raise UserError(f"{what} {text!r} does not exist (a mask is a video file, an image sequence or an image)")
     try:
         frames = open_source(text)
     except UserError as exc:
-        raise UserError(f"--mask: {exc}") from None
-    check_aspect(f"--mask {text!r}", (frames.width, frames.height), (source.width, source.height),
+        raise UserError(f"{what}: {exc}") from None
+    check_aspect(f"{what} {text!r}", (frames.width, frames.height), (source.width, source.height),
                  f"the source {source.spec!r}")
     if frames.count == 1 and frames.kind == "images":
-        return MaskSource(text, frames, None)
+        return MaskSource(text, frames, None, what)
     mask_numbers = _all_numbers(frames)
     if source.kind == "camera":
-        raise UserError(f"--mask {text!r} has {len(mask_numbers)} frames, and a camera's frames are not known "
+        raise UserError(f"{what} {text!r} has {len(mask_numbers)} frames, and a camera's frames are not known "
                         "before they come: give one image as the mask of a camera")
+    if frames.kind == "images":
+        _probe_files(frames.files, what)
     whole, run = _all_numbers(source), source.indices or []
     if len(mask_numbers) == len(whole):
-        return MaskSource(text, frames, dict(zip(whole, mask_numbers)))
+        return MaskSource(text, frames, dict(zip(whole, mask_numbers)), what)
     if len(mask_numbers) == len(run):
-        return MaskSource(text, frames, dict(zip(run, mask_numbers)))
+        return MaskSource(text, frames, dict(zip(run, mask_numbers)), what)
     makes = f" and this run makes {len(run)}" if len(run) != len(whole) else ""
-    raise UserError(f"--mask {text!r} has {len(mask_numbers)} frames but the source {source.spec!r} has "
+    raise UserError(f"{what} {text!r} has {len(mask_numbers)} frames but the source {source.spec!r} has "
                     f"{len(whole)}{makes}: give one mask frame per frame, or one image for all of them")
+
+
+def _probe_files(files, what: str) -> None:
+    """Every file of an image sequence mask is there, not empty and in a format OpenCV reads (its first bytes:
+    cheap, no decoding), so a broken file later in the sequence is refused before any work, not mid-run."""
+    import cv2
+
+    for _, path in files:
+        try:
+            readable = os.path.getsize(path) > 0 and cv2.haveImageReader(str(path))
+        except OSError:
+            readable = False
+        if not readable:
+            raise UserError(f"{what}: {str(path)!r} cannot be read as an image")

@@ -111,8 +111,8 @@ class EngineTraits:
     * ``style_optional``: ``style_optional(config) -> bool``: the run may have no style image (its look comes
       from elsewhere, e.g. painted keyframes); None: a style image is needed (refused before any work);
     * ``style_masks``: its frames honour the run's style masks (``--style-mask``: every ``context.stylize_frame``
-      call it makes passes ``context.controls.style_masks`` on); otherwise ``--style-mask`` is refused before
-      any work.
+      call it makes for frame ``index`` passes ``context.style_masks_at(index)`` on, and a unit it ships to a
+      cluster carries them); otherwise ``--style-mask`` is refused before any work.
     """
 
     output_size: str = "size"

@@ -24,7 +24,7 @@ def test_frame_controls_are_typed_and_closed():
         controls.max_iterations = 5
     assert {f.name for f in dataclasses.fields(FrameControls)} == {
         "init", "max_iterations", "rounds", "tolerance", "tolerance_window", "target_objective", "target_excludes",
-        "target_terms", "working_shape", "shot", "previous"}
+        "target_terms", "working_shape", "shot", "previous", "style_masks"}
 
 
 def test_a_third_party_sequence_engine_steers_the_frame_engine_through_controls(content_rgb, style_rgb):

@@ -119,8 +119,11 @@ def test_a_bad_mask_is_one_error_line_and_no_output_folder(clip, tmp_path):
     write_sequence(tmp_path / "two", [grey(np.ones((height, width)))] * 2)
     save_image(tmp_path / "wide.png", grey(np.ones((height, width * 2))))
     (tmp_path / "broken.png").write_bytes(b"not a picture")
+    write_sequence(tmp_path / "late", [grey(np.ones((height, width)))] * 3)
+    (tmp_path / "late" / "0003.png").write_bytes(b"")  # the last file of a sequence: refused before the run too
     cases = [(tmp_path / "missing.png", ["missing.png", "does not exist"]),
              (tmp_path / "two", ["has 2 frames", "has 3"]),
+             (tmp_path / "late", ["0003.png", "cannot be read"]),
              (tmp_path / "wide.png", ["wide.png", "96x36", "48x36", "aspect"]),
              (tmp_path / "broken.png", ["broken.png"])]
     for mask, phrases in cases:

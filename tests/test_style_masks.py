@@ -277,12 +277,12 @@ def test_video_with_a_style_mask_resumes_only_with_the_same_masks(tmp_path, samp
     assert other.exit_code != 0 and "style masks" in other.output, other.output
 
 
-@pytest.mark.parametrize("case", ["engine without the trait", "cluster", "aspect"])
+@pytest.mark.parametrize("case", ["engine without the trait", "aspect"])
 def test_video_refuses_style_masks_it_would_ignore(case, tmp_path, samples, negative_engine):
     save_image(tmp_path / "m.png", np.full((30, 40 if case != "aspect" else 30, 3), 255, np.uint8))
-    extra = {"engine without the trait": ["--engine", "negative"], "cluster": ["--cluster", "local"], "aspect": []}[case]
+    extra = {"engine without the trait": ["--engine", "negative"], "aspect": []}[case]
     expected = {"engine without the trait": "the negative engine does not take style masks",
-                "cluster": "leave out --cluster", "aspect": "a mask needs its picture's aspect ratio"}[case]
+                "aspect": "a mask needs its picture's aspect ratio"}[case]
     result = nst("video", samples / "street.avi", "-s", samples / "starry_night.jpg", "-s", samples / "HappyFish.jpg",
                  "--style-mask", f"2={tmp_path / 'm.png'}", "--frames", "1-2", "-o", tmp_path / "out", *extra, *TINY)
     assert result.exit_code not in (0, None), result.output
@@ -306,3 +306,232 @@ def test_region_style_score_over_the_whole_frame_is_the_style_score(content_rgb,
     mixed[:, :half] = fish_rgb[:, :half]  # both 48x64
     assert region_style(mixed, fish_rgb, left)["style_other"] < region_style(mixed, fish_rgb, 1.0 - left)["style_other"]
     assert np.isnan(region_style(mixed, fish_rgb, np.zeros_like(left))["style"])
+
+
+# -- moving style masks (a video or an image sequence: each frame its own masks) ----------------------------------
+
+def _write_grey(folder, planes) -> None:
+    """(H, W) uint8 planes as one-channel PNGs 0001.png, 0002.png, ..."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, plane in enumerate(planes, start=1):
+        assert cv2.imwrite(str(folder / f"{n:04d}.png"), plane)
+
+
+def _moving(tmp_path, samples, count: int = 3) -> dict:
+    """``count`` 48x36 street frames as an image sequence, and a mask sequence whose white band moves right."""
+    from test_video import street_frames, write_sequence
+
+    frames = street_frames(samples, count, size=48)
+    write_sequence(tmp_path / "seq", frames)
+    height, width = frames[0].shape[:2]
+    planes = []
+    for n in range(count):
+        plane = np.zeros((height, width), np.uint8)
+        plane[:, 10 * n: 10 * n + 16] = 255
+        planes.append(plane)
+    _write_grey(tmp_path / "band", planes)
+    return dict(source=tmp_path / "seq" / "####.png", mask=tmp_path / "band" / "####.png", planes=planes,
+                frames=frames, styles=("-s", samples / "starry_night.jpg", "-s", samples / "HappyFish.jpg"))
+
+
+def _video(clip, out, *more):
+    """``nst video`` of the clip with two styles at 48 px (stdout and stderr apart)."""
+    from test_video import nst as nst_split
+
+    return nst_split("video", clip["source"], *clip["styles"], "-o", out, "--size", "48", "--iterations", "2",
+                     "--warm-iterations", "2", "--weights", "hed", "--progress", "none", *more)
+
+
+def _assert_frame_masks(seen: dict, planes: list, indices) -> None:
+    """Frame ``index`` got mask frame ``index`` for style 1 and what it leaves for style 2."""
+    for index in indices:
+        first, second = seen[index].style_masks
+        np.testing.assert_allclose(first, planes[index - 1] / 255.0, atol=1e-6)
+        np.testing.assert_allclose(second, 1.0 - planes[index - 1] / 255.0, atol=1e-6)
+
+
+def test_a_moving_style_mask_gives_each_frame_of_the_chain_its_own_masks(tmp_path, samples):
+    clip = _moving(tmp_path, samples)
+    recorder = RecordControls()
+    plugins.register_plugin(recorder, name="record-controls")
+    result = _video(clip, tmp_path / "out", "--style-mask", f"1={clip['mask']}", "--warm-start")
+    assert result.exit_code == 0, result.output
+    assert sorted(recorder.seen) == [1, 2, 3] and recorder.seen[2].init is not None  # warm frames too
+    _assert_frame_masks(recorder.seen, clip["planes"], [1, 2, 3])
+    assert not np.array_equal(recorder.seen[1].style_masks[0], recorder.seen[2].style_masks[0])
+    manifest = json.loads((tmp_path / "out" / "nst_manifest.json").read_text())
+    assert manifest["style_masks"][0] and manifest["style_masks"][1] is None  # style 2 has no mask of its own
+
+
+def test_a_moving_style_mask_gives_each_keyframe_its_own_masks(tmp_path, samples):
+    clip = _moving(tmp_path, samples)
+    recorder = RecordControls()
+    plugins.register_plugin(recorder, name="record-controls")
+    result = _video(clip, tmp_path / "out", "--style-mask", f"1={clip['mask']}", "--engine", "keyframes",
+                    "--keyframes", "1,3", "--option", "keyframes.steps=2", "--option", "keyframes.patch=16")
+    assert result.exit_code == 0, result.output
+    assert sorted(recorder.seen) == [1, 3]
+    _assert_frame_masks(recorder.seen, clip["planes"], [1, 3])
+
+
+def test_a_run_with_moving_style_masks_resumes_only_with_the_same_mask_frames(tmp_path, samples):
+    import cv2
+
+    clip = _moving(tmp_path, samples)
+    plugins.register_plugin(RecordControls(), name="record-controls")
+    args = ("--style-mask", f"1={clip['mask']}")
+    assert _video(clip, tmp_path / "out", *args).exit_code == 0
+    again = _video(clip, tmp_path / "out", *args, "--progress", "bar")
+    assert again.exit_code == 0 and "3 already there" in again.output, again.output
+    changed = clip["planes"][2].copy()
+    changed[0, 0] = 255 - changed[0, 0]  # one pixel of the last mask frame
+    cv2.imwrite(str(tmp_path / "band" / "0003.png"), changed)
+    other = _video(clip, tmp_path / "out", *args)
+    assert other.exit_code != 0 and "style masks" in other.output, other.output
+
+
+@pytest.mark.parametrize("case", ["count", "broken file", "aspect"])
+def test_a_bad_moving_style_mask_is_one_line_before_any_work(case, tmp_path, samples):
+    clip = _moving(tmp_path, samples)
+    mask = clip["mask"]
+    if case == "count":
+        (tmp_path / "band" / "0003.png").unlink()
+    elif case == "broken file":
+        (tmp_path / "band" / "0003.png").write_bytes(b"not a picture")
+    elif case == "aspect":
+        _write_grey(tmp_path / "square", [np.zeros((36, 36), np.uint8)] * 3)
+        mask = tmp_path / "square" / "####.png"
+    expected = {"count": "has 2 frames but the source", "broken file": "0003.png' cannot be read as an image",
+                "aspect": "a mask needs its picture's aspect ratio"}[case]
+    result = _video(clip, tmp_path / "out", "--style-mask", f"2={mask}")
+    from test_video import error_lines
+
+    lines = error_lines(result)
+    assert result.exit_code not in (0, None) and len(lines) == 1 and "--style-mask 2" in lines[0], result.output
+    assert expected in lines[0], lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_style_masks_from_a_settings_file(tmp_path, samples):
+    clip = _moving(tmp_path, samples)
+    recorder = RecordControls()
+    plugins.register_plugin(recorder, name="record-controls")
+    settings = tmp_path / "run.json"
+    settings.write_text(json.dumps({"style_masks": {"1": str(clip["mask"])}, "warm_start": True}))
+    result = _video(clip, tmp_path / "out", "--settings", settings)
+    assert result.exit_code == 0, result.output
+    _assert_frame_masks(recorder.seen, clip["planes"], [1, 2, 3])
+    first = tmp_path / "band" / "0001.png"
+    settings.write_text(json.dumps({"style_masks": [f"1={first}"]}))  # nst image: the list form
+    recorder.seen.clear()
+    image = nst("image", tmp_path / "seq" / "0001.png", *clip["styles"], "-o", tmp_path / "o.png", "--settings",
+                settings, *TINY)
+    assert image.exit_code == 0, image.output
+    np.testing.assert_allclose(recorder.seen[None].style_masks[0], clip["planes"][0] / 255.0, atol=1e-6)
+    assert json.loads((tmp_path / "o.nst.json").read_text())["inputs"]["style_masks"] == {"1": str(first)}
+    settings.write_text(json.dumps({"style_masks": 3}))
+    bad = _video(clip, tmp_path / "bad", "--settings", settings)
+    assert bad.exit_code not in (0, None) and "style_masks must be a list" in bad.output, bad.output
+    assert not (tmp_path / "bad").exists()
+
+
+class PaintGrey:
+    """A frame plugin that paints every frame flat grey (200)."""
+
+    @hookimpl
+    def nst_stylize_frame(self, content, styles, config, context):
+        return nst_plugin.FrameResult(image=np.full(content.shape, 200, np.uint8), stats={})
+
+
+def test_stylize_sequence_takes_a_mask(content_rgb, style_rgb, fast):
+    from nst_plugin.images import resize
+    from nst_plugin.masks import composite, resize_plane
+
+    plugins.register_plugin(PaintGrey(), name="paint-grey")
+    ramp = np.tile(np.linspace(0.0, 1.0, content_rgb.shape[1], dtype=np.float32), (content_rgb.shape[0], 1))
+    frames = [(i, np.roll(content_rgb, i, axis=1)) for i in range(3)]
+    made = {}
+    nst_plugin.stylize_sequence(frames, style_rgb, made.__setitem__, mask=ramp, **fast)
+    assert sorted(made) == [0, 1, 2]
+    for index, frame in frames:
+        got = made[index].image
+        shape = got.shape[:2]
+        expected = composite(np.full(got.shape, 200, np.uint8), resize(frame, *shape), resize_plane(ramp, *shape))
+        np.testing.assert_array_equal(got, expected)
+        # the frame shows where the ramp is black, the engine's grey where it is white
+        assert np.abs(got[:, 0].astype(int) - resize(frame, *shape)[:, 0]).max() <= 8
+        assert np.abs(got[:, -1].astype(int) - 200).max() <= 2
+    with pytest.raises(UserError, match="aspect ratio"):
+        nst_plugin.stylize_sequence(iter([(0, content_rgb[:, :20])]), style_rgb, lambda i, r: None, mask=ramp,
+                                    **fast)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["lbfgs", "keyframes"])
+def test_moving_style_masks_on_a_cluster_make_the_single_process_frames(engine, tmp_path, samples):
+    """The masks go with the units (the chain's shots, the keyframes) to a real LocalCluster's worker."""
+    pytest.importorskip("distributed")
+    from test_masks import frames_in
+
+    clip = _moving(tmp_path, samples)
+    more = ["--style-mask", f"1={clip['mask']}", "--tolerance", "0"]
+    if engine == "keyframes":
+        more += ["--engine", "keyframes", "--keyframes", "1,3", "--keyframe-size", "32", "--option",
+                 "keyframes.steps=8", "--option", "keyframes.patch=16"]
+    for name, extra in (("single", []), ("cluster", ["--cluster", "local", "--workers", "1"])):
+        result = _video(clip, tmp_path / name, *more, *extra)
+        assert result.exit_code == 0, result.output
+    unmasked = _video(clip, tmp_path / "unmasked", *more[2:])
+    assert unmasked.exit_code == 0, unmasked.output
+    single, cluster, plain = (frames_in(tmp_path / n) for n in ("single", "cluster", "unmasked"))
+    assert sorted(single) == sorted(cluster) == sorted(plain) and len(single) == 3
+    assert all(np.array_equal(single[name], cluster[name]) for name in single)
+    assert not all(np.array_equal(single[name], plain[name]) for name in single)  # the masks changed the frames
+
+
+def test_an_engine_run_whole_on_a_cluster_ships_each_frames_masks_with_its_unit(content_rgb):
+    """An engine without units of its own runs as one unit on a worker: the unit carries every frame's masks."""
+    from nst_plugin.cluster.client import _whole
+    from nst_plugin.style_masks import FrameMasks, StillMasks
+
+    class Dispatch:
+        written: set = set()
+
+        def run(self, tasks, on_done=None):
+            self.tasks = list(tasks)
+
+    left, right = np.zeros((4, 6), np.float32), np.ones((4, 6), np.float32)
+    still = (left, right)
+    per_frame = {3: still, 4: (right, left)}
+    frames = [(3, content_rgb), (4, content_rgb)]
+    for masks, expected in ((FrameMasks(per_frame), per_frame), (StillMasks(still), {3: still, 4: still})):
+        context = plugins.get_host().run_context(style_masks=masks)
+        dispatch = Dispatch()
+        _whole(dispatch, iter(frames), [], make_config("default"), context)
+        unit = dispatch.tasks[0][1]
+        assert all(unit.style_masks.at(index) is expected[index] for index in (3, 4))
+    dispatch = Dispatch()
+    _whole(dispatch, iter(frames), [], make_config("default"), plugins.get_host().run_context())
+    assert dispatch.tasks[0][1].style_masks is None  # no masks: nothing shipped
+
+
+def test_shipped_masks_travel_each_once_compressed_and_come_back_bit_for_bit():
+    import pickle
+
+    from nst_plugin.style_masks import FrameMasks
+
+    rng = np.random.default_rng(0)
+    band = np.zeros((288, 384), np.float32)
+    band[:, 100:200] = 1.0
+    soft = rng.uniform(0, 1, (288, 384)).astype(np.float32)  # noise: does not compress, comes back exact
+    still = (band, 1.0 - band)
+    masks = FrameMasks({**{i: still for i in range(50)}, 50: (soft, None), 51: None})
+    data = pickle.dumps(masks)
+    back = pickle.loads(data)
+    assert len(data) < soft.nbytes + 2 * band.nbytes // 20  # the still pair once, flat planes compressed
+    for index in range(50):
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(back.at(index), still))
+    assert np.array_equal(back.at(50)[0], soft) and back.at(50)[1] is None and back.at(51) is None
+    assert back.at(0)[0] is back.at(49)[0]  # one copy on the worker too

@@ -159,8 +159,8 @@ def _chain_frame(index: int, work, cut: bool, key, styles, config, context, carr
     schedule = context.schedule
     frame_config = schedule.config_at(config, index)
     temporal = frame_config.loss_weights.get("temporal", 0) != 0
-    # the run's style masks (context.controls: what the job gave every frame) go with each frame, warm or cold
-    controls, warm = FrameControls(shot=carried.shot, style_masks=context.controls.style_masks), False
+    # the frame's style masks (the run's, still or moving: context.style_masks_at) go with it, warm or cold
+    controls, warm = FrameControls(shot=carried.shot, style_masks=context.style_masks_at(index)), False
     previous, anchor = carried.previous, carried.anchor
     if previous is not None and not cut and previous.work.shape == work.shape and (config.warm_start or temporal):
         targets = _warm_targets(config, previous.objective if previous.key == key else None,

@@ -71,6 +71,7 @@ def _shot_units(shots: Iterator[list], config, context) -> Iterator[ShotUnit]:
     (it seeds the warm start), with what the chain needs of the finished frames it holds. A finished frame
     whose animated settings changed (its key) is unfinished, as in the chain."""
     from ..cluster.units import ShippedResume
+    from ..style_masks import for_frames
 
     resume, schedule = context.resume, context.schedule
 
@@ -90,4 +91,5 @@ def _shot_units(shots: Iterator[list], config, context) -> Iterator[ShotUnit]:
                                 keys={i: resume.keys[i] for i in done if i in resume.keys},
                                 states={i: resume.states[i] for i in done if i in resume.states})
         yield ShotUnit(number=number, frames=part, todo=todo, resume=shipped, schedule=schedule or None,
-                       shot=number, cut_index=indices[0] if number > 0 else None)
+                       shot=number, cut_index=indices[0] if number > 0 else None,
+                       style_masks=for_frames(context, [i for i, _ in part]))

@@ -181,8 +181,11 @@ def _whole(dispatch: "Dispatch", frames, styles, config, context):
     resume = context.resume
     shipped = ShippedResume(done=sorted(resume.frames), images={i: load() for i, load in resume.frames.items()},
                             keys=dict(resume.keys), states=dict(resume.states))
-    unit = SequenceUnit(number=0, frames=list(frames), resume=shipped, schedule=context.schedule or None,
-                        forward=WHOLE_EVENTS)
+    from ..style_masks import for_frames
+
+    frames = list(frames)
+    unit = SequenceUnit(number=0, frames=frames, resume=shipped, schedule=context.schedule or None,
+                        forward=WHOLE_EVENTS, style_masks=for_frames(context, [i for i, _ in frames]))
     reports = []
     dispatch.run([(run_sequence, unit, styles, config)], on_done=reports.append)
     stats = dict(reports[0].get("stats") or {}) if reports else {}

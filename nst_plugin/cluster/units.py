@@ -69,7 +69,8 @@ class SequenceUnit:
     engine cut (a shot of the ``lbfgs`` chain). ``todo``: the frames the client expects back (empty: whatever
     the engine makes); ``resume``: what the engine needs of the frames an earlier run finished; ``schedule``:
     the animated settings (a :class:`~nst_plugin.schedule.FrameSchedule`, or None); ``forward``: the kinds of
-    the engine's events the client shows."""
+    the engine's events the client shows; ``style_masks``: the style masks of its frames
+    (:class:`~nst_plugin.style_masks.FrameMasks`), or None."""
 
     number: int
     frames: list[tuple[int, np.ndarray]]
@@ -77,6 +78,7 @@ class SequenceUnit:
     resume: ShippedResume = field(default_factory=ShippedResume)
     schedule: Any = None
     forward: tuple[str, ...] = FORWARDED_EVENTS
+    style_masks: Any = None
 
 
 # -- messages -------------------------------------------------------------------------------------------

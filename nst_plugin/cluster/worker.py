@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 
 CACHE: dict = {}  # this worker's RunContext.cache, shared by every unit it runs (an engine may keep its own there)
 _STYLES: dict = {}  # digest of the style images -> the one copy every unit uses (the cache keys on it)
@@ -199,6 +200,8 @@ def run_sequence(unit, styles, config, queue: str, version: str) -> dict:
         if hasattr(unit, "progress"):
             resume = resume.after(job.progress())
         context = job.context(resume=resume.to_resume(), schedule=unit.schedule)
+        if unit.style_masks is not None:  # the style masks of the unit's frames, shipped by the client
+            context = replace(context, style_masks=unit.style_masks)
         produced = []
 
         def sink(index, result):

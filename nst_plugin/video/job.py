@@ -39,8 +39,10 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
     stylize the units (shots, keyframes, chunks of frames) in place of this process; the frames, the folder
     and the events are the same. ``mask``: a mask source (path; :mod:`nst_plugin.masks`): each frame is
     ``mask * styled + (1 - mask) * source``; a finished frame whose mask changed is composited again
-    (:mod:`.masking`). ``style_masks``: one still mask per style for every frame (resolved:
-    :mod:`nst_plugin.style_masks`; the ``lbfgs`` engine in this process), recorded in the manifest."""
+    (:mod:`.masking`). ``style_masks``: the style masks (:mod:`nst_plugin.style_masks`): resolved still ones
+    (one per style, for every frame) or a :class:`~nst_plugin.context.StyleMaskSource` with a ``record()`` (still
+    or moving, :func:`~nst_plugin.style_masks.video_style_masks`) for an engine with the ``style_masks`` trait;
+    their digests are recorded in the manifest (a resumed run needs the same masks)."""
     from ..masks import MaskSource, open_mask
     from ..plugins import get_host
     from ..safety import video_plan
@@ -68,11 +70,12 @@ def stylize_video(source: FrameSource, styles, config, output: str | os.PathLike
         cluster.check_job(config, source, schedule)  # what the cluster refuses, before the folder is touched
     extra = {"mask": mask.identity()} if mask is not None else None
     if style_masks is not None:
-        from ..style_masks import check_sequence_engine
-        from .output import image_digest
+        from ..style_masks import StillMasks, check_sequence_engine
 
-        check_sequence_engine(config.engine, cluster)
-        extra = dict(extra or {}, style_masks=[image_digest(m) for m in style_masks])
+        check_sequence_engine(config.engine)
+        if not hasattr(style_masks, "at"):  # resolved still masks
+            style_masks = StillMasks(tuple(style_masks))
+        extra = dict(extra or {}, style_masks=style_masks.record())  # a moving mask: every frame read, now
     folder = OutputFolder(output, config, source, styles, overwrite=overwrite, extra=extra)  # locked until the end
     try:
         return _run(folder, source, styles, config, encode, on_event, schedule, cluster, traits, mask, style_masks)
@@ -111,9 +114,11 @@ def _run(folder: OutputFolder, source: FrameSource, styles, config, encode, on_e
             sink(index, masking.again(index, resume.frames[index]))
         frames, sink = masking.lookup.watch(frames), masking.wrap(sink)
     from ..context import FrameControls
+    from ..style_masks import StillMasks
 
-    context = host.run_context(on_event, resume=resume, store=folder, schedule=schedule,
-                               controls=FrameControls(style_masks=style_masks))  # what every frame starts from
+    still = style_masks.masks if isinstance(style_masks, StillMasks) else None
+    context = host.run_context(on_event, resume=resume, store=folder, schedule=schedule, style_masks=style_masks,
+                               controls=FrameControls(style_masks=still))  # what every frame starts from
     # a file source may be read more than once (an engine's keyframe pass); a camera gives one pass
     run = host.stylize_sequence if cluster is None else cluster.stylize_sequence
     result = run(frames, styles, config, context, sink)

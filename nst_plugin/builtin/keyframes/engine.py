@@ -427,7 +427,7 @@ class _Run:
         """A keyframe stylized by the frame engine at the keyframe size; ``init``: its warm start
         (:meth:`warm_start`), or None for a cold frame (coarse-to-fine)."""
         t0 = time.perf_counter()
-        controls = FrameControls(shot=shot, style_masks=self.context.controls.style_masks)  # the run's
+        controls = FrameControls(shot=shot, style_masks=self.context.style_masks_at(index))  # the run's, this frame's
         if init is not None:
             controls = replace(controls, init=init, max_iterations=self.warm_iterations, rounds=1,
                                tolerance=WARM_TOLERANCE)

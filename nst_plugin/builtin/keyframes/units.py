@@ -27,7 +27,7 @@ CHUNK = 8  # frames per unit of the last stage
 @dataclass
 class KeyframeUnit:
     """One keyframe for the frame engine (at the keyframe size); ``init``: its warm start (the keyframe before
-    it carried to it), or None."""
+    it carried to it), or None; ``style_masks``: its style masks (the run's at this frame), or None."""
 
     number: int
     shot: int
@@ -36,6 +36,7 @@ class KeyframeUnit:
     total: int
     todo: tuple = ()
     init: np.ndarray | None = None
+    style_masks: tuple | None = None
 
 
 @dataclass
@@ -199,7 +200,8 @@ class _Units:
 
         frame = self.work.sources[index][0]
         unit = KeyframeUnit(next(self.numbers), shot.number, index, frame, count.total,
-                            init=run.warm_start(index, frame, stylized))
+                            init=run.warm_start(index, frame, stylized),
+                            style_masks=self.context.style_masks_at(index))
         self.dispatch.submit(run_keyframe, unit, self.styles, self.config, self.work.plan.shape, on_done=keep,
                              counted=False)
 
@@ -271,6 +273,10 @@ def run_keyframe(unit, styles, config, shape, queue: str, version: str) -> dict:
     with UnitRun(unit, styles, queue, version) as job:
         run = _keyframe_run(job, config, shape)
         run.keyframes_done = 0
+        if unit.style_masks is not None:  # shipped with the unit: a worker's context has no masks of its own
+            from ...style_masks import FrameMasks
+
+            run.context = replace(run.context, style_masks=FrameMasks({unit.index: unit.style_masks}))
         image = run.keyframe(unit.index, unit.shot, unit.frame, unit.total, init=unit.init)
         return job.report([], image=image)
 
