@@ -183,9 +183,10 @@ def run_engine(frames, style, options: dict, today_keyframe: np.ndarray | None =
     return [images[i] for i in range(1, len(frames) + 1)], seconds, {**result.stats.get("timings", {}), "cpu": round(cpu, 1)}
 
 
-def picture(path: Path, painting, outputs, truth, source, frames=(12, 24, 48)) -> None:
-    """The painted keyframe above its source frame, then frames 12, 24, 48: ours above, the ground truth below,
-    labelled."""
+def picture(path: Path, painting, outputs, truth, source, frames=(12, 24, 48), carried_outputs=None) -> None:
+    """At 100 %, labelled: the source's frame 1, then the ground truth of frames 12, 24, 48 (top row); the
+    painted keyframe, then the painting carried by the flow to those frames (``carried_outputs``, middle row, if
+    given); the painted keyframe, then ours (bottom row)."""
     import cv2
 
     from nst_plugin.images import save_image
@@ -196,9 +197,12 @@ def picture(path: Path, painting, outputs, truth, source, frames=(12, 24, 48)) -
         cv2.putText(image, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
         return image
 
-    top = [label(painting, "painted keyframe (frame 1)")] + [label(outputs[f - 1], f"ours, frame {f}") for f in frames]
-    bottom = [label(source, "source, frame 1")] + [label(truth[f - 1], f"ground truth, frame {f}") for f in frames]
-    save_image(path, np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0))
+    rows = [[label(source, "source, frame 1")] + [label(truth[f - 1], f"ground truth, frame {f}") for f in frames]]
+    if carried_outputs is not None:
+        rows.append([label(painting, "painted keyframe (frame 1)")] +
+                    [label(carried_outputs[f - 1], f"carried by the flow, frame {f}") for f in frames])
+    rows.append([label(painting, "painted keyframe (frame 1)")] + [label(outputs[f - 1], f"ours, frame {f}") for f in frames])
+    save_image(path, np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0))
 
 
 def main() -> None:
@@ -239,9 +243,10 @@ def main() -> None:
         results.setdefault("truth_ewarp", {})[name] = round(float(np.mean(ewarp_series(truth, frames))) / source_ewarp, 2)
         if "source" in rows:
             scores["source"] = score(frames, truth, frames, source_ewarp)
+        carried_outputs = None
         if "carried" in rows:
             started = time.perf_counter()
-            outputs = carried(frames, truth[0])
+            outputs = carried_outputs = carried(frames, truth[0])
             scores["carried"] = {**score(outputs, truth, frames, source_ewarp), "seconds": round(time.perf_counter() - started, 1)}
         if "today" in rows:
             outputs, seconds, timings = run_engine(frames, truth[0], {}, today_keyframe=truth[0], keyframes=(1,))
@@ -255,7 +260,7 @@ def main() -> None:
             painted = tuple(map(int, args.painted_at.split(",")))
             scores["ours"] = {**score(outputs, truth, frames, source_ewarp, painted), "seconds": round(seconds, 1), "timings": timings}
             if args.picture and name == args.filters.split(",")[0]:
-                picture(Path(args.picture), truth[0], outputs, truth, frames[0])
+                picture(Path(args.picture), truth[0], outputs, truth, frames[0], carried_outputs=carried_outputs)
         for row, values in scores.items():
             print(f"{name:12s} {row:8s} PSNR {values['psnr']:6.2f}  SSIM {values['ssim']:.3f}  first 8 {values['first8']:6.2f}"
                   f"  last 8 {values['last8']:6.2f}  E_warp {values['ewarp']:.2f}x  {values.get('seconds', '')}", flush=True)

@@ -92,6 +92,51 @@ def test_the_shot_follows_its_painted_keyframe_closer_than_the_carried_painting(
 BOUND = 26.0  # dB: between ours and the carried painting on this clip (docs/design/keyframes.md#painted-keyframes)
 
 
+def test_the_painting_carried_along_the_flow_sharpens_the_frames_near_it_and_a_new_setting_remakes_only_frames(
+        tmp_path, painted_clip):
+    clip, source, painting = painted_clip
+    out = tmp_path / "out"
+
+    def run(carry):
+        result = nst("video", source, "-s", tmp_path / "style.png", "-o", out, *FAST, "--keyframe-image",
+                     f"1={tmp_path / 'painted.png'}", "--option", "keyframes.painted_steps=150", "--option",
+                     f"keyframes.painted_carry={carry}")
+        assert result.exit_code == 0, result.output
+        return events_of(result), frames_of(out, len(clip))
+
+    _, alone = run(0)  # the network's frames (and the temporal filter) only
+    stream, laid = run(32)
+    # the same network (resumed from the output folder), every frame made again with the painting laid over
+    assert [e["stopped"] for e in stream if e["event"] == "training" and e["stopped"]] == ["resumed"]
+    assert sorted(e["index"] for e in stream if e["event"] == "frame_done") == list(range(1, len(clip) + 1))
+    truth = [artist(frame) for frame in clip]
+    near = [(psnr(a, t), psnr(b, t)) for a, b, t in zip(alone[1:5], laid[1:5], truth[1:5])]
+    assert all(b > a + CARRY_GAIN for a, b in near), near
+    assert np.array_equal(laid[0], painting)
+
+
+CARRY_GAIN = 2.0  # dB, each of frames 2-5 of this clip (measured 3.6-7.9): docs/design/keyframes.md#painted-keyframes
+
+
+def test_the_carried_painting_is_laid_by_the_flows_trust_its_alpha_and_fades_with_the_frames_since_it():
+    from nst_plugin.builtin.keyframes.painted import lay
+    from nst_plugin.builtin.keyframes.transport import Carried
+
+    network = np.full((2, 3, 3), 100.0, np.float32)
+    picture = np.full((2, 3, 4), 200, np.uint8)
+    picture[..., 3] = [[255, 255, 0], [255, 255, 255]]  # the painting's alpha, carried with it
+    trust = np.array([[255, 0, 255], [255, 255, 255]], np.uint8)
+    carried = Carried(picture, trust)
+    at_it = lay(network, carried, 0, 10.0)
+    assert np.allclose(at_it[0, 0], 200) and np.allclose(at_it[0, 1], 100)  # trusted: the painting; lost: the network
+    assert np.allclose(at_it[0, 2], 100)  # where the painting was transparent: the network's frame
+    later = lay(network, carried, 10, 10.0)
+    assert np.allclose(later[1, 1], 100 + 100 * np.exp(-1.0))  # fading with the frames since the painting
+    assert np.array_equal(lay(network, carried, 3, 0.0), network) and np.array_equal(lay(network, None, 0, 10.0), network)
+    opaque = lay(network, Carried(picture[..., :3], trust), 0, 10.0)
+    assert np.allclose(opaque[0, 2], 200)
+
+
 def test_a_painting_applies_where_its_alpha_says_and_the_source_shows_elsewhere_without_a_style(tmp_path):
     import nst_plugin
     from nst_plugin.api import prepare

@@ -53,6 +53,10 @@ OPTIONS = (
                  "keyframes, at the output size (measured: docs/painted-keyframes.md)."),
     PluginOption("painted_guide", bounded(float, 0), 0.0, "Blob size, in keyframe pixels, of the guide pattern for a "
                  "shot with painted keyframes (0: none, measured best: the network follows the content alone)."),
+    PluginOption("painted_carry", bounded(float, 0), 48.0, "Frames over which a painting carried along the optical "
+                 "flow fades from the frames after it: laid over the network's frames where the flow is trusted, by "
+                 "exp(-frames since the painting / this) (0: the network's frames alone; measured: "
+                 "docs/painted-keyframes.md).", per_frame=True),
     PluginOption("steps", bounded(int, 1), 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
                  "reproduce the keyframes more closely but generalise worse to the other frames, and cost more)."),
     PluginOption("seconds", bounded(float, 0, above=True), None, "Training time per shot in seconds, at most (default: no limit)."),

@@ -262,6 +262,8 @@ class _Run:
         # the keyframe's fine detail carried along the shot (transport.py): its blur, in the network's pixels
         self.transport = options["transport"] * max(self.net_shape) / max(self.key_shape)
         self.recover = options["recover"]
+        # frames over which a painting carried along the flow fades from the frames (the painted variant's, 0 here)
+        self.carry_frames = 0.0
         self.settings = TrainingSettings(
             patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
             max_steps=options["steps"], max_seconds=options["seconds"], plateau=options["plateau"],
@@ -342,6 +344,8 @@ class _Run:
 
     def frames_key(self, network_key: str) -> str:
         """What a frame is made from: its shot's network and what is laid over the network's frames."""
+        if self.carry_frames:  # (the painted variant: the painting carried over its frames)
+            return _digest(network_key, "painted carried", self.carry_frames, TRANSPORT_DECAY, self.recover)
         return (_digest(network_key, self.transport, TRANSPORT_DECAY, TRANSPORT_VERSION, self.recover) if self.transport
                 else network_key)
 
@@ -360,10 +364,12 @@ class _Run:
         return GuideTrack(self.net_shape, self.guides) if self.guides is not None else None
 
     def texture_track(self):
-        """A new :class:`~.transport.TextureTrack` at the network's size, or None without texture transport."""
+        """A new :class:`~.transport.TextureTrack` at the network's size, or None without texture transport (nor,
+        in the painted variant, a painting to carry)."""
         from .transport import TextureTrack
 
-        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY, recover=self.recover) if self.transport else None
+        carries = self.transport or self.carry_frames
+        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY, recover=self.recover) if carries else None
 
     def target(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """What the network learns of a keyframe, at the network's size (``frame``: its source frame)."""
@@ -378,13 +384,17 @@ class _Run:
         following the picture from each shot's first frame (None without guides); ``until_keyframes``: only up
         to each shot's last keyframe. ``textures``: {keyframe: :meth:`target`}, carried along the shot from each
         keyframe to the next (:class:`~.transport.Carried`; None without them, before a shot's first keyframe,
-        or without texture transport). Every frame of a shot is needed for its guides, also one that is not
+        or without texture transport); a painted shot's track carries its paintings instead
+        (:func:`~.painted.texture`). Every frame of a shot is needed for its guides, also one that is not
         made."""
+        def texture_track(run):  # (textures None: only the guides are wanted, the keyframes' pass)
+            return run.texture_track() if textures or (textures is not None and run.carry_frames) else None
+
         # {the run that makes a shot (:meth:`run_for`): its guide and texture tracks}: a painted shot's differ
-        tracks = {self: (self.guide_track(), self.texture_track() if textures else None)}
+        tracks = {self: (self.guide_track(), texture_track(self))}
         track, carry = tracks[self]
         shot_of = {index: shot for shot in shots for index in shot.frames}
-        previous = None  # the frame before, in the shot
+        previous, run = None, self  # the frame before, in the shot; the run that makes the shot
         for index, frame in frames:
             shot = shot_of.get(index)
             if shot is None or (until_keyframes and index > max(shot.keyframes)):
@@ -395,7 +405,7 @@ class _Run:
                 previous = None
                 run = self.run_for(shot)
                 if run not in tracks:
-                    tracks[run] = (run.guide_track(), run.texture_track() if textures else None)
+                    tracks[run] = (run.guide_track(), texture_track(run))
                 track, carry = tracks[run]
                 for started in (track, carry):
                     if started is not None:
@@ -404,9 +414,9 @@ class _Run:
                 guide = track.next(frame)
             if carry is not None:
                 if index in shot.keyframes:
-                    carry.start(textures[index])
+                    carry.start(textures[index] if index in textures else run.painted_texture(index))
                 carried = carry.next(frame, back=_shared_flow(track, carry))
-                self._keep_flows(carry, previous, index)
+                run._keep_flows(carry, previous, index)  # (at the size of the frames that run filters)
             previous = index
             self.track_seconds[index] = time.perf_counter() - t0
             self.timings["tracks"] += self.track_seconds[index]
@@ -452,6 +462,12 @@ class _Run:
             content = resize(frame, *self.out_shape)
             base = enlarge(optimised, content) if optimised is not None else content
         return over(image, alpha, base)
+
+    def painted_texture(self, index: int) -> np.ndarray:
+        """Painting ``index`` as the painted variant's texture track carries it (:func:`~.painted.texture`)."""
+        from .painted import texture
+
+        return texture(self.paintings[index], self.net_shape)
 
     def painted_frames(self, items, stylized: dict) -> dict:
         """{painted keyframe: its frame} of the frames ``items`` ((index, ...) tuples) that have a painting:
@@ -534,7 +550,9 @@ class _Run:
         and their neighbours within ``smooth`` frames; each frame is then filtered (:func:`~.smoothing.smooth`)
         and enlarged to the output size. ``paintings``: {painted keyframe: its frame at the network's size}
         (:meth:`painted_frames`): the output at that frame, and the filter's input there too, so that its
-        neighbours take the painting along the flow (no jump from the painting to the network's look)."""
+        neighbours take the painting along the flow (no jump from the painting to the network's look); and with
+        ``carry_frames`` the painting ``carried`` to each frame over its network frame (:func:`~.painted.lay`)."""
+        from .painted import lay
         from .smoothing import FlowCache, needed, smooth
 
         paintings = paintings or {}
@@ -547,6 +565,9 @@ class _Run:
                 painted = paintings.get(index)
                 images[index] = (np.asarray(painted, np.float32) if painted is not None
                                  else self._network_frame(model, sources[index], guide, carried))
+                if painted is None and self.carry_frames:
+                    since = index - max((k for k in shot.keyframes if k <= index), default=index)
+                    images[index] = lay(images[index], carried, since, self.carry_frames)
                 seconds[index], frames[index] = time.perf_counter() - t0, frame
         flows = FlowCache(sources, known=self.neighbour_flows)
         share = sum(seconds.values()) / len(emit)  # the margins' network frames are shared by the chunk's frames

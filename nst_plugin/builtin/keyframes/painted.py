@@ -2,12 +2,13 @@
 truth for its frame, which the keyframe engine propagates through the shot.
 
 A shot with a painted keyframe is made differently from one whose keyframes the frame engine stylizes
-(:meth:`Painted.run_for`): its network learns the paintings at the output size (a painting holds the output's
-fine detail: nothing is added back from the source, and no keyframe strokes are carried along the flow,
-which fought a painting: issue 27), and, in the last stage, the painting itself is the output at its frame
-and feeds the temporal filter of its neighbours (the change from the painting to the network's frames does
-not show). A PNG's alpha says where the painting applies; elsewhere the frame is the engine's own look (the
-frame engine's keyframe, with ``--style``) or the source (without).
+(:meth:`_Run.run_for`): its network learns the paintings at the output size (a painting holds the output's
+fine detail: nothing is added back from the source, and no fine detail alone is carried along the flow,
+which fought a painting: issue 27); the painting itself, carried along the flow, is laid over the network's
+frames where the flow is trusted, fading with the frames since it (:func:`lay`); and the painting is the
+output at its frame and feeds the temporal filter of its neighbours (the change from the painting to the
+network's frames does not show). A PNG's alpha says where the painting applies; elsewhere the frame is the
+engine's own look (the frame engine's keyframe, with ``--style``) or the source (without).
 
 Design, measurements and history: docs/design/keyframes.md#painted-keyframes; user guide:
 docs/painted-keyframes.md
@@ -156,10 +157,38 @@ def over(painting: np.ndarray, alpha: np.ndarray | None, base: np.ndarray) -> np
     return alpha * np.asarray(painting, np.float32) + (1.0 - alpha) * np.asarray(base, np.float32)
 
 
+def texture(painting: Painting, shape: tuple[int, int]) -> np.ndarray:
+    """What the painted shot's texture track carries from ``painting``: its RGB at ``shape`` (float32), with its
+    alpha (0..255) as a fourth channel when it has one, so that the carried painting applies where it did."""
+    image, alpha = painting.at(shape)
+    image = np.asarray(image, np.float32)
+    return image if alpha is None else np.concatenate([image, alpha * 255.0], axis=-1)
+
+
+def lay(image: np.ndarray, carried, distance: int, frames: float) -> np.ndarray:
+    """The network's frame ``image`` (float RGB 0..255) under the painting carried to it along the flow
+    (``carried``: :class:`~.transport.Carried` of :func:`texture`), weighted by how far the flow is trusted
+    there (``carried.trust``), the painting's alpha, and exp(-``distance`` / ``frames``), ``distance`` the
+    frames since the painting: near it the carried painting is sharper than the network's frame, further on
+    it drifts. ``carried`` None or ``frames`` 0: the frame itself."""
+    image = np.asarray(image, np.float32)
+    if carried is None or not frames > 0:
+        return image
+    picture = carried.image.astype(np.float32)
+    weight = carried.trust.astype(np.float32) * (np.exp(-distance / frames) / 255.0)
+    if picture.shape[-1] == 4:
+        weight = weight * (picture[..., 3] / 255.0)
+        picture = picture[..., :3]
+    weight = weight[..., None]
+    return weight * picture + (1.0 - weight) * image
+
+
 def painted_run(run, options: dict):
     """The run as a shot with painted keyframes makes it: the network at the output size, trained on the
-    paintings for ``keyframes.painted_steps`` (no plateau stop; ``keyframes.seconds`` still caps it), with the guide only if
-    ``keyframes.painted_guide``, and no texture transport. It shares the run's store, timings and reports."""
+    paintings for ``keyframes.painted_steps`` (no plateau stop; ``keyframes.seconds`` still caps it), with the
+    guide only if ``keyframes.painted_guide``, and no texture transport: the painting itself is carried along the
+    flow and laid over the network's frames near it (``keyframes.painted_carry``, :func:`lay`). It shares the
+    run's store, timings and reports."""
     from .guides import CHANNELS, GuideSettings
     from .network import NetworkShape
 
@@ -169,6 +198,7 @@ def painted_run(run, options: dict):
     painted.guides = GuideSettings(scale=guide * max(run.out_shape) / max(run.key_shape), seed=options["seed"]) if guide else None
     painted.shape = NetworkShape(guides=CHANNELS if painted.guides is not None else 0)
     painted.transport = 0.0
+    painted.carry_frames = options["painted_carry"]  # the painting carried along the flow over the frames (:func:`lay`)
     painted.squeeze = SQUEEZE
     # a fixed number of steps: the plateau rule stopped at 900 of them, 2 dB short (measured)
     painted.settings = replace(run.settings, max_steps=options["painted_steps"], patience=options["painted_steps"] + 1)
