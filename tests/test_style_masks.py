@@ -174,12 +174,17 @@ class RecordControls:
         return nst_plugin.FrameResult(image=content, stats={})
 
 
-def test_the_chain_gives_every_frame_the_style_masks(content_rgb, style_rgb, fish_rgb, fast):
+def _recording_half_mask_clip(content_rgb):
+    """A frame plugin recording each frame's controls (registered), a left-half mask, and three frames."""
     recorder = RecordControls()
     plugins.register_plugin(recorder, name="record-controls")
     mask = np.zeros(content_rgb.shape[:2], np.uint8)
     mask[:, : mask.shape[1] // 2] = 255
-    frames = [(i, np.roll(content_rgb, i, axis=1)) for i in range(3)]
+    return recorder, mask, [(i, np.roll(content_rgb, i, axis=1)) for i in range(3)]
+
+
+def test_the_chain_gives_every_frame_the_style_masks(content_rgb, style_rgb, fish_rgb, fast):
+    recorder, mask, frames = _recording_half_mask_clip(content_rgb)
     nst_plugin.stylize_sequence(frames, [style_rgb, fish_rgb], lambda i, r: None, style_masks=[mask, None],
                                 warm_start=True, **fast)
     assert sorted(recorder.seen) == [0, 1, 2]
@@ -191,11 +196,7 @@ def test_the_chain_gives_every_frame_the_style_masks(content_rgb, style_rgb, fis
 
 
 def test_the_keyframe_engine_gives_its_keyframes_the_style_masks(content_rgb, style_rgb, fish_rgb, fast):
-    recorder = RecordControls()
-    plugins.register_plugin(recorder, name="record-controls")
-    mask = np.zeros(content_rgb.shape[:2], np.uint8)
-    mask[:, : mask.shape[1] // 2] = 255
-    frames = [(i, np.roll(content_rgb, i, axis=1)) for i in range(3)]
+    recorder, mask, frames = _recording_half_mask_clip(content_rgb)
     made = {}
     nst_plugin.stylize_sequence(frames, [style_rgb, fish_rgb], made.__setitem__, style_masks=[mask, None],
                                 engine="keyframes", options={"keyframes.steps": 4, "keyframes.patch": 16}, **fast)
