@@ -153,8 +153,15 @@ def check_aspect(what: str, mask_size: tuple[int, int], size: tuple[int, int], o
 
 
 def image_mask(value, shape: tuple[int, int], what: str = "--mask") -> np.ndarray:
-    """The mask of one picture of ``shape`` (height, width), at that size: ``value`` is an image file (read
-    as the frames of a mask are) or an array, (H, W) or RGB(A), uint8/uint16 or float from 0 to 1."""
+    """The mask of one picture of ``shape`` (height, width), at that size (:func:`read_plane`)."""
+    plane, what = read_plane(value, what)
+    check_aspect(what, (plane.shape[1], plane.shape[0]), (shape[1], shape[0]), "the picture")
+    return resize_plane(plane, *shape)
+
+
+def read_plane(value, what: str) -> tuple[np.ndarray, str]:
+    """``(mask, its name in an error line)``: ``value`` is an image file (read as the frames of a mask are) or an
+    array, (H, W) or RGB(A), uint8/uint16 or float from 0 to 1; the mask float32 (H, W) 0..1 at its own size."""
     import cv2
 
     if isinstance(value, (str, os.PathLike)):
@@ -170,8 +177,7 @@ def image_mask(value, shape: tuple[int, int], what: str = "--mask") -> np.ndarra
         if array.size == 0 or array.ndim not in (2, 3):
             raise UserError(f"{what} must be an (H, W) or (H, W, 3) array, got shape {array.shape}")
         plane = mask_plane(array, bgr=False)
-    check_aspect(what, (plane.shape[1], plane.shape[0]), (shape[1], shape[0]), "the picture")
-    return resize_plane(plane.astype(np.float32), *shape)
+    return plane.astype(np.float32), what
 
 
 def masked_result(result, content: np.ndarray, plane: np.ndarray | None):

@@ -55,27 +55,15 @@ def settings_specs(options: Sequence[str], setting) -> list[str]:
 
 
 def load_mask(value, what: str) -> np.ndarray:
-    """A mask as float32 (H, W) 0..1, read as ``--mask`` reads one (:func:`nst_plugin.masks.mask_plane`:
+    """A mask as float32 (H, W) 0..1, read as ``--mask`` reads one (:func:`nst_plugin.masks.read_plane`:
     luminance times alpha; white = the style's region): an image file, or an array ((H, W) or RGB(A);
-    uint8/uint16, or float 0..1)."""
-    import cv2
+    uint8/uint16, or float 0..1). ``what``: its name, without the file's (an error line adds it)."""
+    from .masks import read_plane
 
-    from .masks import mask_plane
-
-    if isinstance(value, (str, os.PathLike)):
-        from .images import load_image
-
-        load_image(value, what)  # a missing, a folder or an unreadable file: its one line
-        image = cv2.imdecode(np.fromfile(os.path.expanduser(os.fspath(value)), np.uint8), cv2.IMREAD_UNCHANGED)
-        plane = mask_plane(image)
-    else:
-        array = np.asarray(value)
-        if array.size == 0 or array.ndim not in (2, 3):
-            raise UserError(f"{what} must be an (H, W) or (H, W, 3) array, got shape {array.shape}")
-        plane = mask_plane(array, bgr=False)
+    plane, what = read_plane(value, what)
     if not np.isfinite(plane).all():
         raise UserError(f"{what} has values that are not finite")
-    return plane.astype(np.float32)
+    return plane
 
 
 def check_aspect(mask_shape: tuple[int, int], frame_shape: tuple[int, int], what: str) -> None:
@@ -118,8 +106,9 @@ def from_user(style_masks, n_styles: int, frame_shape: tuple[int, int] | None) -
         given = {i: m for i, m in enumerate(items) if m is not None}
     loaded = {}
     for i, value in sorted(given.items()):
-        what = f"--style-mask {i + 1} {str(value)!r}" if isinstance(value, (str, os.PathLike)) else f"style mask {i + 1}"
-        loaded[i] = load_mask(value, what)
+        name = f"--style-mask {i + 1}" if isinstance(value, (str, os.PathLike)) else f"style mask {i + 1}"
+        what = f"{name} {str(value)!r}" if name.startswith("--") else name
+        loaded[i] = load_mask(value, name)
         if frame_shape is not None:
             check_aspect(loaded[i].shape, frame_shape, what)
     return resolve(loaded, n_styles)
@@ -243,7 +232,7 @@ def video_style_masks(paths: Mapping[int, str], n_styles: int, source, engine: s
         what = f"--style-mask {i + 1} {str(path)!r}"
         mask = open_mask(path, source, what=f"--style-mask {i + 1}")
         if mask.order is None:  # one image for every frame
-            given[i] = load_mask(path, what)
+            given[i] = load_mask(path, f"--style-mask {i + 1}")
             if shape is not None:
                 check_aspect(given[i].shape, shape, what)
         else:
