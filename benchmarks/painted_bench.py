@@ -183,10 +183,10 @@ def run_engine(frames, style, options: dict, today_keyframe: np.ndarray | None =
     return [images[i] for i in range(1, len(frames) + 1)], seconds, {**result.stats.get("timings", {}), "cpu": round(cpu, 1)}
 
 
-def picture(path: Path, painting, outputs, truth, source, frames=(12, 24, 48), carried_outputs=None) -> None:
-    """At 100 %, labelled: the source's frame 1, then the ground truth of frames 12, 24, 48 (top row); the
-    painted keyframe, then the painting carried by the flow to those frames (``carried_outputs``, middle row, if
-    given); the painted keyframe, then ours (bottom row)."""
+def picture(path: Path, painting, outputs, truth, source, frames=(12, 24, 48), carried_outputs=None, at: int = 1) -> None:
+    """At 100 %, labelled: the source's frame ``at`` (the painted one), then the ground truth of ``frames``
+    (top row); the painted keyframe, then the painting carried by the flow to those frames (``carried_outputs``,
+    middle row, if given); the painted keyframe, then ours (bottom row)."""
     import cv2
 
     from nst_plugin.images import save_image
@@ -197,11 +197,11 @@ def picture(path: Path, painting, outputs, truth, source, frames=(12, 24, 48), c
         cv2.putText(image, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
         return image
 
-    rows = [[label(source, "source, frame 1")] + [label(truth[f - 1], f"ground truth, frame {f}") for f in frames]]
+    rows = [[label(source, f"source, frame {at}")] + [label(truth[f - 1], f"ground truth, frame {f}") for f in frames]]
     if carried_outputs is not None:
-        rows.append([label(painting, "painted keyframe (frame 1)")] +
+        rows.append([label(painting, f"painted keyframe (frame {at})")] +
                     [label(carried_outputs[f - 1], f"carried by the flow, frame {f}") for f in frames])
-    rows.append([label(painting, "painted keyframe (frame 1)")] + [label(outputs[f - 1], f"ours, frame {f}") for f in frames])
+    rows.append([label(painting, f"painted keyframe (frame {at})")] + [label(outputs[f - 1], f"ours, frame {f}") for f in frames])
     save_image(path, np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0))
 
 
@@ -218,6 +218,7 @@ def main() -> None:
                         "row, e.g. 1,48: several paintings in one shot")
     parser.add_argument("--time-style", default=None, help="a style image: also time today's engine with its own keyframe")
     parser.add_argument("--picture", default=None, help="write the picture of the first filter's 'ours' row here")
+    parser.add_argument("--picture-frames", default="12,24,48", help="the frames (1-based) the picture shows")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -260,7 +261,9 @@ def main() -> None:
             painted = tuple(map(int, args.painted_at.split(",")))
             scores["ours"] = {**score(outputs, truth, frames, source_ewarp, painted), "seconds": round(seconds, 1), "timings": timings}
             if args.picture and name == args.filters.split(",")[0]:
-                picture(Path(args.picture), truth[0], outputs, truth, frames[0], carried_outputs=carried_outputs)
+                at = painted[0]
+                picture(Path(args.picture), truth[at - 1], outputs, truth, frames[at - 1],
+                        tuple(map(int, args.picture_frames.split(","))), carried_outputs=carried_outputs, at=at)
         for row, values in scores.items():
             print(f"{name:12s} {row:8s} PSNR {values['psnr']:6.2f}  SSIM {values['ssim']:.3f}  first 8 {values['first8']:6.2f}"
                   f"  last 8 {values['last8']:6.2f}  E_warp {values['ewarp']:.2f}x  {values.get('seconds', '')}", flush=True)

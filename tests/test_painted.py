@@ -118,6 +118,52 @@ def test_the_painting_carried_along_the_flow_sharpens_the_frames_near_it_and_a_n
 CARRY_GAIN = 2.0  # dB, each of frames 2-5 of this clip (measured 3.6-7.9): docs/design/keyframes.md#painted-keyframes
 
 
+def test_a_painting_is_carried_back_over_the_frames_before_it(tmp_path):
+    # the painting at the clip's last frame: the frames before it take it along the flow too, not only the
+    # network's look (and the temporal filter's 3 frames)
+    clip = square_clip()
+    source = write_sequence(tmp_path / "clip", clip)
+    painting = artist(clip[-1])
+    save_image(tmp_path / "painted.png", painting)
+    out = tmp_path / "out"
+
+    def run(carry):
+        result = nst("video", source, "-o", out, *FAST, "--keyframe-image", f"{len(clip)}={tmp_path / 'painted.png'}",
+                     "--option", "keyframes.painted_steps=150", "--option", f"keyframes.painted_carry={carry}")
+        assert result.exit_code == 0, result.output
+        return frames_of(out, len(clip))
+
+    alone, laid = run(0), run(32)
+    truth = [artist(frame) for frame in clip]
+    near = [(psnr(a, t), psnr(b, t)) for a, b, t in zip(alone[-5:-1], laid[-5:-1], truth[-5:-1])]
+    assert all(b > a + BACK_GAIN for a, b in near), near
+    assert np.array_equal(laid[-1], painting)
+
+
+BACK_GAIN = 1.0  # dB, each of frames 6-9 of this clip (measured 2.1-5.1; before the painting was carried back: none)
+
+
+def test_between_two_paintings_each_is_laid_by_its_own_reach_and_they_share_where_both_are_trusted():
+    from nst_plugin.builtin.keyframes.painted import Reaches, lay
+    from nst_plugin.builtin.keyframes.transport import Carried
+
+    network = np.full((1, 2, 3), 100.0, np.float32)
+    trust = np.array([[255, 0]], np.uint8)
+    before, after = Carried(np.full((1, 2, 3), 200, np.uint8), trust), Carried(np.full((1, 2, 3), 40, np.uint8), trust)
+    # next to the painting after it: that one, carried back; none of the one before (a lost point: the network)
+    alone_back = lay(network, Reaches(None, after), 5, 10.0, until=0)
+    assert np.allclose(alone_back[0, 0], 40) and np.allclose(alone_back[0, 1], 100)
+    # the painting after it fades out towards the reach's end (the frames before it were not carried back)
+    assert np.allclose(lay(network, Reaches(None, after), 5, 10.0, until=10)[0, 0], 100)
+    tapered = lay(network, Reaches(None, after), 5, 10.0, until=5)
+    assert np.allclose(tapered[0, 0], 100 + (40 - 100) * np.exp(-0.5) * 0.5)
+    # both near: each by its weight, shared in proportion where they weigh more than 1 together
+    both = lay(network, Reaches(before, after), 0, 10.0, until=0)
+    assert np.allclose(both[0, 0], (200 + 40) / 2) and np.allclose(both[0, 1], 100)
+    # a frame after the last painting: the one before only, as a plain Carried
+    assert np.allclose(lay(network, Reaches(before, None), 0, 10.0), lay(network, before, 0, 10.0))
+
+
 def test_the_carried_painting_is_laid_by_the_flows_trust_its_alpha_and_fades_with_the_frames_since_it():
     from nst_plugin.builtin.keyframes.painted import lay
     from nst_plugin.builtin.keyframes.transport import Carried
@@ -269,9 +315,9 @@ def test_a_painted_shot_on_a_cluster_makes_the_single_process_frames(tmp_path):
     clip = first + [255 - np.roll(f, 20, axis=0)[:, ::-1] for f in first]  # a painted shot, then a styled one
     source = write_sequence(tmp_path / "clip", clip)
     save_image(tmp_path / "style.png", tiny_image(64, 64, seed=9))
-    save_image(tmp_path / "a.png", artist(clip[0]))
+    save_image(tmp_path / "a.png", artist(clip[2]))  # mid-shot: carried back over frames 1-2, forward over 4
     settings = ["-s", str(tmp_path / "style.png"), *FAST, "--option", "keyframes.painted_steps=20", "--option",
-                "keyframes.steps=20", "--keyframe-image", f"1={tmp_path / 'a.png'}"]
+                "keyframes.steps=20", "--keyframe-image", f"3={tmp_path / 'a.png'}"]
     # training's float sums depend on TensorFlow's thread count: the single process uses the workers' one thread
     single = subprocess.run([sys.executable, "-m", "nst_plugin", "video", str(source), "-o", str(tmp_path / "single"),
                              *settings], capture_output=True, text=True, timeout=300,
@@ -284,8 +330,8 @@ def test_a_painted_shot_on_a_cluster_makes_the_single_process_frames(tmp_path):
         cluster.close()
     assert spread.exit_code == 0, spread.output
     stream = events_of(spread)
-    assert sorted(e["index"] for e in stream if e["event"] == "keyframe") == [1, 5]
+    assert sorted(e["index"] for e in stream if e["event"] == "keyframe") == [3, 5]
     got, expected = frames_of(tmp_path / "cluster", 8), frames_of(tmp_path / "single", 8)
-    assert np.array_equal(got[0], artist(clip[0]))
+    assert np.array_equal(got[2], artist(clip[2]))
     for i in range(8):
         assert np.array_equal(got[i], expected[i]), i

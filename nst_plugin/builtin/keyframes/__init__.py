@@ -55,8 +55,9 @@ OPTIONS = (
                  "shot with painted keyframes (0: none, measured best: the network follows the content alone)."),
     PluginOption("painted_carry", bounded(float, 0), 48.0, "Frames over which a painting carried along the optical "
                  "flow fades from the frames after it: laid over the network's frames where the flow is trusted, by "
-                 "exp(-frames since the painting / this) (0: the network's frames alone; measured: "
-                 "docs/painted-keyframes.md).", per_frame=True),
+                 "exp(-frames since the painting / this); carried back over the frames before it too, faded out "
+                 "within this many (0: the network's frames alone; measured: docs/painted-keyframes.md).",
+                 per_frame=True),
     PluginOption("steps", bounded(int, 1), 600, "Training steps per shot, at most (measured on the tuning frames: more steps "
                  "reproduce the keyframes more closely but generalise worse to the other frames, and cost more)."),
     PluginOption("seconds", bounded(float, 0, above=True), None, "Training time per shot in seconds, at most (default: no limit)."),

@@ -345,7 +345,7 @@ class _Run:
     def frames_key(self, network_key: str) -> str:
         """What a frame is made from: its shot's network and what is laid over the network's frames."""
         if self.carry_frames:  # (the painted variant: the painting carried over its frames)
-            return _digest(network_key, "painted carried", self.carry_frames, TRANSPORT_DECAY, self.recover)
+            return _digest(network_key, "painted carried", self.carry_frames, TRANSPORT_DECAY, self.recover, "both ways")
         return (_digest(network_key, self.transport, TRANSPORT_DECAY, TRANSPORT_VERSION, self.recover) if self.transport
                 else network_key)
 
@@ -380,6 +380,16 @@ class _Run:
         return target
 
     def guided(self, frames, shots, until_keyframes: bool = False, textures: dict | None = None):
+        """:meth:`_guided`, and with ``textures`` (the frames' pass) each painting carried back over the frames
+        of its shot before it too (:func:`~.painted.carried_back`)."""
+        items = self._guided(frames, shots, until_keyframes, textures)
+        if textures is None or not self.paintings:
+            return items
+        from .painted import carried_back
+
+        return carried_back(items, {index: shot for shot in shots for index in shot.frames}, self.run_for)
+
+    def _guided(self, frames, shots, until_keyframes: bool = False, textures: dict | None = None):
         """``(index, frame, guide, carried)`` for the frames of ``shots`` (in the source's order), the guide
         following the picture from each shot's first frame (None without guides); ``until_keyframes``: only up
         to each shot's last keyframe. ``textures``: {keyframe: :meth:`target`}, carried along the shot from each
@@ -567,7 +577,8 @@ class _Run:
                                  else self._network_frame(model, sources[index], guide, carried))
                 if painted is None and self.carry_frames:
                     since = index - max((k for k in shot.keyframes if k <= index), default=index)
-                    images[index] = lay(images[index], carried, since, self.carry_frames)
+                    until = min((k for k in shot.keyframes if k > index), default=index) - index
+                    images[index] = lay(images[index], carried, since, self.carry_frames, until or None)
                 seconds[index], frames[index] = time.perf_counter() - t0, frame
         flows = FlowCache(sources, known=self.neighbour_flows)
         share = sum(seconds.values()) / len(emit)  # the margins' network frames are shared by the chunk's frames

@@ -20,6 +20,7 @@ import copy
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -165,22 +166,104 @@ def texture(painting: Painting, shape: tuple[int, int]) -> np.ndarray:
     return image if alpha is None else np.concatenate([image, alpha * 255.0], axis=-1)
 
 
-def lay(image: np.ndarray, carried, distance: int, frames: float) -> np.ndarray:
+class Reaches(NamedTuple):
+    """A frame of a painted shot within reach of the painting after it: the painting before it carried forward
+    (:class:`~.transport.Carried`, None before the shot's first painting) and the one after it carried back to
+    it (:func:`carried_back`)."""
+
+    forward: object
+    backward: object
+
+
+def lay(image: np.ndarray, carried, since: int, frames: float, until: int | None = None) -> np.ndarray:
     """The network's frame ``image`` (float RGB 0..255) under the painting carried to it along the flow
     (``carried``: :class:`~.transport.Carried` of :func:`texture`), weighted by how far the flow is trusted
-    there (``carried.trust``), the painting's alpha, and exp(-``distance`` / ``frames``), ``distance`` the
-    frames since the painting: near it the carried painting is sharper than the network's frame, further on
-    it drifts. ``carried`` None or ``frames`` 0: the frame itself."""
+    there (``carried.trust``), the painting's alpha, and exp(-``since`` / ``frames``), ``since`` the frames
+    since the painting: near it the carried painting is sharper than the network's frame, further on it
+    drifts. ``carried`` a :class:`Reaches`: also the painting after it carried back, ``until`` frames ahead, by
+    the same weight tapered to none at ``frames`` frames (where the backward pass starts, :func:`carried_back`);
+    where both weigh more than 1 together, shared in proportion. ``carried`` None or ``frames`` 0: the frame."""
     image = np.asarray(image, np.float32)
     if carried is None or not frames > 0:
         return image
+    if not isinstance(carried, Reaches):
+        picture, weight = _weighed(carried, since, frames)
+        return weight * picture + (1.0 - weight) * image
+    layers = []
+    if carried.forward is not None:
+        layers.append(_weighed(carried.forward, since, frames))
+    if carried.backward is not None and until is not None:
+        picture, weight = _weighed(carried.backward, until, frames)
+        layers.append((picture, weight * max(0.0, 1.0 - until / frames)))
+    if not layers:
+        return image
+    total = sum(weight for _, weight in layers)
+    share = np.maximum(total, 1.0)
+    out = (1.0 - total / share) * image
+    for picture, weight in layers:
+        out = out + (weight / share) * picture
+    return out
+
+
+def _weighed(carried, distance: int, frames: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the carried painting's RGB float32, its weight (H, W, 1)): the flow's trust, the painting's alpha and
+    exp(-``distance`` / ``frames``)."""
     picture = carried.image.astype(np.float32)
     weight = carried.trust.astype(np.float32) * (np.exp(-distance / frames) / 255.0)
     if picture.shape[-1] == 4:
         weight = weight * (picture[..., 3] / 255.0)
         picture = picture[..., :3]
-    weight = weight[..., None]
-    return weight * picture + (1.0 - weight) * image
+    return picture, weight[..., None]
+
+
+def carried_back(items: Iterator, shot_of: dict, run_for) -> Iterator:
+    """``items`` ((index, frame, guide, carried) in order, :meth:`_Run.guided`) with each painting carried back
+    along the flow over the frames of its shot before it, within its painted run's ``carry_frames`` frames:
+    those frames' ``carried`` become :class:`Reaches`. They are held until their painting's frame comes (at most
+    ``carry_frames`` of them), then a texture track runs back from the painting over them. ``run_for(shot)``:
+    the run that makes a shot (its painted variant for a painted shot)."""
+    held: list = []
+    for item in items:
+        index = item[0]
+        shot = shot_of.get(index)
+        run = run_for(shot) if shot is not None else None
+        reach = int(round(run.carry_frames)) if run is not None and run.paintings else 0
+        if held:
+            waiting = shot_of[held[0][0]]
+            if shot is waiting and index in shot.keyframes:  # the painting they wait for
+                yield from _back_from(held, item, run_for(waiting))
+                held = []
+                continue
+            if shot is not waiting:  # a cut came first (the shot's painting is not among the items)
+                yield from held
+                held = []
+        ahead = [k for k in (shot.keyframes if reach else ()) if k > index and k in run.paintings]
+        if ahead and min(ahead) - index < reach:
+            held.append(item)
+        else:
+            yield item
+    if held:  # the shot ended before the painting came (frames not made this run): as they were
+        yield from held
+
+
+def _back_from(held: list, painting_item, run) -> Iterator:
+    """The ``held`` items with the painting of ``painting_item`` carried back over them (newest first along
+    the flow), then that item."""
+    import time
+
+    t0 = time.perf_counter()
+    track = run.texture_track()
+    track.start(run.painted_texture(painting_item[0]))
+    track.next(painting_item[1])
+    back = {}
+    for index, frame, *_ in reversed(held):
+        back[index] = track.next(frame)
+    seconds = (time.perf_counter() - t0) / len(held)
+    for index, frame, guide, carried in held:
+        run.track_seconds[index] = run.track_seconds.get(index, 0.0) + seconds
+        yield index, frame, guide, Reaches(carried, back[index])
+    run.timings["tracks"] += seconds * len(held)
+    yield painting_item
 
 
 def painted_run(run, options: dict):
