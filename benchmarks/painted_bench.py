@@ -10,7 +10,8 @@ scaled to 640x360. Rows, each scored over the frames after the keyframe:
 
 * ``source``: the source frames, unstyled;
 * ``carried``: the painted keyframe carried along the shot by DIS flow (each frame's backward flow composed
-  along the shot, as the guide track follows it): an EbSynth-like baseline;
+  along the shot, as the guide track follows it; both ways from a keyframe painted after frame 1, the first
+  of ``--painted-at``): an EbSynth-like baseline;
 * ``today``: the keyframe engine with its defaults before painted keyframes existed, its frame engine's
   keyframe replaced by the painting (at the keyframe size, ``--keyframes 1``): what a user got by replacing
   a keyframe file by hand;
@@ -137,9 +138,18 @@ def score(outputs: list[np.ndarray], truth: list[np.ndarray], sources: list[np.n
 
 # -- the rows ---------------------------------------------------------------------------------------------
 
-def carried(frames: list[np.ndarray], keyframe: np.ndarray) -> list[np.ndarray]:
-    """The keyframe carried along the shot by DIS flow: each frame's backward flow composed with the way back
-    so far (``guides.follow``), the keyframe sampled there."""
+def carried(frames: list[np.ndarray], keyframe: np.ndarray, at: int = 1) -> list[np.ndarray]:
+    """The keyframe (of frame ``at``, 1-based) carried along the shot by DIS flow, both ways from its frame: each
+    frame's flow towards the keyframe composed with the way back so far (``guides.follow``), the keyframe
+    sampled there."""
+    if at > 1:
+        before = _carried(frames[:at][::-1], keyframe)[::-1]
+        return before[:-1] + _carried(frames[at - 1:], keyframe)
+    return _carried(frames, keyframe)
+
+
+def _carried(frames: list[np.ndarray], keyframe: np.ndarray) -> list[np.ndarray]:
+    """The keyframe of ``frames[0]`` carried forward along ``frames``."""
     import cv2
 
     from nst_plugin.builtin.keyframes.guides import follow
@@ -232,6 +242,7 @@ def main() -> None:
                                   for t in range(len(frames) - 1)]))
     extra = dict(item.split("=", 1) for item in args.set)
     rows = args.rows.split(",")
+    painted_frames = tuple(map(int, args.painted_at.split(",")))
     results = {"clip": f"{args.clip} {args.start}-{args.start + args.frames - 1}", "machine": describe_machine(),
                "painted_at": args.painted_at,
                "load": os.getloadavg(), "date": time.strftime("%Y-%m-%d"), "set": extra, "filters": {}}
@@ -243,25 +254,25 @@ def main() -> None:
         # the ground truth's own flicker: a filter applied frame by frame flickers too (a floor for E_warp)
         results.setdefault("truth_ewarp", {})[name] = round(float(np.mean(ewarp_series(truth, frames))) / source_ewarp, 2)
         if "source" in rows:
-            scores["source"] = score(frames, truth, frames, source_ewarp)
+            scores["source"] = score(frames, truth, frames, source_ewarp, painted_frames)
         carried_outputs = None
         if "carried" in rows:
             started = time.perf_counter()
-            outputs = carried_outputs = carried(frames, truth[0])
-            scores["carried"] = {**score(outputs, truth, frames, source_ewarp), "seconds": round(time.perf_counter() - started, 1)}
+            at = painted_frames[0]  # (the first painting: carried both ways from it)
+            outputs = carried_outputs = carried(frames, truth[at - 1], at)
+            scores["carried"] = {**score(outputs, truth, frames, source_ewarp, (at,)), "seconds": round(time.perf_counter() - started, 1)}
         if "today" in rows:
             outputs, seconds, timings = run_engine(frames, truth[0], {}, today_keyframe=truth[0], keyframes=(1,))
             scores["today"] = {**score(outputs, truth, frames, source_ewarp), "seconds": round(seconds, 1), "timings": timings}
         if "ours" in rows:
             specs = []
-            for k in map(int, args.painted_at.split(",")):
+            for k in painted_frames:
                 save_image(out / f"painting_{name}_{k}.png", truth[k - 1])
                 specs.append(f"{k}={out / f'painting_{name}_{k}.png'}")
             outputs, seconds, timings = run_engine(frames, truth[0], {"keyframes.images": tuple(specs), **extra})
-            painted = tuple(map(int, args.painted_at.split(",")))
-            scores["ours"] = {**score(outputs, truth, frames, source_ewarp, painted), "seconds": round(seconds, 1), "timings": timings}
+            scores["ours"] = {**score(outputs, truth, frames, source_ewarp, painted_frames), "seconds": round(seconds, 1), "timings": timings}
             if args.picture and name == args.filters.split(",")[0]:
-                at = painted[0]
+                at = painted_frames[0]
                 picture(Path(args.picture), truth[at - 1], outputs, truth, frames[at - 1],
                         tuple(map(int, args.picture_frames.split(","))), carried_outputs=carried_outputs, at=at)
         for row, values in scores.items():
