@@ -226,17 +226,10 @@ def video_style_masks(paths: Mapping[int, str], n_styles: int, source, engine: s
     if not paths:
         return None
     check_sequence_engine(engine)
-    shape = (source.height, source.width) if source.height and source.width else None
     given: dict[int, object] = {}
     for i, path in sorted(paths.items()):
-        what = f"--style-mask {i + 1} {str(path)!r}"
-        mask = open_mask(path, source, what=f"--style-mask {i + 1}")
-        if mask.order is None:  # one image for every frame
-            given[i] = load_mask(path, f"--style-mask {i + 1}")
-            if shape is not None:
-                check_aspect(given[i].shape, shape, what)
-        else:
-            given[i] = mask
+        mask = open_mask(path, source, what=f"--style-mask {i + 1}")  # (its aspect ratio checked there)
+        given[i] = load_mask(path, f"--style-mask {i + 1}") if mask.order is None else mask  # one image: still
     if all(isinstance(m, np.ndarray) for m in given.values()):
         return StillMasks(resolve(given, n_styles))
     return MovingMasks(given, n_styles)

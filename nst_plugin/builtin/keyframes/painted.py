@@ -187,8 +187,7 @@ def lay(image: np.ndarray, carried, since: int, frames: float, until: int | None
     if carried is None or not frames > 0:
         return image
     if not isinstance(carried, Reaches):
-        picture, weight = _weighed(carried, since, frames)
-        return weight * picture + (1.0 - weight) * image
+        carried = Reaches(carried, None)
     layers = []
     if carried.forward is not None:
         layers.append(_weighed(carried.forward, since, frames))
