@@ -118,7 +118,7 @@ else:
     signal.signal(signal.SIGINT, interrupted)
 
 total = len(FRAMES)
-print("2026-11-25 I tensorflow/core/platform: library chatter on stdout", flush=True)
+print("I0000 00:00:1764028800.000000    1 cpu_feature_guard.cc:210] library chatter on stdout", flush=True)
 emit(event="start", schema=1, source="clip.avi", kind="video", output=out, manifest=os.path.join(out, "nst_manifest.json"),
      fps=10.0, width=64, height=48, source_frames=40, frames=FRAMES, total=total, resumed=0, settings_hash="x", step=1)
 if mode == "ok":
