@@ -1,7 +1,7 @@
 """The mask picked in the panel: a Mask strip (rendered by the add-on into its private folder, the scene left
-as it was), an image strip (its file), sent to the engine as ``mask`` in the ``--settings`` file; a strip that
-cannot be the mask is one line; with the real engine, a re-run after the mask changed keeps the engine's frames
-and composites them again."""
+as it was, its feather kept soft), an image strip (its file), sent to the engine as ``mask`` in the
+``--settings`` file; a strip that cannot be the mask is one line; with the real engine, a re-run after the mask
+changed keeps the engine's frames and composites them again."""
 
 import glob
 import json
@@ -168,3 +168,22 @@ def test_a_plan_keeps_its_mask_and_a_plan_without_one_keeps_the_old_format():
     assert (masked.mask_strip, masked.mask) == ("matte", "/m/mask_######.png")
     assert masked.engine_settings()["mask"] == "/m/mask_######.png"
     assert masked.same_run(plain)  # a new mask is no reason to replace the engine's frames
+
+
+
+def test_a_feathered_mask_strip_reaches_the_engine_with_its_soft_edge(edit, prefs, fake_python, record):
+    prefs.python_path = fake_python
+    # clockwise, so that Blender's feather (each point's weight) lies outside the square: 0.1 of the frame
+    matte = square_mask(edit, corners=((0.5, 0.2), (0.2, 0.5), (0.5, 0.8), (0.8, 0.5)))
+    for point in matte.mask.layers[0].splines[0].points:
+        point.weight = 0.1
+    edit.nst.mask_strip = matte.name
+    assert stylize() == {"FINISHED"}
+    pattern = json.loads(record.read_text())["settings"]["mask"]
+    width, height, red = pixels(sorted(glob.glob(pattern.replace("######", "*")))[0])
+    row = red[height // 2][: width // 2]  # from the left edge to the middle: black, the feather, white
+    ramp = [v for v in row if 0.02 < v < 0.98]
+    assert row[0] == 0.0 and row[-1] == 1.0
+    assert all(a <= b + 1e-6 for a, b in zip(row, row[1:]))  # rises without a step back
+    # a ramp, not an edge: over 0.1 of the frame's width (38 px) minus the antialiasing, many levels of grey
+    assert len(ramp) >= 25 and len({round(v, 2) for v in ramp}) >= 20
