@@ -118,6 +118,25 @@ def test_the_painting_carried_along_the_flow_sharpens_the_frames_near_it_and_a_n
 CARRY_GAIN = 2.0  # dB, each of frames 2-5 of this clip (measured 3.6-7.9): docs/design/keyframes.md#painted-keyframes
 
 
+def test_a_painting_is_carried_by_a_flow_at_the_outputs_size_and_texture_transport_keeps_its_own():
+    from types import SimpleNamespace
+
+    from nst_plugin.builtin.keyframes import engine, painted
+    from nst_plugin.builtin.keyframes.training import TrainingSettings
+
+    options = {"painted_guide": 0, "painted_carry": 48, "painted_steps": 100, "seed": 0}
+
+    def tracks(out_shape):
+        run = SimpleNamespace(out_shape=out_shape, key_shape=(216, 384), net_shape=(216, 384), transport=0.5,
+                              carry_frames=0.0, flow_side=engine.FLOW_SIDE, recover=True, settings=TrainingSettings())
+        variant = painted.painted_run(run, options)
+        return engine._Run.texture_track(run).flow_shape, engine._Run.texture_track(variant).flow_shape
+
+    # the painting's thin strokes follow a flow at the output's own size, up to 1280 px on the longer side
+    assert tracks((360, 640)) == ((216, 384), (360, 640))
+    assert tracks((1080, 1920)) == ((216, 384), (720, 1280))
+
+
 def test_a_painting_is_carried_back_over_the_frames_before_it(tmp_path):
     # the painting at the clip's last frame: the frames before it take it along the flow too, not only the
     # network's look (and the temporal filter's 3 frames)

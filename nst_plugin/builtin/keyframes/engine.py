@@ -57,6 +57,7 @@ TRANSPORT_DECAY = 0.7
 # what texture transport lays over the network's frames; a new value remakes the frames of a resumed run
 # (each version: docs/design/keyframes.md#texture-transport)
 TRANSPORT_VERSION = 5
+FLOW_SIDE = 384  # the longer side of texture transport's flow (its network's frames are 384 px by default)
 DEFAULT_KEYFRAME_SIZE = 384  # the default preset's --size: the keyframes' look is the frame engine's at it
 # a keyframe that starts from the one before it carried to it (a warm start, see plan_shots) runs all of
 # --warm-iterations: stopped at the tolerance, it stays nearly its start
@@ -264,6 +265,7 @@ class _Run:
         self.recover = options["recover"]
         # frames over which a painting carried along the flow fades from the frames (the painted variant's, 0 here)
         self.carry_frames = 0.0
+        self.flow_side = FLOW_SIDE  # the longer side of the texture track's flow
         self.settings = TrainingSettings(
             patch=options["patch"], batch=options["batch"], learning_rate=options["learning_rate"],
             max_steps=options["steps"], max_seconds=options["seconds"], plateau=options["plateau"],
@@ -345,7 +347,8 @@ class _Run:
     def frames_key(self, network_key: str) -> str:
         """What a frame is made from: its shot's network and what is laid over the network's frames."""
         if self.carry_frames:  # (the painted variant: the painting carried over its frames)
-            return _digest(network_key, "painted carried", self.carry_frames, TRANSPORT_DECAY, self.recover, "both ways")
+            return _digest(network_key, "painted carried", self.carry_frames, TRANSPORT_DECAY, self.recover, "both ways",
+                           self.flow_side)
         return (_digest(network_key, self.transport, TRANSPORT_DECAY, TRANSPORT_VERSION, self.recover) if self.transport
                 else network_key)
 
@@ -369,7 +372,8 @@ class _Run:
         from .transport import TextureTrack
 
         carries = self.transport or self.carry_frames
-        return TextureTrack(self.net_shape, decay=TRANSPORT_DECAY, recover=self.recover) if carries else None
+        return (TextureTrack(self.net_shape, flow_side=self.flow_side, decay=TRANSPORT_DECAY, recover=self.recover)
+                if carries else None)
 
     def target(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """What the network learns of a keyframe, at the network's size (``frame``: its source frame)."""

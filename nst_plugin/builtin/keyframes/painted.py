@@ -30,6 +30,9 @@ from ...errors import UserError
 # back): a painting mostly at 255 (a pencil sketch on white paper) drove the tanh output to its end and every
 # ReLU before it died in 50 steps (a white frame); measured, docs/design/keyframes.md#painted-keyframes
 SQUEEZE = (64.0, 191.0)
+# the longer side of the flow that carries a painting, at most: the output's own size up to it (the painting's
+# fine strokes land where they belong; measured, docs/design/keyframes.md#painted-keyframes)
+PAINTED_FLOW_SIDE = 1280
 ASPECT_TOLERANCE = 0.03  # a painting whose aspect ratio differs more from the frame's is refused
 
 
@@ -281,6 +284,7 @@ def painted_run(run, options: dict):
     painted.shape = NetworkShape(guides=CHANNELS if painted.guides is not None else 0)
     painted.transport = 0.0
     painted.carry_frames = options["painted_carry"]  # the painting carried along the flow over the frames (:func:`lay`)
+    painted.flow_side = min(max(run.out_shape), PAINTED_FLOW_SIDE)
     painted.squeeze = SQUEEZE
     # a fixed number of steps: the plateau rule stopped at 900 of them, 2 dB short (measured)
     painted.settings = replace(run.settings, max_steps=options["painted_steps"], patience=options["painted_steps"] + 1)
