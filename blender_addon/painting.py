@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 from dataclasses import replace
 
 from . import engines
@@ -37,12 +38,24 @@ def index_at(plan: Plan, frame: int) -> int:
 
 def engine_picture(output: str, index: int) -> str | None:
     """The result's picture of frame ``index`` to start a painting from: the keyframe the engine kept for it
-    (``keyframe_NNNNNN.png``, the look before it is carried along the shot), else the stylized frame."""
-    for name in (f"keyframe_{index:06d}.png", f"frame_{index:06d}.png"):
-        path = os.path.join(output, name)
-        if os.path.isfile(path) and not os.path.islink(path):
-            return path
-    return None
+    (``keyframe_NNNNNN.png``, the look before it is carried along the shot) when it is as large as the stylized
+    frame, else the stylized frame (``frame_NNNNNN.png``: a painting is scaled to the output's size, and one
+    enlarged from the keyframe's smaller size would be soft), else the keyframe (its frame not made yet)."""
+    keyframe, frame = (os.path.join(output, f"{name}_{index:06d}.png") for name in ("keyframe", "frame"))
+    keyframe, frame = (p if os.path.isfile(p) and not os.path.islink(p) else None for p in (keyframe, frame))
+    if keyframe and frame:
+        return keyframe if _area(keyframe) >= _area(frame) else frame
+    return frame or keyframe
+
+
+def _area(path: str) -> int:
+    """Width times height of a PNG, from its header (0 when it is not a PNG)."""
+    with open(path, "rb") as file:
+        head = file.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
+        return 0
+    width, height = struct.unpack(">II", head[16:24])
+    return width * height
 
 
 def start_painting(picture: str, target: str) -> bool:

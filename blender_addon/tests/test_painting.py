@@ -89,16 +89,33 @@ def result(edit, prefs, fake_python, monkeypatch, tmp_path):
     return strip
 
 
-def test_edit_keyframe_on_a_result_strip_starts_from_the_engines_keyframe(result, edit, tmp_path):
+def png(path, size, colour):
+    """A PNG of ``size`` (width, height) in one colour, written by Blender."""
+    image = bpy.data.images.new("picture", *size)
+    image.pixels[:] = list(colour) * (size[0] * size[1])
+    image.filepath_raw, image.file_format = str(path), "PNG"
+    image.save()
+    bpy.data.images.remove(image)
+    return Path(path).read_bytes()
+
+
+def test_edit_keyframe_starts_from_the_engines_keyframe_at_the_outputs_size_else_the_stylized_frame(result, edit, tmp_path):
     output = Path(bpy.path.abspath(json.loads(result["nst"])["output"]))
-    kept = (SAMPLES / "starry_night.jpg").read_bytes()
-    (output / "keyframe_000004.png").write_bytes(kept)  # the engine's kept keyframe of frame 4
+    frame = bpy.data.images.load(str(output / "frame_000004.png"))
+    size = tuple(frame.size)
+    bpy.data.images.remove(frame)
+    kept = png(output / "keyframe_000004.png", size, (0.2, 0.4, 0.6, 1.0))  # kept at the output's size
     edit.frame_set(13)
     assert bpy.ops.sequencer.nst_edit_keyframe() == {"FINISHED"}
     assert (tmp_path / PAINTED.format(4)).read_bytes() == kept
-    edit.frame_set(14)  # no keyframe kept there: the stylized frame
+    # a keyframe kept smaller than the output (the default --keyframe-size): the stylized frame, at full size
+    png(output / "keyframe_000005.png", (size[0] // 2, size[1] // 2), (0.2, 0.4, 0.6, 1.0))
+    edit.frame_set(14)
     assert bpy.ops.sequencer.nst_edit_keyframe() == {"FINISHED"}
     assert (tmp_path / PAINTED.format(5)).read_bytes() == (output / "frame_000005.png").read_bytes()
+    edit.frame_set(12)  # no keyframe kept there: the stylized frame
+    assert bpy.ops.sequencer.nst_edit_keyframe() == {"FINISHED"}
+    assert (tmp_path / PAINTED.format(3)).read_bytes() == (output / "frame_000003.png").read_bytes()
 
 
 def test_use_painted_keyframe_resumes_the_strip_with_the_paintings(result, edit, tmp_path):
