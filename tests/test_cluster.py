@@ -18,7 +18,7 @@ import pytest
 
 from nst_plugin.builtin.vgg16 import HED_NOTE
 from nst_plugin.images import load_image, resize
-from test_video import error_lines, events_of, nst, street_frames, write_sequence
+from test_video import ctrl_c_as_typed, error_lines, events_of, nst, street_frames, write_sequence
 
 pytest.importorskip("distributed")
 
@@ -144,7 +144,7 @@ def run_until_first_frame(command, then):
     """Run ``nst video`` in its own process, call ``then(process)`` when the first frame is written, and
     return (exit status, the rest of the event stream, stderr, seconds from ``then`` to the end)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=ctrl_c_as_typed)
     for line in process.stdout:
         if json.loads(line)["event"] == "frame_done":
             then(process)

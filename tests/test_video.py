@@ -46,6 +46,15 @@ def street_frames(samples, count, size=64):
     return frames
 
 
+def ctrl_c_as_typed():
+    """For a child process before it starts (``preexec_fn``): Ctrl-C's default disposition, as a process
+    started from a terminal has it. A suite run in the background (``make test &``) hands its children SIGINT
+    ignored, and a Python started so never turns it into KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def write_sequence(folder, frames, pattern="{:04d}.png", start=1):
     folder.mkdir(parents=True, exist_ok=True)
     for n, frame in enumerate(frames, start=start):
@@ -512,7 +521,8 @@ def test_sigint_stops_cleanly_with_130_and_the_rerun_resumes(tmp_path, samples):
     command = [sys.executable, "-m", "nst_plugin", "video", str(samples / "street.avi"), "-s",
                str(samples / "starry_night.jpg"), "-o", str(out), "--frames", "1-4", "--size", "48",
                "--iterations", "10", "--cold-start", "--tolerance", "0", "--progress", "jsonl"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_as_typed)
     lines = []
     # cold frames of 10 iterations: seconds of work after frame 1 (a warm frame stops at its target at once,
     # before a loaded machine's signal arrives)
