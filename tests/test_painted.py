@@ -6,6 +6,7 @@ right answer for frame t the filter applied to frame t. Tiny sizes, few training
 """
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -72,9 +73,12 @@ def frames_of(folder, count):
 def test_the_shot_follows_its_painted_keyframe_closer_than_the_carried_painting(tmp_path, painted_clip):
     clip, source, painting = painted_clip
     out = tmp_path / "out"
-    result = nst("video", source, "-s", tmp_path / "style.png", "-o", out, *FAST, "--keyframe-image",
-                 f"1={tmp_path / 'painted.png'}", "--option", "keyframes.painted_steps=600")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = nst("video", source, "-s", tmp_path / "style.png", "-o", out, *FAST, "--keyframe-image",
+                     f"1={tmp_path / 'painted.png'}", "--option", "keyframes.painted_steps=600")
     assert result.exit_code == 0, result.output
+    assert not [w for w in caught if "enlarged" in str(w.message)]  # a painting at the output's size
     stream = events_of(result)
     assert [(e["index"], e["resumed"]) for e in stream if e["event"] == "keyframe"] == [(1, False)]
     assert not [e for e in stream if e["event"] == "frame_progress"]  # the painting, not the frame engine
@@ -87,6 +91,21 @@ def test_the_shot_follows_its_painted_keyframe_closer_than_the_carried_painting(
     assert ours > BOUND > theirs and ours > unstyled + 3, (ours, theirs, unstyled)
     manifest = json.loads((out / "nst_manifest.json").read_text())
     assert set(manifest["artifacts"]) == {"network_shot000.weights.h5"}  # no keyframe of the frame engine
+
+
+def test_a_painting_much_smaller_than_the_output_is_a_warning_that_names_the_frame_to_paint_on(tmp_path, painted_clip):
+    import cv2
+
+    clip, source, painting = painted_clip
+    small = cv2.resize(painting, (64, 48), interpolation=cv2.INTER_AREA)  # half the frames' 128x96
+    save_image(tmp_path / "small.png", small)
+    with pytest.warns(UserWarning) as caught:  # (`nst` shows each as a `warning:` line: tests/test_quiet.py)
+        result = nst("video", source, "-s", tmp_path / "style.png", "-o", tmp_path / "out", *FAST, "--frames", "1-3",
+                     "--keyframe-image", f"1={tmp_path / 'small.png'}", "--option", "keyframes.painted_steps=5")
+    assert result.exit_code == 0, result.output
+    warned = [str(w.message) for w in caught if "enlarged" in str(w.message)]
+    assert len(warned) == 1 and warned[0].startswith("--keyframe-image 1="), warned
+    assert "64x48 is enlarged 2.0x to the output's 128x96" in warned[0] and "frame_000001.png" in warned[0]
 
 
 BOUND = 26.0  # dB: between ours and the carried painting on this clip (docs/design/keyframes.md#painted-keyframes)

@@ -147,7 +147,7 @@ def prepare(frames, styles, config, context) -> Work:
     plan = plan_shots(frames, config, context)
     planned = time.perf_counter() - started
     if paintings or not styles:  # a painted keyframe is its shot's keyframe (refused: a frame not in the run)
-        check_paintings(paintings, plan, styles)
+        check_paintings(paintings, plan, styles, config.working_shape(*plan.shape))
         apply_to_plan(plan, paintings)
     for shot in plan.shots[1:]:
         context.emit(Cut(index=shot.frames[0], shot=shot.number))

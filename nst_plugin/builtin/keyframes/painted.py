@@ -34,6 +34,9 @@ SQUEEZE = (64.0, 191.0)
 # fine strokes land where they belong; measured, docs/design/keyframes.md#painted-keyframes)
 PAINTED_FLOW_SIDE = 1280
 ASPECT_TOLERANCE = 0.03  # a painting whose aspect ratio differs more from the frame's is refused
+# a painting enlarged more than this to the output's size gets a warning: the output frame is the painting, and
+# the network learns its look at that size (a keyframe copied at --keyframe-size, 384 px, paints HD soft)
+ENLARGED_WARNING = 1.5
 
 
 def parse_spec(value) -> tuple[int, str]:
@@ -119,9 +122,12 @@ def read_paintings(specs) -> dict[int, Painting]:
     return paintings
 
 
-def check_paintings(paintings: dict[int, Painting], plan, styles) -> None:
+def check_paintings(paintings: dict[int, Painting], plan, styles, out_shape: tuple[int, int] | None = None) -> None:
     """Refused with one line before any work: a painting of a frame this run does not make, one whose aspect
-    ratio is not the frame's, and a shot with neither a painting nor a style to stylize its keyframes."""
+    ratio is not the frame's, and a shot with neither a painting nor a style to stylize its keyframes. A
+    painting much smaller than the output (``out_shape``, (height, width)) is a warning: it paints its shot soft."""
+    import warnings
+
     from ...video.sources import ranges_text
 
     frames = {i for shot in plan.shots for i in shot.frames}
@@ -136,6 +142,12 @@ def check_paintings(paintings: dict[int, Painting], plan, styles) -> None:
         if abs((pw / ph) / (w / h) - 1.0) > ASPECT_TOLERANCE:
             raise UserError(f"--keyframe-image {painting.index}={painting.path}: {pw}x{ph} is not the shape of the "
                             f"frames ({w}x{h}); scale or crop it to their aspect ratio")
+        enlarged = max(out_shape) / max(ph, pw) if out_shape else 1.0
+        if enlarged > ENLARGED_WARNING:
+            warnings.warn(f"--keyframe-image {painting.index}={painting.path}: {pw}x{ph} is enlarged {enlarged:.1f}x "
+                          f"to the output's {out_shape[1]}x{out_shape[0]}, and its shot will be as soft; paint at the "
+                          f"output's size (the output folder's frame_{painting.index:06d}.png is)", UserWarning,
+                          stacklevel=2)
     if not styles:
         bare = [shot for shot in plan.shots if not any(k in paintings for k in shot.frames)]
         if bare:
