@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 from dataclasses import replace
 
 from . import engines
@@ -44,18 +43,9 @@ def engine_picture(output: str, index: int) -> str | None:
     keyframe, frame = (os.path.join(output, f"{name}_{index:06d}.png") for name in ("keyframe", "frame"))
     keyframe, frame = (p if os.path.isfile(p) and not os.path.islink(p) else None for p in (keyframe, frame))
     if keyframe and frame:
-        return keyframe if _area(keyframe) >= _area(frame) else frame
+        (kw, kh), (fw, fh) = (S.png_size(p) or (0, 0) for p in (keyframe, frame))
+        return keyframe if kw * kh >= fw * fh else frame
     return frame or keyframe
-
-
-def _area(path: str) -> int:
-    """Width times height of a PNG, from its header (0 when it is not a PNG)."""
-    with open(path, "rb") as file:
-        head = file.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
-        return 0
-    width, height = struct.unpack(">II", head[16:24])
-    return width * height
 
 
 def start_painting(picture: str, target: str) -> bool:

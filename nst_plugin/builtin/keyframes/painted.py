@@ -122,7 +122,7 @@ def read_paintings(specs) -> dict[int, Painting]:
     return paintings
 
 
-def check_paintings(paintings: dict[int, Painting], plan, styles, out_shape: tuple[int, int] | None = None) -> None:
+def check_paintings(paintings: dict[int, Painting], plan, styles, out_shape: tuple[int, int]) -> None:
     """Refused with one line before any work: a painting of a frame this run does not make, one whose aspect
     ratio is not the frame's, and a shot with neither a painting nor a style to stylize its keyframes. A
     painting much smaller than the output (``out_shape``, (height, width)) is a warning: it paints its shot soft."""
@@ -142,7 +142,7 @@ def check_paintings(paintings: dict[int, Painting], plan, styles, out_shape: tup
         if abs((pw / ph) / (w / h) - 1.0) > ASPECT_TOLERANCE:
             raise UserError(f"--keyframe-image {painting.index}={painting.path}: {pw}x{ph} is not the shape of the "
                             f"frames ({w}x{h}); scale or crop it to their aspect ratio")
-        enlarged = max(out_shape) / max(ph, pw) if out_shape else 1.0
+        enlarged = max(out_shape) / max(ph, pw)
         if enlarged > ENLARGED_WARNING:
             warnings.warn(f"--keyframe-image {painting.index}={painting.path}: {pw}x{ph} is enlarged {enlarged:.1f}x "
                           f"to the output's {out_shape[1]}x{out_shape[0]}, and its shot will be as soft; paint at the "
@@ -296,7 +296,7 @@ def painted_run(run, options: dict):
     painted.shape = NetworkShape(guides=CHANNELS if painted.guides is not None else 0)
     painted.transport = 0.0
     painted.carry_frames = options["painted_carry"]  # the painting carried along the flow over the frames (:func:`lay`)
-    painted.flow_side = min(max(run.out_shape), PAINTED_FLOW_SIDE)
+    painted.flow_side = PAINTED_FLOW_SIDE  # (a smaller output: its own size, ``guides.flow_size``)
     painted.squeeze = SQUEEZE
     # a fixed number of steps: the plateau rule stopped at 900 of them, 2 dB short (measured)
     painted.settings = replace(run.settings, max_steps=options["painted_steps"], patience=options["painted_steps"] + 1)
